@@ -1,0 +1,36 @@
+# vla_ros: the commands a newcomer types. Every target sets the workspace up first (idempotent).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help setup build test test-fast demo bench lock clean
+
+help:
+	@echo "make demo   set up, then run the main job on the embedded default"
+	@echo "make test   set up, then run the whole test suite (what CI runs)"
+	@echo "make bench  set up, then run the benchmarks and write benchmarks/results/"
+	@echo "make setup  only set up (.venv, Debian packages, colcon build)"
+	@echo "make lock   rewrite requirements/lock.txt from the current .venv"
+	@echo "make clean  remove build/, install/ and log/"
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+
+test: setup
+	@bash scripts/run_tests.sh
+
+test-fast: setup
+	@bash scripts/run_tests.sh -m "not slow"
+
+demo: setup
+	@bash scripts/demo.sh
+
+bench: setup
+	@bash -c 'source env.sh && python -m benchmarks'
+
+lock:
+	@.venv/bin/python scripts/write_lock.py
+
+clean:
+	rm -rf build install log

@@ -1,0 +1,112 @@
+"""Fixtures for tests that talk over real DDS: they need the built workspace (`make setup`)."""
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+if importlib.util.find_spec("rclpy") is None or importlib.util.find_spec("vla_msgs") is None:
+    raise pytest.UsageError(
+        "rclpy or vla_msgs is not importable: run the tests through `make test` "
+        "(or `source env.sh` after `make setup`) so the built workspace is on the path"
+    )
+
+
+PEERS = Path(__file__).parent / "peers"
+
+
+class RosProcess:
+    """A child process running an rclpy program, with its output kept for failure messages."""
+
+    def __init__(self, argv: list[str], ready_line: str = "READY") -> None:
+        self.argv = argv
+        self.ready_line = ready_line
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=dict(os.environ),
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if line.strip() == self.ready_line:
+                self._ready.set()
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        if not self._ready.wait(timeout):
+            self.stop()
+            raise AssertionError(
+                f"{' '.join(self.argv)} did not print {self.ready_line!r} within {timeout} s; "
+                f"exit code {self.proc.returncode}, output:\n" + "\n".join(self.lines)
+            )
+
+    def stop(self, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def ros_process() -> Iterator[Callable[..., RosProcess]]:
+    """Start rclpy programs in their own processes; all are stopped when the test ends."""
+    started: list[RosProcess] = []
+
+    def start(*argv: str, ready_line: str = "READY") -> RosProcess:
+        process = RosProcess([sys.executable, *argv], ready_line)
+        started.append(process)
+        process.wait_ready()
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def ros_node(request: pytest.FixtureRequest):
+    """An rclpy context and node in this process, with an executor to spin it."""
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node(f"test_{request.node.name[:40]}".replace("[", "_").replace("]", "_").replace("-", "_"),
+                             context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    node.spin_until = lambda done, timeout=10.0: spin_until(executor, done, timeout)
+    yield node
+    executor.shutdown()
+    node.destroy_node()
+    rclpy.shutdown(context=context)
+
+
+def spin_until(executor, done: Callable[[], bool], timeout: float) -> bool:
+    """Spin until `done()` is true or `timeout` seconds pass; returns whether it became true."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        executor.spin_once(timeout_sec=0.05)
+    return True
