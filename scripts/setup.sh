@@ -14,7 +14,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="$ROOT/.venv"
 REQ="$ROOT/requirements"
-APT_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri)
+# Debian packages for headless MuJoCo rendering; override with VLA_APT_PACKAGES (space-separated)
+# on distributions that name them differently.
+read -r -a APT_PACKAGES <<< "${VLA_APT_PACKAGES:-libegl1 libegl-mesa0 libgl1-mesa-dri}"
 
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -45,6 +47,18 @@ install_debian_packages() {
     DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# A Python 3.11 interpreter that can make venvs: $VLA_PYTHON, python3.11, or python3 if it is 3.11.
+find_python311() {
+    local candidate
+    for candidate in ${VLA_PYTHON:-} python3.11 python3; do
+        candidate=$(command -v "$candidate" 2>/dev/null) || continue
+        if "$candidate" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info[:2] != (3, 11))' >/dev/null 2>&1; then
+            echo "$candidate"
+            return
+        fi
+    done
+}
+
 # Which ROS 2 to use: a sourced distribution with an importable rclpy, or the PyPI wheels.
 detect_ros_mode() {
     if [ -n "${ROS_DISTRO:-}" ] && python3 -c "import rclpy" 2>/dev/null; then
@@ -54,15 +68,18 @@ detect_ros_mode() {
     else
         [ -n "${ROS_DISTRO:-}" ] && log "ROS_DISTRO=$ROS_DISTRO is set but rclpy does not import: using ROS 2 from PyPI wheels"
         ROS_MODE="pypi"
-        BASE_PYTHON=$(command -v python3.11 || true)
+        BASE_PYTHON=$(find_python311)
         if [ -z "$BASE_PYTHON" ]; then
             local found
-            found=$(python3 --version 2>&1 || echo "no python3")
-            die "Python 3.11 is required when no ROS 2 distribution is sourced (the ROS 2 and torch
-         wheels this set-up uses are built for it), but python3.11 is not on PATH (found: $found).
-         Install it (for example 'pyenv install 3.11' or 'apt-get install python3.11 python3.11-venv'),
-         or source a ROS 2 distribution (source /opt/ros/<distro>/setup.bash) and run this again."
+            found=$(python3 --version 2>&1 || echo "no python3 on PATH")
+            die "Python 3.11 with its venv module is required when no ROS 2 distribution is sourced
+         (the ROS 2 and torch wheels this set-up installs are built for it), and none was found
+         (python3.11 not on PATH; python3 is: $found).
+         Install it (for example 'pyenv install 3.11', or 'apt-get install python3.11 python3.11-venv'),
+         point VLA_PYTHON at one, or source a ROS 2 distribution (source /opt/ros/<distro>/setup.bash)
+         and run this again."
         fi
+        log "using ROS 2 from PyPI wheels with $BASE_PYTHON"
     fi
 }
 
