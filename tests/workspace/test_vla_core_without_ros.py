@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -64,8 +65,11 @@ def test_pip_installs_into_a_plain_venv_without_ros(tmp_path: Path) -> None:
     clean_env = {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": os.environ.get("HOME", str(tmp_path))}
     # --no-deps: the point is the package itself (its dependencies are ordinary PyPI packages);
     # the build backend comes from the package index as for any user.
+    # built from a copy: setuptools writes build/ and egg-info next to the sources
+    source_copy = tmp_path / "vla_core_src"
+    shutil.copytree(VLA_CORE, source_copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     install = subprocess.run(
-        [python, "-m", "pip", "install", "--no-deps", "-q", str(VLA_CORE)],
+        [python, "-m", "pip", "install", "--no-deps", "-q", str(source_copy)],
         capture_output=True, text=True, env=clean_env, timeout=240,
     )
     assert install.returncode == 0, install.stdout + install.stderr
