@@ -1,0 +1,115 @@
+"""Assemble observations from independently stamped sensor streams on a fixed-rate timeline.
+
+Each camera and the joint states arrive on their own topics at their own rates. The policy node
+keeps the recent samples of every stream and, at each tick of its observation timeline, takes
+for each stream the sample whose stamp is nearest the tick (as Xiaomi-Robotics-0 aligns its
+30 Hz streams). A stream with no sample, or whose nearest sample is further than the staleness
+limit from the tick, makes no observation: the result names the stream and why.
+"""
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StampedSample:
+    stamp: float  # seconds, the message's header stamp
+    data: Any
+
+
+@dataclass
+class AssembledObservation:
+    """Either all streams' samples nearest to `stamp`, or the reasons there are none."""
+
+    stamp: float
+    samples: dict[str, StampedSample] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.problems
+
+
+class StreamBuffer:
+    """Recent samples of one stream, ordered by stamp; older than `history` seconds are dropped."""
+
+    def __init__(self, name: str, history: float) -> None:
+        self.name = name
+        self.history = history
+        self._stamps: deque[float] = deque()
+        self._samples: deque[StampedSample] = deque()
+
+    def add(self, stamp: float, data: Any) -> None:
+        sample = StampedSample(stamp, data)
+        if self._stamps and stamp < self._stamps[-1]:
+            # out of order (several publishers, or a bag replay): insert in place
+            index = bisect.bisect(list(self._stamps), stamp)
+            self._stamps.insert(index, stamp)
+            self._samples.insert(index, sample)
+        else:
+            self._stamps.append(stamp)
+            self._samples.append(sample)
+        newest = self._stamps[-1]
+        while self._stamps and self._stamps[0] < newest - self.history:
+            self._stamps.popleft()
+            self._samples.popleft()
+
+    def nearest(self, stamp: float) -> StampedSample | None:
+        if not self._stamps:
+            return None
+        stamps = list(self._stamps)
+        index = bisect.bisect_left(stamps, stamp)
+        candidates = [i for i in (index - 1, index) if 0 <= i < len(stamps)]
+        best = min(candidates, key=lambda i: abs(stamps[i] - stamp))
+        return self._samples[best]
+
+    @property
+    def newest(self) -> StampedSample | None:
+        return self._samples[-1] if self._samples else None
+
+
+class ObservationAssembler:
+    """Nearest-stamp assembly over named streams with a staleness limit."""
+
+    def __init__(self, streams: Iterable[str], staleness_limit: float, history: float = 2.0) -> None:
+        if staleness_limit <= 0:
+            raise ValueError(f"staleness_limit must be > 0 seconds, got {staleness_limit}")
+        self.staleness_limit = staleness_limit
+        self.buffers = {name: StreamBuffer(name, max(history, 2 * staleness_limit)) for name in streams}
+        if not self.buffers:
+            raise ValueError("an observation needs at least one stream")
+
+    def add(self, stream: str, stamp: float, data: Any) -> None:
+        try:
+            buffer = self.buffers[stream]
+        except KeyError:
+            raise KeyError(f"unknown stream {stream!r}; streams are {sorted(self.buffers)}") from None
+        buffer.add(stamp, data)
+
+    def latest_common_stamp(self) -> float | None:
+        """The newest stamp every stream has reached (None until each has a sample)."""
+        newest = [buffer.newest for buffer in self.buffers.values()]
+        if any(sample is None for sample in newest):
+            return None
+        return min(sample.stamp for sample in newest)
+
+    def assemble(self, stamp: float) -> AssembledObservation:
+        result = AssembledObservation(stamp)
+        for name, buffer in self.buffers.items():
+            sample = buffer.nearest(stamp)
+            if sample is None:
+                result.problems.append(f"{name}: no message received yet")
+                continue
+            skew = abs(sample.stamp - stamp)
+            if skew > self.staleness_limit:
+                result.problems.append(
+                    f"{name}: nearest message is {skew:.3f} s from the observation time "
+                    f"(limit {self.staleness_limit:.3f} s)"
+                )
+                continue
+            result.samples[name] = sample
+        return result

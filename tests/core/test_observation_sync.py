@@ -1,0 +1,54 @@
+"""Observation assembly: nearest stamp per stream, and stale or missing streams named."""
+from __future__ import annotations
+
+import pytest
+
+from vla_core.runtime.observation_sync import ObservationAssembler
+
+
+def test_takes_the_nearest_sample_of_each_stream() -> None:
+    assembler = ObservationAssembler(["main", "wrist", "joints"], staleness_limit=0.05)
+    for i in range(30):
+        assembler.add("main", i / 30, f"main{i}")
+    for i in range(100):
+        assembler.add("joints", i / 100, f"joints{i}")
+    for i in range(10):
+        assembler.add("wrist", i / 10 + 0.004, f"wrist{i}")
+    observation = assembler.assemble(0.51)
+    assert observation.complete, observation.problems
+    assert observation.samples["main"].data == "main15"  # 0.5 is nearest to 0.51
+    assert observation.samples["joints"].data == "joints51"
+    assert observation.samples["wrist"].data == "wrist5"
+
+
+def test_a_stale_stream_is_named_with_its_age() -> None:
+    assembler = ObservationAssembler(["main", "joints"], staleness_limit=0.1)
+    assembler.add("main", 1.0, "image")
+    assembler.add("joints", 0.5, "q")
+    observation = assembler.assemble(1.0)
+    assert not observation.complete
+    assert observation.problems == ["joints: nearest message is 0.500 s from the observation time (limit 0.100 s)"]
+    assert "main" in observation.samples
+
+
+def test_a_missing_stream_is_named() -> None:
+    assembler = ObservationAssembler(["main", "wrist"], staleness_limit=0.1)
+    assembler.add("main", 1.0, "image")
+    assert assembler.assemble(1.0).problems == ["wrist: no message received yet"]
+    assert assembler.latest_common_stamp() is None
+
+
+def test_out_of_order_samples_are_kept_in_stamp_order() -> None:
+    assembler = ObservationAssembler(["joints"], staleness_limit=0.02)
+    for stamp in (0.3, 0.1, 0.2, 0.5, 0.4):
+        assembler.add("joints", stamp, stamp)
+    assert [assembler.assemble(t).samples["joints"].data for t in (0.1, 0.2, 0.3, 0.4, 0.5)] == [0.1, 0.2, 0.3, 0.4, 0.5]
+    assert assembler.latest_common_stamp() == 0.5
+
+
+def test_unknown_stream_and_bad_limit_are_refused() -> None:
+    assembler = ObservationAssembler(["main"], staleness_limit=0.1)
+    with pytest.raises(KeyError, match="unknown stream 'wrist'; streams are \\['main'\\]"):
+        assembler.add("wrist", 0.0, None)
+    with pytest.raises(ValueError, match="staleness_limit must be > 0"):
+        ObservationAssembler(["main"], staleness_limit=0)
