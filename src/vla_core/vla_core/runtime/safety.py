@@ -1,0 +1,147 @@
+"""Safety checks the executor applies to every target before it reaches the robot.
+
+The executor never forwards what it rejected: a rejected target means "hold the last safe
+position". Each intervention is counted per cause (for PolicyStatus), and the first occurrence
+of each cause is reported separately so the node can log it once instead of at control rate.
+
+Causes:
+- non_finite_target: NaN or inf anywhere in the target;
+- joint_position_limit: outside the URDF position limits (clamped or rejected by policy);
+- joint_velocity_limit: a step larger than velocity limit x dt from the previous command
+  (clamped or rejected by policy);
+- max_jump: a step larger than `max_jump` in any joint (always rejected: a jump that large
+  means a wrong chunk, not a fast motion);
+- workspace: an end-effector target outside the workspace box (rejected);
+- watchdog:<stream>: joint states or chunks stopped arriving for longer than the limit.
+"""
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class LimitPolicy(str, enum.Enum):
+    CLAMP = "clamp"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class JointLimits:
+    names: tuple[str, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    velocity: np.ndarray  # rad/s (or m/s), > 0
+
+    def __post_init__(self) -> None:
+        n = len(self.names)
+        for label, values in (("lower", self.lower), ("upper", self.upper), ("velocity", self.velocity)):
+            if np.shape(values) != (n,):
+                raise ValueError(f"joint limits {label} has shape {np.shape(values)}, expected ({n},) for {self.names}")
+        if np.any(self.lower > self.upper):
+            bad = [name for name, lo, hi in zip(self.names, self.lower, self.upper) if lo > hi]
+            raise ValueError(f"lower limit above upper limit for joints {bad}")
+        if np.any(self.velocity <= 0):
+            raise ValueError(f"velocity limits must be > 0, got {dict(zip(self.names, self.velocity))}")
+
+
+@dataclass(frozen=True)
+class WorkspaceBox:
+    lower: np.ndarray  # (3,) metres in the base frame
+    upper: np.ndarray
+
+    def contains(self, points: np.ndarray) -> bool:
+        points = np.atleast_2d(points)
+        return bool(np.all(points >= self.lower) and np.all(points <= self.upper))
+
+
+@dataclass
+class SafetyVerdict:
+    command: np.ndarray | None  # what to send; None = hold the last safe position
+    causes: list[str] = field(default_factory=list)
+    first_occurrences: list[str] = field(default_factory=list)
+
+
+class SafetyFilter:
+    """Checks joint targets (and optional end-effector positions) one control tick at a time."""
+
+    def __init__(self, limits: JointLimits, dt: float, policy: LimitPolicy = LimitPolicy.CLAMP,
+                 max_jump: float | None = None, workspace: WorkspaceBox | None = None) -> None:
+        if dt <= 0:
+            raise ValueError(f"control period dt must be > 0 s, got {dt}")
+        if max_jump is not None and max_jump <= 0:
+            raise ValueError(f"max_jump must be > 0, got {max_jump}")
+        self.limits = limits
+        self.dt = dt
+        self.policy = LimitPolicy(policy)
+        self.max_jump = max_jump
+        self.workspace = workspace
+        self.counts: Counter[str] = Counter()
+
+    def record(self, cause: str, verdict: SafetyVerdict) -> None:
+        if self.counts[cause] == 0:
+            verdict.first_occurrences.append(cause)
+        self.counts[cause] += 1
+        verdict.causes.append(cause)
+
+    def check(self, target: np.ndarray, previous: np.ndarray, eef_positions: np.ndarray | None = None) -> SafetyVerdict:
+        """Filter `target` given the `previous` command (or the measured joints at start)."""
+        verdict = SafetyVerdict(command=None)
+        target = np.asarray(target, dtype=np.float64)
+        if target.shape != self.limits.lower.shape:
+            raise ValueError(f"target has shape {target.shape}, expected {self.limits.lower.shape} for {self.limits.names}")
+        if not np.all(np.isfinite(target)) or (eef_positions is not None and not np.all(np.isfinite(eef_positions))):
+            self.record("non_finite_target", verdict)
+            return verdict
+        if self.workspace is not None and eef_positions is not None and not self.workspace.contains(eef_positions):
+            self.record("workspace", verdict)
+            return verdict
+        step = target - previous
+        if self.max_jump is not None and np.any(np.abs(step) > self.max_jump):
+            self.record("max_jump", verdict)
+            return verdict
+        command = target
+        outside = (command < self.limits.lower) | (command > self.limits.upper)
+        if np.any(outside):
+            self.record("joint_position_limit", verdict)
+            if self.policy is LimitPolicy.REJECT:
+                return verdict
+            command = np.clip(command, self.limits.lower, self.limits.upper)
+        max_step = self.limits.velocity * self.dt
+        too_fast = np.abs(command - previous) > max_step + 1e-12
+        if np.any(too_fast):
+            self.record("joint_velocity_limit", verdict)
+            if self.policy is LimitPolicy.REJECT:
+                return verdict
+            command = previous + np.clip(command - previous, -max_step, max_step)
+        verdict.command = command
+        return verdict
+
+
+class Watchdog:
+    """Says which fed streams have gone quiet for longer than their limit."""
+
+    def __init__(self, limits: dict[str, float]) -> None:
+        bad = {name: limit for name, limit in limits.items() if limit <= 0}
+        if bad:
+            raise ValueError(f"watchdog limits must be > 0 s, got {bad}")
+        self.limits = dict(limits)
+        self._last: dict[str, float] = {}
+
+    def feed(self, stream: str, now: float) -> None:
+        if stream not in self.limits:
+            raise KeyError(f"unknown watchdog stream {stream!r}; streams are {sorted(self.limits)}")
+        self._last[stream] = now
+
+    def expired(self, now: float) -> list[str]:
+        """Streams never fed, or not fed within their limit, as `name (0.43 s > 0.20 s)`."""
+        problems = []
+        for stream, limit in self.limits.items():
+            last = self._last.get(stream)
+            if last is None:
+                problems.append(f"{stream} (never received)")
+            elif now - last > limit:
+                problems.append(f"{stream} ({now - last:.2f} s > {limit:.2f} s)")
+        return problems
