@@ -120,3 +120,29 @@ def _safe(values: Array) -> Array:
     if isinstance(values, torch.Tensor):
         return torch.where(values.abs() > _EPS, values, torch.ones_like(values))
     return np.where(np.abs(values) > _EPS, values, 1.0)
+
+
+@dataclass
+class EmbodimentNormalizers:
+    """The statistics one embodiment's data is normalised with: its action channels and its state."""
+
+    action: Normalizer
+    state: Normalizer
+
+    @classmethod
+    def identity(cls, action_dim: int, state_dim: int) -> EmbodimentNormalizers:
+        """Statistics that leave data unchanged (mean 0, std 1): for untrained or synthetic policies."""
+        return cls(
+            Normalizer("mean_std", np.zeros(action_dim), np.ones(action_dim), np.zeros(action_dim, bool)),
+            Normalizer("mean_std", np.zeros(state_dim), np.ones(state_dim), np.zeros(state_dim, bool)),
+        )
+
+    def to_dict(self) -> dict:
+        return {"action": self.action.to_dict(), "state": self.state.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> EmbodimentNormalizers:
+        missing = {"action", "state"} - set(data)
+        if missing:
+            raise ValueError(f"embodiment statistics miss {sorted(missing)}")
+        return cls(Normalizer.from_dict(data["action"]), Normalizer.from_dict(data["state"]))

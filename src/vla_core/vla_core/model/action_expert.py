@@ -1,0 +1,141 @@
+"""The action expert: a transformer that predicts the flow-matching velocity of an action chunk.
+
+Sequence, per sample (X-VLA):  [soft prompt (P tokens) | attention sink (1) | step tokens (H)]
+- the soft prompt is a learned (P, D) tensor per embodiment or data source, injected at the
+  input so every layer sees which robot it is driving (X-VLA);
+- the sink is one learned token every query may attend to, so attention has somewhere harmless
+  to go;
+- step token t = Linear([proprio, action_t, time-features(tau_t)]): proprio, the noisy action
+  and the flow time fused by ONE linear layer (X-VLA), plus a learned position per step.
+Every block: self-attention over the sequence, cross-attention to the observation tokens, MLP;
+with AdaLN (DiT) the norms are modulated by the flow time.
+
+Committed prefix (Xiaomi-Robotics-0): the first d step tokens hold clean committed actions
+(tau = 1) and get a learned offset embedding that tells them apart from generated steps. The
+Lambda-shaped mask lets only the first `lambda_width` generated steps attend to the prefix, so
+later steps cannot copy it and keep reading the image; prefix tokens see only the prompt, the
+sink and each other.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from vla_core.model.configuration import PolicyConfig
+from vla_core.model.interfaces import EncodedTokens
+from vla_core.model.layers import Attention, FeedForward, sinusoidal_embedding
+
+
+class ExpertBlock(nn.Module):
+    def __init__(self, dim: int, heads: int, mlp_ratio: float, adaln: bool, dropout: float) -> None:
+        super().__init__()
+        self.adaln = adaln
+        self.norm_self = nn.LayerNorm(dim, elementwise_affine=not adaln)
+        self.self_attention = Attention(dim, heads)
+        self.norm_cross = nn.LayerNorm(dim)
+        self.cross_attention = Attention(dim, heads)
+        self.norm_mlp = nn.LayerNorm(dim, elementwise_affine=not adaln)
+        self.mlp = FeedForward(dim, mlp_ratio, dropout)
+        if adaln:
+            # shift, scale, gate for self-attention and MLP; zero-initialised so blocks start as identity
+            self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+            nn.init.zeros_(self.modulation[1].weight)
+            nn.init.zeros_(self.modulation[1].bias)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor, self_mask: torch.Tensor,
+                observation: EncodedTokens) -> torch.Tensor:
+        if self.adaln:
+            shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(condition)[:, None].chunk(6, dim=-1)
+        else:
+            shift1 = scale1 = shift2 = scale2 = torch.zeros_like(x[:, :1])
+            gate1 = gate2 = torch.ones_like(x[:, :1])
+        x = x + gate1 * self.self_attention(self.norm_self(x) * (1 + scale1) + shift1, mask=self_mask)
+        x = x + self.cross_attention(self.norm_cross(x), observation.tokens, observation.valid[:, None, None, :])
+        return x + gate2 * self.mlp(self.norm_mlp(x) * (1 + scale2) + shift2)
+
+
+class ActionExpert(nn.Module):
+    def __init__(self, config: PolicyConfig, observation_dim: int, prompt_names: Sequence[str]) -> None:
+        super().__init__()
+        self.config = config
+        dim = config.hidden_size
+        self.prompts = nn.ParameterDict()
+        for name in prompt_names:
+            self.add_prompt(name)
+        self.sink = nn.Parameter(torch.randn(1, 1, dim) * 0.02) if config.attention_sink else None
+        self.step_in = nn.Linear(config.max_state_dim + config.max_action_dim + config.time_embedding_dim, dim)
+        self.step_positions = nn.Parameter(torch.randn(1, config.horizon, dim) * 0.02)
+        self.prefix_offset = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        self.time_condition = nn.Sequential(nn.Linear(config.time_embedding_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
+        self.observation_in = nn.Linear(observation_dim, dim) if observation_dim != dim else nn.Identity()
+        self.blocks = nn.ModuleList(
+            ExpertBlock(dim, config.num_heads, config.mlp_ratio, config.adaln, config.dropout)
+            for _ in range(config.depth)
+        )
+        self.norm_out = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, config.max_action_dim)
+
+    @property
+    def prompt_names(self) -> list[str]:
+        return list(self.prompts.keys())
+
+    def add_prompt(self, name: str, initial: torch.Tensor | None = None) -> None:
+        """A new soft prompt (X-VLA: a new robot gets a new prompt), random or copied from `initial`."""
+        if name in self.prompts:
+            raise ValueError(f"soft prompt {name!r} already exists")
+        shape = (self.config.num_prompt_tokens, self.config.hidden_size)
+        value = torch.randn(shape) * 0.02 if initial is None else initial.detach().clone()
+        device = next((p.device for p in self.parameters()), torch.device("cpu"))
+        self.prompts[name] = nn.Parameter(value.to(device))
+
+    def prompt_tokens(self, names: Sequence[str]) -> torch.Tensor:
+        unknown = sorted(set(names) - set(self.prompts.keys()))
+        if unknown:
+            raise KeyError(f"no soft prompt for {unknown}; known: {self.prompt_names}")
+        return torch.stack([self.prompts[name] for name in names])
+
+    def attention_mask(self, prefix_length: torch.Tensor) -> torch.Tensor:
+        """(B, 1, L, L) bool: the Lambda-shaped mask over [prompt, sink, steps]."""
+        batch, horizon = prefix_length.shape[0], self.config.horizon
+        head = self.config.num_prompt_tokens + (1 if self.sink is not None else 0)
+        length = head + horizon
+        device = prefix_length.device
+        step = torch.arange(horizon, device=device)
+        d = prefix_length[:, None]
+        query_is_prefix = (step[None] < d)[:, :, None]  # (B, H, 1)
+        key_is_prefix = (step[None] < d)[:, None, :]  # (B, 1, H)
+        query_offset = (step[None] - d)[:, :, None]  # generated step index after the prefix
+        step_to_step = torch.where(
+            query_is_prefix, key_is_prefix,  # prefix queries: prefix keys only
+            ~key_is_prefix | (query_offset < self.config.lambda_width),  # generated: all generated + early see prefix
+        )
+        mask = torch.ones(batch, length, length, dtype=torch.bool, device=device)
+        mask[:, head:, head:] = step_to_step
+        mask[:, :head, head:] = False  # prompt and sink tokens do not read the (noisy) steps
+        return mask[:, None]
+
+    def forward(self, actions: torch.Tensor, tau: torch.Tensor, state: torch.Tensor, prefix_length: torch.Tensor,
+                embodiments: Sequence[str], observation: EncodedTokens) -> torch.Tensor:
+        """Velocity (B, H, K_max) at flow time `tau` (B,) of `actions` (B, H, K_max), whose first
+        `prefix_length` (B,) rows are clean committed actions."""
+        batch, horizon, _ = actions.shape
+        step = torch.arange(horizon, device=actions.device)
+        is_prefix = step[None] < prefix_length[:, None]  # (B, H)
+        step_tau = torch.where(is_prefix, torch.ones_like(is_prefix, dtype=tau.dtype), tau[:, None])
+        time_features = sinusoidal_embedding(step_tau, self.config.time_embedding_dim).to(actions.dtype)
+        proprio = state[:, None].expand(-1, horizon, -1)
+        steps = self.step_in(torch.cat([proprio, actions, time_features], dim=-1)) + self.step_positions[:, :horizon]
+        steps = steps + is_prefix[..., None].to(steps.dtype) * self.prefix_offset
+        parts = [self.prompt_tokens(embodiments).to(steps.dtype)]
+        if self.sink is not None:
+            parts.append(self.sink.expand(batch, -1, -1).to(steps.dtype))
+        head = sum(p.shape[1] for p in parts)
+        x = torch.cat([*parts, steps], dim=1)
+        condition = self.time_condition(sinusoidal_embedding(tau, self.config.time_embedding_dim).to(actions.dtype))
+        context = EncodedTokens(self.observation_in(observation.tokens), observation.valid)
+        mask = self.attention_mask(prefix_length)
+        for block in self.blocks:
+            x = block(x, condition, mask, context)
+        return self.head(self.norm_out(x[:, head:]))
