@@ -147,6 +147,18 @@ class VLAPolicy(nn.Module):
         prefix = prefix.to(self.device) if prefix is not None else None
         return euler_integrate(velocity, noise, steps or self.config.flow_steps, prefix, prefix_length)
 
+    # ---- checkpoints (the I/O lives in vla_core.checkpoint) ---------------------------------
+    @classmethod
+    def from_pretrained(cls, directory: str, device: str | torch.device = "cpu") -> VLAPolicy:
+        from vla_core.checkpoint import load_pretrained
+
+        return load_pretrained(directory, device)
+
+    def save_pretrained(self, directory: str, metadata: dict | None = None):
+        from vla_core.checkpoint import save_pretrained
+
+        return save_pretrained(self, directory, metadata)
+
     # ---- inference API -----------------------------------------------------------------------
     def predict_chunks(self, observations: Sequence[Observation], instructions: Sequence[str], embodiment: str,
                        prefixes: Sequence[np.ndarray | None] | None = None,
