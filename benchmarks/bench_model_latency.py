@@ -36,7 +36,8 @@ def run(quick: bool) -> list[Measurement]:
     trainable = sum(p.numel() for p in policy.parameters() if p.requires_grad)
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     notes = {"params_total_M": round(total / 1e6, 2), "params_trainable_M": round(trainable / 1e6, 2),
-             "peak_rss_MiB": round(peak_rss_mib), "torch_threads": torch.get_num_threads(),
+             "peak_rss_MiB": round(peak_rss_mib), "memory": "peak resident set of the process (getrusage)",
+             "torch_threads": torch.get_num_threads(),
              "flow_steps": config.flow_steps, "horizon": config.horizon}
     ms = 1e3
     return [

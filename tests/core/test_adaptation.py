@@ -3,10 +3,15 @@ from __future__ import annotations
 
 import torch
 
-from vla_core.adaptation import apply_lora, freeze_for_prompt_warmup, parameter_groups, unfreeze_for_joint_training
+import pytest
+
+from vla_core.adaptation import (apply_lora, freeze_for_prompt_warmup, merge_lora, parameter_groups,
+                                 unfreeze_for_joint_training)
+from vla_core.checkpoint import CheckpointError
+from vla_core.model.policy import VLAPolicy
 from vla_core.normalization import EmbodimentNormalizers
 
-from .toy_policies import batch_for, toy_embodiment, toy_policy, train
+from .toy_policies import batch_for, sample, toy_embodiment, toy_policy, train
 
 
 def test_prompt_warmup_trains_only_the_new_prompt_and_the_action_head() -> None:
@@ -45,3 +50,21 @@ def test_parameter_groups_split_vision_language_prompts_and_rest() -> None:
     assert groups["vision_language"]["lr"] == 1e-4 and groups["soft_prompts"]["weight_decay"] == 0.0
     counted = sum(len(g["params"]) for g in groups.values())
     assert counted == sum(1 for p in policy.parameters() if p.requires_grad)
+
+
+def test_merged_lora_gives_the_same_chunks_and_saves_as_a_plain_policy(tmp_path) -> None:
+    policy = toy_policy([toy_embodiment("toy")])
+    wrapped = apply_lora(policy, rank=4, include_vision_language=True)
+    assert "vision_language.fusion.attention.q" in wrapped
+    assert not any(name.startswith("vision_language.text.") for name in wrapped)  # referenced weights stay as loaded
+    train(policy, lambda g: batch_for(policy, ["toy"] * 8, torch.randn(8, 8, 2, generator=g)), steps=5)
+    batch = batch_for(policy, ["toy"] * 2, torch.zeros(2, 8, 2))
+    with_adapters = sample(policy, batch, seed=1)
+    with pytest.raises(CheckpointError, match="carries LoRA adapters .* merge them"):
+        policy.save_pretrained(tmp_path / "adapters")
+    assert sorted(merge_lora(policy)) == sorted(wrapped)
+    assert not any("lora_" in name for name, _ in policy.named_parameters())
+    merged = sample(policy, batch, seed=1)
+    assert abs(merged - with_adapters).max() < 1e-5
+    loaded = VLAPolicy.from_pretrained(policy.save_pretrained(tmp_path / "merged"))
+    assert (sample(loaded, batch, seed=1) == merged).all()

@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
+
+from vla_core.model.batching import Observation
+from vla_core.normalization import EmbodimentNormalizers, Normalizer
 
 from .toy_policies import HORIZON, batch_for, sample, toy_embodiment, toy_policy, train
 
@@ -46,3 +50,30 @@ def test_the_lambda_mask_lets_only_early_steps_see_the_prefix() -> None:
     assert prefix_columns[3:5].all() and not prefix_columns[5:].any()  # Lambda: 2 generated steps see it
     assert not steps[:3, 3:].any()  # the clean prefix does not read noisy steps
     assert mask[head:, :head].all()  # every step sees the prompt and the sink
+
+
+def test_predict_chunk_returns_the_committed_prefix_exactly_in_the_action_space() -> None:
+    policy = toy_policy([toy_embodiment("toy")], max_prefix=4)
+    rng = np.random.default_rng(0)
+    actions = Normalizer.fit(rng.normal(0, 1, (200, 2)), "quantile")  # clamps beyond the 1st/99th percentile
+    policy.normalizers["toy"] = EmbodimentNormalizers(actions, EmbodimentNormalizers.identity(2, 2).state)
+    observation = Observation(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8), np.zeros(2))
+    prefix = np.array([[0.1, 0.2], [5.0, -7.0], [0.3, 0.1]])  # the second row lies far outside the statistics
+    chunk = policy.predict_chunk(observation, "push", "toy", prefix=prefix, seed=0)
+    np.testing.assert_array_equal(chunk.actions[:3], prefix)
+    assert chunk.prefix_length == 3 and np.all(np.isfinite(chunk.actions))
+    longer = policy.predict_chunk(observation, "push", "toy", prefix=np.tile(prefix, (2, 1)), seed=0)
+    assert longer.prefix_length == 4  # d_max
+    np.testing.assert_array_equal(longer.actions[:4], np.tile(prefix, (2, 1))[:4])
+    with pytest.raises(ValueError, match=r"committed prefix 0 must be a finite \(d, 2\) array in the action space "
+                                         r"of toy, got shape \(3, 3\)"):
+        policy.predict_chunk(observation, "push", "toy", prefix=np.zeros((3, 3)))
+
+
+def test_a_random_training_prefix_leaves_a_step_to_learn_at_an_episode_end() -> None:
+    policy = toy_policy([toy_embodiment("toy")], max_prefix=4)
+    batch = batch_for(policy, ["toy"], torch.randn(1, HORIZON, 2))
+    batch["action_mask"][:, 2:] = False  # the episode ends two steps into this chunk
+    for seed in range(8):
+        loss = policy(batch, generator=torch.Generator().manual_seed(seed))["loss"]
+        assert torch.isfinite(loss) and loss > 0

@@ -21,12 +21,17 @@ def tiny_config(**overrides) -> PolicyConfig:
     return PolicyConfig(**values)
 
 
-def toy_embodiment(name: str, joints: int = 2, tag: str = "a toy arm") -> EmbodimentSpec:
+def toy_embodiment(name: str, joints: int = 2, tag: str = "a toy arm", gripper: bool = False,
+                   wrist_cameras: int = 0) -> EmbodimentSpec:
+    """A one-arm joint-space robot; with `gripper` its last action channel is the binary gripper."""
+    arm = {"name": "arm", "joint_names": [f"j{i}" for i in range(joints)], "ee_frame": "tool"}
+    if gripper:
+        arm["gripper_joint"] = "finger"
+    wrists = [{"name": f"wrist{i}", "topic": f"/wrist{i}", "role": "wrist"} for i in range(wrist_cameras)]
     return EmbodimentSpec.from_dict({
-        "name": name, "robot_tag": tag, "robot_model": "unused.urdf", "base_frame": "base",
-        "arms": [{"name": "arm", "joint_names": [f"j{i}" for i in range(joints)], "ee_frame": "tool"}],
+        "name": name, "robot_tag": tag, "robot_model": "unused.urdf", "base_frame": "base", "arms": [arm],
         "control_rate_hz": 10, "chunk_size": HORIZON, "action_space": "joint_abs",
-        "cameras": [{"name": "main", "topic": "/main", "role": "main"}],
+        "cameras": [{"name": "main", "topic": "/main", "role": "main"}, *wrists],
     })
 
 
@@ -74,4 +79,4 @@ def train(policy: VLAPolicy, make_batch: Callable[[torch.Generator], dict], step
 
 def sample(policy: VLAPolicy, batch: dict, seed: int, **kwargs) -> np.ndarray:
     with torch.inference_mode():
-        return policy.sample(batch, generator=torch.Generator().manual_seed(seed), **kwargs).numpy()
+        return policy.sample_actions(batch, generator=torch.Generator().manual_seed(seed), **kwargs).numpy()

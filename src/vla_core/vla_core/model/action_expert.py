@@ -15,10 +15,14 @@ Committed prefix (Xiaomi-Robotics-0): the first d step tokens hold clean committ
 Lambda-shaped mask lets only the first `lambda_width` generated steps attend to the prefix, so
 later steps cannot copy it and keep reading the image; prefix tokens see only the prompt, the
 sink and each other.
+
+With `gripper_bce_weight > 0` a second linear head reads gripper logits from the same step
+states (X-VLA trains its gripper channel with BCE and applies a sigmoid at the end).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -28,35 +32,46 @@ from vla_core.model.interfaces import EncodedTokens
 from vla_core.model.layers import Attention, FeedForward, sinusoidal_embedding
 
 
+class ExpertOutput(NamedTuple):
+    velocity: torch.Tensor  # (B, H, K_max) flow-matching velocity of every step
+    gripper_logits: torch.Tensor | None  # (B, H, K_max) when the policy has a gripper head
+
+
 class ExpertBlock(nn.Module):
+    """Self-attention over [prompt, sink, steps], cross-attention to the observation, MLP.
+
+    With AdaLN (DiT) the self-attention and MLP norms are shifted, scaled and gated by the flow
+    time; the modulation starts at zero, so with AdaLN an untrained block is the identity there.
+    """
+
     def __init__(self, dim: int, heads: int, mlp_ratio: float, adaln: bool, dropout: float) -> None:
         super().__init__()
-        self.adaln = adaln
         self.norm_self = nn.LayerNorm(dim, elementwise_affine=not adaln)
         self.self_attention = Attention(dim, heads)
         self.norm_cross = nn.LayerNorm(dim)
         self.cross_attention = Attention(dim, heads)
         self.norm_mlp = nn.LayerNorm(dim, elementwise_affine=not adaln)
         self.mlp = FeedForward(dim, mlp_ratio, dropout)
-        if adaln:
-            # shift, scale, gate for self-attention and MLP; zero-initialised so blocks start as identity
-            self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
+        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim)) if adaln else None
+        if self.modulation is not None:
             nn.init.zeros_(self.modulation[1].weight)
             nn.init.zeros_(self.modulation[1].bias)
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor, self_mask: torch.Tensor,
                 observation: EncodedTokens) -> torch.Tensor:
-        if self.adaln:
-            shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(condition)[:, None].chunk(6, dim=-1)
+        if self.modulation is None:
+            shift1 = scale1 = shift2 = scale2 = 0.0
+            gate1 = gate2 = 1.0
         else:
-            shift1 = scale1 = shift2 = scale2 = torch.zeros_like(x[:, :1])
-            gate1 = gate2 = torch.ones_like(x[:, :1])
+            shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(condition)[:, None].chunk(6, dim=-1)
         x = x + gate1 * self.self_attention(self.norm_self(x) * (1 + scale1) + shift1, mask=self_mask)
         x = x + self.cross_attention(self.norm_cross(x), observation.tokens, observation.valid[:, None, None, :])
         return x + gate2 * self.mlp(self.norm_mlp(x) * (1 + scale2) + shift2)
 
 
 class ActionExpert(nn.Module):
+    """The velocity network over [soft prompt, sink, steps]; see the module docstring."""
+
     def __init__(self, config: PolicyConfig, observation_dim: int, prompt_names: Sequence[str]) -> None:
         super().__init__()
         self.config = config
@@ -76,6 +91,7 @@ class ActionExpert(nn.Module):
         )
         self.norm_out = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, config.max_action_dim)
+        self.gripper_head = nn.Linear(dim, config.max_action_dim) if config.gripper_bce_weight > 0 else None
 
     @property
     def prompt_names(self) -> list[str]:
@@ -117,9 +133,9 @@ class ActionExpert(nn.Module):
         return mask[:, None]
 
     def forward(self, actions: torch.Tensor, tau: torch.Tensor, state: torch.Tensor, prefix_length: torch.Tensor,
-                embodiments: Sequence[str], observation: EncodedTokens) -> torch.Tensor:
+                embodiments: Sequence[str], observation: EncodedTokens) -> ExpertOutput:
         """Velocity (B, H, K_max) at flow time `tau` (B,) of `actions` (B, H, K_max), whose first
-        `prefix_length` (B,) rows are clean committed actions."""
+        `prefix_length` (B,) rows are clean committed actions; `state` (B, max_state_dim)."""
         batch, horizon, _ = actions.shape
         step = torch.arange(horizon, device=actions.device)
         is_prefix = step[None] < prefix_length[:, None]  # (B, H)
@@ -138,4 +154,6 @@ class ActionExpert(nn.Module):
         mask = self.attention_mask(prefix_length)
         for block in self.blocks:
             x = block(x, condition, mask, context)
-        return self.head(self.norm_out(x[:, head:]))
+        step_states = self.norm_out(x[:, head:])
+        logits = self.gripper_head(step_states) if self.gripper_head is not None else None
+        return ExpertOutput(self.head(step_states), logits)

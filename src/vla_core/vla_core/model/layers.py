@@ -68,6 +68,7 @@ class CrossAttentionBlock(nn.Module):
 def sinusoidal_embedding(values: torch.Tensor, dim: int, max_period: float = 1000.0) -> torch.Tensor:
     """Sin/cos features of scalars in [0, 1] (flow time), (...,) -> (..., dim)."""
     half = dim // 2
-    frequencies = torch.exp(-math.log(max_period) * torch.arange(half, device=values.device, dtype=torch.float32) / half)
+    steps = torch.arange(half, device=values.device, dtype=torch.float32) / half
+    frequencies = torch.exp(-math.log(max_period) * steps)
     angles = values.float()[..., None] * 1000.0 * frequencies
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)

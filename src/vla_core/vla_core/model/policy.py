@@ -1,6 +1,8 @@
 """VLAPolicy: observation encoders + the flow-matching action expert + per-embodiment data.
 
-The module holds no file or network I/O (see vla_core.checkpoint for that). It owns the
+The module reads no files except the pretrained backbone weights that
+`build_vision_language_encoder` loads from their package or local directory (a caller may inject
+an encoder instead); checkpoints are vla_core.checkpoint's business. The policy owns the
 embodiment registry (name -> EmbodimentSpec) and each embodiment's normalisation statistics,
 so a loaded policy turns raw observations into de-normalised chunks in the embodiment's own
 action space.
@@ -22,7 +24,7 @@ from vla_core.model.builtin_encoder import BuiltinVisionLanguageEncoder, WristEn
 from vla_core.model.configuration import PolicyConfig
 from vla_core.model.flow_matching import euler_integrate, interpolate, sample_tau, target_velocity
 from vla_core.model.interfaces import EncodedTokens, VisionLanguageEncoder
-from vla_core.model.losses import masked_flow_loss
+from vla_core.model.losses import gripper_bce_loss, masked_flow_loss
 from vla_core.normalization import EmbodimentNormalizers
 
 
@@ -44,15 +46,29 @@ class PredictedChunk:
 
 
 def build_vision_language_encoder(config: PolicyConfig) -> VisionLanguageEncoder:
+    """The configured vision-language stream; its pretrained weights are read from their package
+    or local directory here, the one place the model touches files."""
     if config.backbone == "builtin":
         return BuiltinVisionLanguageEncoder(config.hidden_size, config.image_size, config.vision_width,
                                             config.num_heads, config.text_encoder_frozen, config.max_text_tokens)
     from vla_core.model.hf_backbone import HFVisionLanguageEncoder
 
-    return HFVisionLanguageEncoder(config.backbone, image_size=config.image_size)
+    return HFVisionLanguageEncoder(config.backbone, image_size=config.image_size, frozen=config.text_encoder_frozen)
+
+
+def pretrained_prefix(config: PolicyConfig) -> str:
+    """State-dict prefix of the pretrained weights `build_vision_language_encoder` loads: MiniLM
+    inside the built-in stream, or the whole Hugging Face VLM."""
+    return "vision_language.text.model." if config.backbone == "builtin" else "vision_language.model."
 
 
 class VLAPolicy(nn.Module):
+    """Encoders + soft-prompted flow-matching expert + the embodiments it drives.
+
+    `forward(batch)` returns the training losses; `sample_actions(batch)` integrates normalised
+    chunks; `predict_chunk(s)` goes from raw observations to de-normalised chunks.
+    """
+
     def __init__(self, config: PolicyConfig, embodiments: Mapping[str, EmbodimentSpec],
                  normalizers: Mapping[str, EmbodimentNormalizers] | None = None,
                  vision_language: VisionLanguageEncoder | None = None) -> None:
@@ -63,7 +79,9 @@ class VLAPolicy(nn.Module):
         self.vision_language = vision_language or build_vision_language_encoder(config)
         self.wrist = WristEncoder(config.hidden_size, config.wrist_image_size, config.vision_width,
                                   config.max_wrist_views)
-        self.frame_embedding = nn.Parameter(torch.randn(config.history_length, 1, self.vision_language.output_dim) * 0.02)
+        # RoboVLMs' history structure: a learned embedding per frame, added to that frame's tokens
+        self.frame_embedding = nn.Parameter(
+            torch.randn(config.history_length, 1, self.vision_language.output_dim) * 0.02)
         self.wrist_in = nn.Linear(config.hidden_size, self.vision_language.output_dim)
         self.expert = ActionExpert(config, self.vision_language.output_dim, prompt_names=[])
         for name, spec in embodiments.items():
@@ -78,6 +96,9 @@ class VLAPolicy(nn.Module):
             raise ValueError(f"embodiment {spec.name} has {spec.action_dim} action and {spec.state_dim} state "
                              f"channels; this policy holds at most {self.config.max_action_dim} and "
                              f"{self.config.max_state_dim}")
+        if len(spec.wrist_cameras) > self.config.max_wrist_views:
+            raise ValueError(f"embodiment {spec.name} has {len(spec.wrist_cameras)} wrist cameras; this policy "
+                             f"has {self.config.max_wrist_views} wrist view slots (max_wrist_views)")
         if spec.chunk_size != self.config.horizon:
             raise ValueError(f"embodiment {spec.name} wants chunks of {spec.chunk_size}, the policy predicts "
                              f"{self.config.horizon}")
@@ -95,6 +116,18 @@ class VLAPolicy(nn.Module):
         except KeyError:
             raise KeyError(f"unknown embodiment {name!r}; this policy knows {sorted(self.embodiments)}") from None
 
+    def gripper_mask(self, embodiments: Sequence[str]) -> torch.Tensor:
+        """(B, K_max) bool: the binary gripper channels of each sample's embodiment.
+
+        Only gripper channels whose normaliser passes values through qualify: their 0 / 1 values
+        are what the BCE targets and the sigmoid outputs mean.
+        """
+        mask = torch.zeros(len(embodiments), self.config.max_action_dim, dtype=torch.bool)
+        for row, name in enumerate(embodiments):
+            spec, passthrough = self.embodiment(name), self.normalizers[name].action.passthrough
+            mask[row, [k for k in spec.gripper_channels if passthrough[k]]] = True
+        return mask.to(self.device)
+
     @property
     def device(self) -> torch.device:
         return self.expert.head.weight.device
@@ -111,28 +144,44 @@ class VLAPolicy(nn.Module):
         return EncodedTokens.concat([*frames, EncodedTokens(self.wrist_in(wrist.tokens), wrist.valid)])
 
     def forward(self, batch: Mapping, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        """Training loss on a batch with `actions` (B, H, K_max) normalised and `action_mask`."""
+        """Training losses on a batch with `actions` (B, H, K_max) normalised and `action_mask`.
+
+        An optional `prefix_length` (B,) fixes the committed prefix; otherwise each sample draws
+        one in 0..d_max (Xiaomi-Robotics-0). Prefix steps are clean inputs and carry no loss.
+        """
         actions = batch["actions"].to(self.device)
         mask = batch["action_mask"].to(self.device)
         size = actions.shape[0]
         noise = torch.randn(actions.shape, generator=generator).to(self.device)
         tau = sample_tau(size, self.config.tau_beta, self.device, generator)
         prefix_length = batch.get("prefix_length")
-        if prefix_length is None:  # Xiaomi-Robotics-0: random committed prefix 0..d_max
-            prefix_length = torch.randint(0, self.config.max_prefix + 1, (size,), generator=generator)
+        if prefix_length is None:  # leave at least one valid step to generate (episode ends are short)
+            drawn = torch.randint(0, self.config.max_prefix + 1, (size,), generator=generator).to(self.device)
+            prefix_length = torch.minimum(drawn, (mask.any(dim=-1).sum(dim=-1) - 1).clamp(min=0))
         prefix_length = prefix_length.to(self.device)
         is_prefix = (torch.arange(actions.shape[1], device=self.device)[None] < prefix_length[:, None])[..., None]
         noisy = torch.where(is_prefix, actions, interpolate(actions, noise, tau))
-        velocity = self.expert(noisy, tau, batch["state"].to(self.device), prefix_length, batch["embodiments"],
-                               self.encode(batch))
-        loss = masked_flow_loss(velocity, target_velocity(actions, noise), mask & ~is_prefix)
-        return {"loss": loss}
+        output = self.expert(noisy, tau, batch["state"].to(self.device), prefix_length, batch["embodiments"],
+                             self.encode(batch))
+        counted = mask & ~is_prefix
+        losses = {"flow_loss": masked_flow_loss(output.velocity, target_velocity(actions, noise), counted)}
+        losses["loss"] = losses["flow_loss"]
+        if output.gripper_logits is not None:
+            gripper = counted & self.gripper_mask(batch["embodiments"])[:, None, :]
+            losses["gripper_loss"] = gripper_bce_loss(output.gripper_logits, actions, gripper)
+            losses["loss"] = losses["loss"] + self.config.gripper_bce_weight * losses["gripper_loss"]
+        return losses
 
-    def sample(self, batch: Mapping, observation: EncodedTokens | None = None, prefix: torch.Tensor | None = None,
-               prefix_length: torch.Tensor | None = None, generator: torch.Generator | None = None,
-               steps: int | None = None) -> torch.Tensor:
-        """Normalised chunks (B, H, K_max) by Euler integration from seeded noise."""
-        observation = observation if observation is not None else self.encode(batch)
+    def sample_actions(self, batch: Mapping, prefix: torch.Tensor | None = None,
+                       prefix_length: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                       steps: int | None = None, encoded: EncodedTokens | None = None) -> torch.Tensor:
+        """Normalised chunks (B, H, K_max) by Euler integration from seeded noise.
+
+        `prefix` (B, H, K_max) holds committed actions in its first `prefix_length` (B,) rows,
+        kept fixed at every step and returned unchanged. `encoded`: observation tokens already
+        computed by `encode(batch)`; otherwise they are computed here, once for all steps.
+        """
+        encoded = encoded if encoded is not None else self.encode(batch)
         size = len(batch["embodiments"])
         shape = (size, self.config.horizon, self.config.max_action_dim)
         noise = torch.randn(shape, generator=generator).to(self.device)
@@ -140,12 +189,21 @@ class VLAPolicy(nn.Module):
             prefix_length = torch.zeros(size, dtype=torch.long)
         prefix_length = prefix_length.to(self.device)
         state = batch["state"].to(self.device)
+        last_gripper_logits: list[torch.Tensor | None] = [None]
 
         def velocity(x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
-            return self.expert(x, tau, state, prefix_length, batch["embodiments"], observation)
+            output = self.expert(x, tau, state, prefix_length, batch["embodiments"], encoded)
+            last_gripper_logits[0] = output.gripper_logits
+            return output.velocity
 
         prefix = prefix.to(self.device) if prefix is not None else None
-        return euler_integrate(velocity, noise, steps or self.config.flow_steps, prefix, prefix_length)
+        actions = euler_integrate(velocity, noise, steps or self.config.flow_steps, prefix, prefix_length)
+        if last_gripper_logits[0] is None:
+            return actions
+        # X-VLA: the gripper channels are the sigmoid of the gripper head, except on prefix rows
+        generated = torch.arange(shape[1], device=self.device)[None, :, None] >= prefix_length[:, None, None]
+        gripper = generated & self.gripper_mask(batch["embodiments"])[:, None, :]
+        return torch.where(gripper, torch.sigmoid(last_gripper_logits[0].to(actions.dtype)), actions)
 
     # ---- checkpoints (the I/O lives in vla_core.checkpoint) ---------------------------------
     @classmethod
@@ -160,57 +218,68 @@ class VLAPolicy(nn.Module):
         return save_pretrained(self, directory, metadata)
 
     # ---- inference API -----------------------------------------------------------------------
+    def _committed_prefixes(self, spec: EmbodimentSpec, prefixes: Sequence[np.ndarray | None],
+                            ) -> tuple[list[np.ndarray], torch.Tensor, torch.Tensor]:
+        """Raw prefixes cut to d_max rows, and their normalised (B, H, K_max) tensor and lengths (B,)."""
+        raw, lengths = [], torch.zeros(len(prefixes), dtype=torch.long)
+        tensor = torch.zeros(len(prefixes), self.config.horizon, self.config.max_action_dim)
+        for i, prefix in enumerate(prefixes):
+            prefix = np.zeros((0, spec.action_dim)) if prefix is None else np.asarray(prefix, dtype=np.float64)
+            if prefix.ndim != 2 or prefix.shape[1] != spec.action_dim or not np.all(np.isfinite(prefix)):
+                raise ValueError(f"committed prefix {i} must be a finite (d, {spec.action_dim}) array in the action "
+                                 f"space of {spec.name}, got shape {prefix.shape}")
+            used = prefix[: self.config.max_prefix]
+            raw.append(used)
+            lengths[i] = len(used)
+            if len(used):
+                tensor[i, : len(used)] = pad_last(torch.from_numpy(self.normalizers[spec.name].action.normalize(used))
+                                                  .float(), self.config.max_action_dim)
+        return raw, tensor, lengths
+
     def predict_chunks(self, observations: Sequence[Observation], instructions: Sequence[str], embodiment: str,
                        prefixes: Sequence[np.ndarray | None] | None = None,
                        seed: int | None = None) -> list[PredictedChunk]:
-        """Chunks for a batch of observations of one embodiment.
+        """De-normalised chunks for a batch of observations of one embodiment.
 
-        `prefixes[i]` is the committed prefix (d, K) in the embodiment's action space (de-normalised);
-        at most `config.max_prefix` rows are used, and the chunk says how many.
+        `prefixes[i]`: the actions (d, K) committed while this chunk is inferred, in the
+        embodiment's action space; the first min(d, d_max) are used and returned unchanged as
+        the chunk's first rows (`PredictedChunk.prefix_length` says how many). `seed` makes the
+        noise, hence the chunks, reproducible.
         """
         spec = self.embodiment(embodiment)
         stats = self.normalizers[embodiment]
         prefixes = list(prefixes) if prefixes is not None else [None] * len(observations)
         if len(prefixes) != len(observations):
             raise ValueError(f"{len(prefixes)} prefixes for {len(observations)} observations")
+        raw_prefixes, prefix_tensor, lengths = self._committed_prefixes(spec, prefixes)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        prefix_tensor = torch.zeros(len(observations), self.config.horizon, self.config.max_action_dim)
-        lengths = torch.zeros(len(observations), dtype=torch.long)
-        for i, prefix in enumerate(prefixes):
-            if prefix is None or len(prefix) == 0:
-                continue
-            prefix = np.asarray(prefix, dtype=np.float64)
-            if prefix.ndim != 2 or prefix.shape[1] != spec.action_dim or not np.all(np.isfinite(prefix)):
-                raise ValueError(f"committed prefix must be finite (d, {spec.action_dim}) for {embodiment}, "
-                                 f"got shape {prefix.shape}")
-            used = min(len(prefix), self.config.max_prefix)
-            prefix_tensor[i, :used] = pad_last(torch.from_numpy(stats.action.normalize(prefix[:used])).float(),
-                                               self.config.max_action_dim)
-            lengths[i] = used
         was_training = self.training
         self.eval()
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.device.type == "cuda")
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda")
         try:
             with torch.inference_mode(), autocast:
                 start = time.perf_counter()
                 batch = collate_observations(self.config, spec, stats, observations, instructions)
-                observation = self.encode(batch)
+                encoded = self.encode(batch)
                 _synchronize(self.device)
-                encoded = time.perf_counter()
-                normalised = self.sample(batch, observation, prefix_tensor, lengths, generator)
+                encoded_at = time.perf_counter()
+                normalised = self.sample_actions(batch, prefix_tensor, lengths, generator, encoded=encoded)
                 _synchronize(self.device)
-                done = time.perf_counter()
+                done_at = time.perf_counter()
         finally:
             self.train(was_training)
         actions = stats.action.denormalize(normalised[..., : spec.action_dim].float().cpu().numpy().astype(np.float64))
+        for chunk, prefix in zip(actions, raw_prefixes):
+            chunk[: len(prefix)] = prefix  # exact, even where normalisation clamps to the 1st/99th percentile
         return [
             PredictedChunk(actions[i], embodiment, spec.action_space, spec.channel_names, int(lengths[i]),
-                           encoded - start, done - encoded)
+                           encoded_at - start, done_at - encoded_at)
             for i in range(len(observations))
         ]
 
     def predict_chunk(self, observation: Observation, instruction: str, embodiment: str,
                       prefix: np.ndarray | None = None, seed: int | None = None) -> PredictedChunk:
+        """One chunk; see `predict_chunks`."""
         return self.predict_chunks([observation], [instruction], embodiment, [prefix], seed)[0]
 
 

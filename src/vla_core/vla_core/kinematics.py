@@ -1,0 +1,154 @@
+"""Forward and inverse kinematics with Pinocchio, from an embodiment's URDF or MJCF model.
+
+URDF files load directly (`pinocchio.buildModelFromUrdf`). MJCF files are compiled by MuJoCo
+(which resolves includes and defaults) and the compiled kinematic tree (hinge and slide joints;
+free-floating objects skipped) is rebuilt joint by joint as a Pinocchio model, so both formats
+give the same Pinocchio API.
+
+IK is damped least squares on the 6-D frame error, seeded from the current joints, one solve
+per arm over that arm's joints, with joint limits enforced at every iteration.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pinocchio as pin
+
+from vla_core.embodiment import ArmSpec, EmbodimentSpec
+
+
+def _model_from_mjcf(path: Path) -> pin.Model:
+    import mujoco
+
+    mj = mujoco.MjModel.from_xml_path(str(path))
+    model = pin.Model()
+    joint_of_body = {0: 0}  # MuJoCo body id -> Pinocchio joint the body is attached to
+    placement_in_joint = {0: pin.SE3.Identity()}  # body frame relative to that joint's frame
+    for body in range(1, mj.nbody):
+        parent = int(mj.body_parentid[body])
+        rotation = pin.Quaternion(*mj.body_quat[body]).matrix()  # MuJoCo quat is w, x, y, z
+        body_in_parent = pin.SE3(rotation, mj.body_pos[body].copy())
+        in_parent_joint = placement_in_joint[parent] * body_in_parent
+        joints = [j for j in range(mj.body_jntadr[body], mj.body_jntadr[body] + mj.body_jntnum[body])]
+        kinematic = [j for j in joints if mj.jnt_type[j] in (mujoco.mjtJoint.mjJNT_HINGE, mujoco.mjtJoint.mjJNT_SLIDE)]
+        parent_joint = joint_of_body[parent]
+        if not kinematic:
+            joint_of_body[body] = parent_joint
+            placement_in_joint[body] = in_parent_joint
+        for j in kinematic:
+            anchor = pin.SE3(np.eye(3), mj.jnt_pos[j].copy())
+            axis = mj.jnt_axis[j] / np.linalg.norm(mj.jnt_axis[j])
+            joint_model = (pin.JointModelRevoluteUnaligned(*axis) if mj.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE
+                           else pin.JointModelPrismaticUnaligned(*axis))
+            lower, upper = (mj.jnt_range[j] if mj.jnt_limited[j] else (-np.inf, np.inf))
+            parent_joint = model.addJoint(parent_joint, joint_model, in_parent_joint * anchor,
+                                          mujoco.mj_id2name(mj, mujoco.mjtObj.mjOBJ_JOINT, j),
+                                          np.array([np.inf]), np.array([np.inf]), np.array([lower]),
+                                          np.array([upper]))
+            in_parent_joint = anchor.inverse()
+            joint_of_body[body] = parent_joint
+            placement_in_joint[body] = in_parent_joint
+        name = mujoco.mj_id2name(mj, mujoco.mjtObj.mjOBJ_BODY, body)
+        model.addFrame(pin.Frame(name, joint_of_body[body], placement_in_joint[body], pin.FrameType.BODY))
+    return model
+
+
+def load_pinocchio_model(path: Path) -> pin.Model:
+    if path.suffix == ".urdf":
+        return pin.buildModelFromUrdf(str(path))
+    if path.suffix == ".xml":
+        return _model_from_mjcf(path)
+    raise ValueError(f"robot model {path} must be a URDF (.urdf) or MJCF (.xml) file")
+
+
+@dataclass(frozen=True)
+class IKResult:
+    joints: np.ndarray  # the arm's joints, within limits
+    position_error: float  # metres
+    orientation_error: float  # radians
+    iterations: int
+    converged: bool
+
+
+class RobotKinematics:
+    """FK and IK of an embodiment's arms in its base frame."""
+
+    def __init__(self, spec: EmbodimentSpec) -> None:
+        self.spec = spec
+        self.model = load_pinocchio_model(spec.robot_model_path())
+        self.data = self.model.createData()
+        for arm in spec.arms:
+            for name in (*arm.joint_names, *([arm.gripper_joint] if arm.gripper_joint else [])):
+                if not self.model.existJointName(name):
+                    raise ValueError(f"{spec.name}: joint {name!r} is not in {spec.robot_model}")
+            if not self.model.existFrame(arm.ee_frame):
+                raise ValueError(f"{spec.name}: end-effector frame {arm.ee_frame!r} is not in {spec.robot_model}")
+        self._base_frame = self.model.getFrameId(spec.base_frame) if self.model.existFrame(spec.base_frame) else None
+        self._q_index = {name: self.model.idx_qs[self.model.getJointId(name)] for name in spec.joint_names}
+        self._v_index = {name: self.model.idx_vs[self.model.getJointId(name)] for name in spec.joint_names}
+        self._q = pin.neutral(self.model)
+
+    # ---- limits --------------------------------------------------------------------------------
+    def position_limits(self, joint_names: tuple[str, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        names = joint_names or self.spec.joint_names
+        index = [self._q_index[n] for n in names]
+        return self.model.lowerPositionLimit[index].copy(), self.model.upperPositionLimit[index].copy()
+
+    def velocity_limits(self, joint_names: tuple[str, ...] | None = None) -> np.ndarray:
+        names = joint_names or self.spec.joint_names
+        return self.model.velocityLimit[[self._v_index[n] for n in names]].copy()
+
+    # ---- forward kinematics --------------------------------------------------------------------
+    def _set(self, state: np.ndarray) -> None:
+        state = np.asarray(state, dtype=np.float64)
+        if state.shape != (self.spec.state_dim,):
+            raise ValueError(f"{self.spec.name} joint state must have {self.spec.state_dim} values "
+                             f"({', '.join(self.spec.joint_names)}), got shape {state.shape}")
+        for name, value in zip(self.spec.joint_names, state):
+            self._q[self._q_index[name]] = value
+        pin.framesForwardKinematics(self.model, self.data, self._q)
+
+    def _in_base(self, frame: int) -> np.ndarray:
+        world = self.data.oMf[frame]
+        if self._base_frame is not None:
+            world = self.data.oMf[self._base_frame].actInv(world)
+        return world.homogeneous.copy()
+
+    def forward(self, state: np.ndarray) -> list[np.ndarray]:
+        """(4, 4) end-effector pose of every arm in the base frame, for the full joint state."""
+        self._set(state)
+        return [self._in_base(self.model.getFrameId(arm.ee_frame)) for arm in self.spec.arms]
+
+    # ---- inverse kinematics --------------------------------------------------------------------
+    def inverse(self, arm: ArmSpec | int, target: np.ndarray, state: np.ndarray, tolerance: float = 1e-5,
+                max_iterations: int = 200, damping: float = 1e-4) -> IKResult:
+        """Joints of one arm reaching `target` (4, 4, base frame), seeded from the full `state`."""
+        arm = self.spec.arms[arm] if isinstance(arm, int) else arm
+        frame = self.model.getFrameId(arm.ee_frame)
+        columns = [self._v_index[name] for name in arm.joint_names]
+        rows = [self._q_index[name] for name in arm.joint_names]
+        lower, upper = self.model.lowerPositionLimit[rows], self.model.upperPositionLimit[rows]
+        base = pin.SE3.Identity()
+        self._set(state)
+        if self._base_frame is not None:
+            base = self.data.oMf[self._base_frame].copy()
+        goal = base * pin.SE3(np.asarray(target, dtype=np.float64))
+        q = self._q.copy()
+        error = np.zeros(6)
+        for iteration in range(1, max_iterations + 1):
+            pin.framesForwardKinematics(self.model, self.data, q)
+            current = self.data.oMf[frame]
+            error = pin.log6(current.actInv(goal)).vector  # in the end-effector frame
+            if np.linalg.norm(error) < tolerance:
+                break
+            jacobian = pin.computeFrameJacobian(self.model, self.data, q, frame, pin.ReferenceFrame.LOCAL)[:, columns]
+            step = jacobian.T @ np.linalg.solve(jacobian @ jacobian.T + damping * np.eye(6), error)
+            q[rows] = np.clip(q[rows] + step, lower, upper)
+        pin.framesForwardKinematics(self.model, self.data, q)
+        reached = self.data.oMf[frame].actInv(goal)
+        position_error = float(np.linalg.norm(reached.translation))
+        orientation_error = float(np.linalg.norm(pin.log3(reached.rotation)))
+        return IKResult(q[rows].copy(), position_error, orientation_error, iteration,
+                        bool(np.linalg.norm(pin.log6(reached).vector) < 10 * tolerance))

@@ -1,0 +1,65 @@
+"""Pinocchio kinematics of the shipped robots: FK agrees with MuJoCo, IK reaches random targets."""
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+import pytest
+
+from vla_core.embodiment import load_embodiment
+from vla_core.geometry import rotation_angle_between
+from vla_core.kinematics import RobotKinematics
+
+
+@pytest.fixture(scope="module", params=["so101", "aloha"])
+def kinematics(request: pytest.FixtureRequest) -> RobotKinematics:
+    return RobotKinematics(load_embodiment(request.param))
+
+
+def random_state(kin: RobotKinematics, rng: np.random.Generator, margin: float = 0.2) -> np.ndarray:
+    lower, upper = kin.position_limits()
+    span = upper - lower
+    return rng.uniform(lower + margin * span, upper - margin * span)
+
+
+def test_ik_reaches_random_reachable_targets_within_1mm_and_0_01rad(kinematics: RobotKinematics) -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        truth = random_state(kinematics, rng)
+        targets = kinematics.forward(truth)
+        seed = truth + rng.normal(0, 0.2, truth.shape)
+        seed = np.clip(seed, *kinematics.position_limits())
+        for arm_index, arm in enumerate(kinematics.spec.arms):
+            result = kinematics.inverse(arm_index, targets[arm_index], seed)
+            assert result.position_error < 1e-3, (arm.name, result)
+            assert result.orientation_error < 0.01, (arm.name, result)
+            lower, upper = kinematics.position_limits(arm.joint_names)
+            assert np.all(result.joints >= lower) and np.all(result.joints <= upper)
+            # check independently: FK of the solution is at the target
+            solved = seed.copy()
+            solved[[kinematics.spec.joint_names.index(n) for n in arm.joint_names]] = result.joints
+            reached = kinematics.forward(solved)[arm_index]
+            assert np.linalg.norm(reached[:3, 3] - targets[arm_index][:3, 3]) < 1e-3
+            assert rotation_angle_between(reached[:3, :3], targets[arm_index][:3, :3]) < 0.01
+
+
+def test_mjcf_forward_kinematics_matches_mujoco() -> None:
+    spec = load_embodiment("aloha")
+    kin = RobotKinematics(spec)
+    model = mujoco.MjModel.from_xml_path(str(spec.robot_model_path()))
+    data = mujoco.MjData(model)
+    state = random_state(kin, np.random.default_rng(1))
+    for name, value in zip(spec.joint_names, state):
+        data.qpos[model.joint(name).qposadr[0]] = value
+    mujoco.mj_kinematics(model, data)
+    for arm, pose in zip(spec.arms, kin.forward(state)):
+        body = model.body(arm.ee_frame).id
+        np.testing.assert_allclose(pose[:3, 3], data.xpos[body], atol=1e-9)
+        np.testing.assert_allclose(pose[:3, :3], data.xmat[body].reshape(3, 3), atol=1e-9)
+
+
+def test_limits_come_from_the_model_and_bad_states_are_named() -> None:
+    kin = RobotKinematics(load_embodiment("so101"))
+    lower, upper = kin.position_limits(("shoulder_pan",))
+    assert lower[0] == pytest.approx(-1.91986) and upper[0] == pytest.approx(1.91986)
+    with pytest.raises(ValueError, match=r"joint state must have 6 values .* got shape \(5,\)"):
+        kin.forward(np.zeros(5))
