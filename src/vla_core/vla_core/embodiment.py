@@ -42,6 +42,10 @@ class ArmSpec:
     joint_names: tuple[str, ...]
     ee_frame: str
     gripper_joint: str | None = None
+    # gripper joint positions for the binary channel (1 = closed); None = the joint's lower
+    # (closed) and upper (open) limit from the robot model
+    gripper_open: float | None = None
+    gripper_closed: float | None = None
 
 
 @dataclass(frozen=True)
@@ -168,10 +172,15 @@ def _parse(data: dict[str, Any], source: str) -> EmbodimentSpec:
     arms = []
     for i, arm in enumerate(arms_data):
         if not isinstance(arm, dict) or not {"name", "joint_names", "ee_frame"} <= set(arm):
-            raise fail(f"arms[{i}]", "a mapping with name, joint_names, ee_frame (and gripper_joint)", arm)
+            raise fail(f"arms[{i}]", "a mapping with name, joint_names, ee_frame (and gripper_joint, "
+                       "gripper_open, gripper_closed)", arm)
         if not arm["joint_names"] or not all(isinstance(j, str) for j in arm["joint_names"]):
             raise fail(f"arms[{i}].joint_names", "a non-empty list of joint names", arm["joint_names"])
-        arms.append(ArmSpec(arm["name"], tuple(arm["joint_names"]), arm["ee_frame"], arm.get("gripper_joint")))
+        for key in ("gripper_open", "gripper_closed"):
+            if arm.get(key) is not None and not isinstance(arm[key], (int, float)):
+                raise fail(f"arms[{i}].{key}", "a joint position (number)", arm[key])
+        arms.append(ArmSpec(arm["name"], tuple(arm["joint_names"]), arm["ee_frame"], arm.get("gripper_joint"),
+                            arm.get("gripper_open"), arm.get("gripper_closed")))
     grippers = {arm.gripper_joint is None for arm in arms}
     if len(grippers) > 1:
         raise fail("arms", "arms that all have a gripper_joint or none has", [a.gripper_joint for a in arms])

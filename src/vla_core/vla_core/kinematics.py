@@ -100,6 +100,16 @@ class RobotKinematics:
         names = joint_names or self.spec.joint_names
         return self.model.velocityLimit[[self._v_index[n] for n in names]].copy()
 
+    def gripper_positions(self, arm: ArmSpec) -> tuple[float, float]:
+        """(open, closed) joint positions of the arm's gripper: the profile's, else the upper and
+        lower limit of the gripper joint (both shipped robots close towards the lower limit)."""
+        if arm.gripper_joint is None:
+            raise ValueError(f"{self.spec.name}: arm {arm.name!r} has no gripper joint")
+        lower, upper = self.position_limits((arm.gripper_joint,))
+        opened = arm.gripper_open if arm.gripper_open is not None else float(upper[0])
+        closed = arm.gripper_closed if arm.gripper_closed is not None else float(lower[0])
+        return opened, closed
+
     # ---- forward kinematics --------------------------------------------------------------------
     def _set(self, state: np.ndarray) -> None:
         state = np.asarray(state, dtype=np.float64)
