@@ -17,5 +17,8 @@ setup(
     maintainer_email="maintainers@vla-ros.dev",
     description="rclpy nodes that run vla_core policies on a ROS 2 robot.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": [
+        "policy_node = vla_policy_node.policy_node:main",
+        "executor_node = vla_policy_node.executor_node:main",
+    ]},
 )

@@ -13,7 +13,7 @@ from geometry_msgs.msg import Point, Pose, Quaternion
 
 from vla_msgs.msg import ActionChunk
 
-from .ros_time import duration_to_seconds, stamp_to_seconds
+from .ros_time import duration_to_seconds, seconds_to_duration, seconds_to_stamp, stamp_to_seconds
 
 
 class ChunkMessageError(ValueError):
@@ -47,6 +47,23 @@ def pose_to_array(pose: Pose) -> np.ndarray:
 def array_to_pose(values: Sequence[float]) -> Pose:
     x, y, z, qx, qy, qz, qw = (float(v) for v in values)
     return Pose(position=Point(x=x, y=y, z=z), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+
+
+def chunk_to_message(chunk_id: int, actions: np.ndarray, *, stamp: float, frame_id: str, embodiment: str,
+                     action_space: str, channel_names: Sequence[str], target_names: Sequence[str], dt: float,
+                     start_poses: np.ndarray, start_positions: np.ndarray, prefix_length: int,
+                     inference_latency: float) -> ActionChunk:
+    """An ActionChunk from a chunk's (H, K) actions; `start_poses` are (arms, 7) in ROS order."""
+    actions = np.asarray(actions, dtype=np.float64)
+    msg = ActionChunk(chunk_id=chunk_id, embodiment=embodiment, action_space=action_space,
+                      channel_names=list(channel_names), target_names=list(target_names),
+                      horizon=actions.shape[0], dims=actions.shape[1], dt=seconds_to_duration(dt),
+                      data=actions.reshape(-1).tolist(), chunk_start_poses=[array_to_pose(p) for p in start_poses],
+                      chunk_start_positions=np.asarray(start_positions, dtype=np.float64).tolist(),
+                      prefix_length=prefix_length, inference_latency=float(inference_latency))
+    msg.header.stamp = seconds_to_stamp(stamp)
+    msg.header.frame_id = frame_id
+    return msg
 
 
 def chunk_from_message(msg: ActionChunk) -> ReceivedChunk:

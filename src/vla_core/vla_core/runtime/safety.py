@@ -9,8 +9,9 @@ Causes:
 - joint_position_limit: outside the URDF position limits (clamped or rejected by policy);
 - joint_velocity_limit: a step larger than velocity limit x dt from the previous command
   (clamped or rejected by policy);
-- max_jump: a step larger than `max_jump` in any joint (always rejected: a jump that large
-  means a wrong chunk, not a fast motion);
+- max_jump: a step larger than `max_jump` in any joint (a scalar, or one value per joint with
+  inf for joints exempt, such as binary grippers that open and close in one step; always
+  rejected: a jump that large means a wrong chunk, not a fast motion);
 - workspace: an end-effector target outside the workspace box (rejected);
 - watchdog:<stream>: joint states or chunks stopped arriving for longer than the limit.
 """
@@ -68,10 +69,10 @@ class SafetyFilter:
     """Checks joint targets (and optional end-effector positions) one control tick at a time."""
 
     def __init__(self, limits: JointLimits, dt: float, policy: LimitPolicy = LimitPolicy.CLAMP,
-                 max_jump: float | None = None, workspace: WorkspaceBox | None = None) -> None:
+                 max_jump: float | np.ndarray | None = None, workspace: WorkspaceBox | None = None) -> None:
         if dt <= 0:
             raise ValueError(f"control period dt must be > 0 s, got {dt}")
-        if max_jump is not None and max_jump <= 0:
+        if max_jump is not None and np.any(np.asarray(max_jump) <= 0):
             raise ValueError(f"max_jump must be > 0, got {max_jump}")
         self.limits = limits
         self.dt = dt

@@ -154,6 +154,15 @@ class ChunkScheduler:
         request = self._maybe_request(tick)
         return TickDecision(target, chunk_id, row, request)
 
+    def upcoming(self, tick: int) -> np.ndarray:
+        """Rows of the active chunk meant for the ticks after `tick` (empty in ensemble mode,
+        and in sync mode beyond the rows it will execute): look-ahead for command interfaces."""
+        active = self._active
+        if self.config.mode is ExecutionMode.ENSEMBLE or active is None or not active.covers(tick):
+            return np.zeros((0, 0))
+        end = len(active.targets) if self.config.mode is ExecutionMode.ASYNC else self.config.execute_steps
+        return active.targets[active.row_at(tick) + 1 : end].copy()
+
     @property
     def pending(self) -> ChunkRequest | None:
         return self._pending

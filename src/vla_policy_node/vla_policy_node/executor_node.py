@@ -1,0 +1,385 @@
+"""The chunk executor: owns the control clock and turns action chunks into safe robot commands.
+
+A timer at the control rate (on the node's own single-threaded executor, where every other
+callback is short, so nothing delays it) asks the
+ChunkScheduler which target to command at this tick and when to request the next chunk
+(synchronous, asynchronous with a committed prefix as in Xiaomi-Robotics-0, or ACT's temporal
+ensembling). Requests go to the policy node's GetActionChunk service without blocking the
+tick; answers are validated, decoded with their chunk-start poses and solved by IK on a side
+node's executor thread (see side_executor.py), then handed to the scheduler. Every target passes the safety
+filter before the command interface sends it; anything refused means holding the last safe
+position.
+
+The executor starts commanding with the first chunk target that passes the safety filter;
+from then on it commands every tick: the target, or the hold position while it waits, holds
+or is stopped. Interfaces (relative to the node's namespace): `~/stop` (std_msgs/Empty topic
+and std_srvs/Trigger service) halts motion at once; `~/resume` (Trigger) lets the executor
+move again with a fresh chunk; `~/status` (vla_msgs/PolicyStatus) and `/diagnostics`.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from functools import partial
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Empty
+from std_srvs.srv import Trigger
+
+from vla_core.embodiment import load_embodiment
+from vla_core.geometry import pose7_to_transform
+from vla_core.runtime.decoding import ChunkDecoder
+from vla_core.runtime.latency import LatencyWindow
+from vla_core.runtime.safety import JointLimits, LimitPolicy, SafetyFilter, Watchdog, WorkspaceBox
+from vla_core.runtime.scheduling import ChunkRequest, ChunkScheduler, ExecutionMode, SchedulerConfig
+from vla_msgs.msg import PolicyStatus
+from vla_msgs.srv import GetActionChunk
+
+from .chunk_messages import ChunkMessageError, ReceivedChunk, chunk_from_message
+from .command_interfaces import (COMMAND_INTERFACES, CommandInterface, JointTrajectoryCommand, MoveItPyCommand,
+                                 ServoPoseCommand)
+from .parameters import Param, ParameterError, declare_and_read, empty_or_length, in_range, one_of, positive
+from .sensor_inputs import InputError, JointStateReader
+from .side_executor import SideExecutor
+from .status import CauseLog, StatusReport, diagnostics_message, status_message
+
+PARAMETERS = (
+    Param("embodiment", "so101", "Embodiment profile: a name from config/embodiments or a YAML path."),
+    Param("mode", "async", "Chunk execution: sync, async (committed prefix) or ensemble (ACT).",
+          one_of(*(m.value for m in ExecutionMode))),
+    Param("control_rate_hz", 0.0, "Control clock in Hz (10-200); 0 = the profile's control rate.",
+          lambda v: None if v == 0 or 10 <= v <= 200 else "expected 0 or a rate in [10, 200]"),
+    Param("execute_steps", 8, "Rows executed before the next request (sync and async).", positive),
+    Param("ensemble_interval", 1, "Ticks between requests in ensemble mode.", positive),
+    Param("ensemble_decay", 0.01, "ACT's m in exp(-m i) for ensemble weights.", in_range(0.0, 10.0)),
+    Param("policy_service", "/vla_policy/get_action_chunk", "GetActionChunk service of the policy node."),
+    Param("request_timeout", 2.0, "Seconds before an unanswered chunk request is given up.", positive),
+    Param("retry_interval", 0.5, "Seconds to wait after a refused or failed request.", positive),
+    Param("command_interface", "joint_trajectory", "How targets reach the robot: " + ", ".join(COMMAND_INTERFACES),
+          one_of(*COMMAND_INTERFACES)),
+    Param("command_topic", "", "JointTrajectory topic of the joint trajectory controller; empty = the profile's."),
+    Param("gripper_topic", "", "Float64MultiArray topic for gripper joints; empty = grippers in the trajectory."),
+    Param("servo_pose_topics", [], "PoseStamped topic per arm for MoveIt Servo; empty = "
+                                   "/servo_node/pose_target_cmds for a single arm."),
+    Param("planning_group", "arm", "MoveIt planning group (command_interface 'moveit')."),
+    Param("joint_state_topic", "", "JointState topic; empty = the profile's."),
+    Param("limit_policy", "clamp", "Targets beyond joint position or velocity limits: clamp or reject.",
+          one_of("clamp", "reject")),
+    Param("max_joint_velocity", 3.0, "Cap on the robot model's velocity limits (rad/s or m/s).", positive),
+    Param("max_jump", 0.5, "Largest step between consecutive targets in any arm joint before rejection "
+                           "(grippers are exempt: they switch in one step, limited by their velocity).", positive),
+    Param("workspace", [-1.0, -1.0, -0.2, 1.0, 1.0, 1.5], "End-effector box in the base frame: "
+                                                          "min x, y, z, max x, y, z (metres).", empty_or_length(6)),
+    Param("joint_state_timeout", 0.25, "Seconds without joint states before holding.", positive),
+    Param("chunk_timeout", 1.5, "Seconds without a chunk while executing before holding.", positive),
+    Param("status_rate_hz", 2.0, "Rate of PolicyStatus and /diagnostics.", in_range(0.1, 50.0)),
+)
+
+
+class ExecutorNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("vla_executor", **kwargs)
+        self.params = p = declare_and_read(self, PARAMETERS)
+        self.spec = load_embodiment(p["embodiment"])
+        self.decoder = ChunkDecoder(self.spec)
+        rate = p["control_rate_hz"] or self.spec.control_rate_hz
+        self.dt = 1.0 / rate
+        self.mode = ExecutionMode(p["mode"])
+        self.scheduler = ChunkScheduler(SchedulerConfig(self.mode, self.spec.chunk_size, p["execute_steps"],
+                                                        ensemble_interval=p["ensemble_interval"],
+                                                        ensemble_decay=p["ensemble_decay"]))
+        grippers = {arm.gripper_joint for arm in self.spec.arms}
+        max_jump = np.array([np.inf if name in grippers else p["max_jump"] for name in self.spec.joint_names])
+        self.safety = SafetyFilter(self._joint_limits(), self.dt, LimitPolicy(p["limit_policy"]), max_jump,
+                                   WorkspaceBox(np.array(p["workspace"][:3]), np.array(p["workspace"][3:]))
+                                   if p["workspace"] else None)
+        self.watchdog = Watchdog({"joint_states": p["joint_state_timeout"], "chunks": p["chunk_timeout"]})
+        self.joint_reader = JointStateReader(self.spec.joint_names, p["joint_state_topic"] or self.spec.joint_state_topic)
+        self._causes = CauseLog(self.get_logger())
+        self._latency = LatencyWindow()
+        self._lock = threading.Lock()
+        self._tick = 0
+        self._measured: np.ndarray | None = None
+        self._last_command: np.ndarray | None = None
+        self._hold: np.ndarray | None = None
+        self._commanding = False
+        self._last_chunk_id = 0
+        self._stopped = False
+        self._chunks: dict[int, ReceivedChunk] = {}
+        self._chunks_received = 0
+        self._retry_at = 0.0
+        self._request_sent_at: float | None = None
+        self._state, self._detail = PolicyStatus.STATE_WAITING, "waiting for joint states"
+
+        self.create_subscription(JointState, self.joint_reader.topic, self._on_joint_state, qos_profile_sensor_data)
+        self._answers = SideExecutor(self, "answers")
+        self._client = self._answers.node.create_client(GetActionChunk, p["policy_service"])
+        self.create_subscription(Empty, "~/stop", lambda _: self.stop("stop topic"), 10)
+        self.create_service(Trigger, "~/stop", self._on_stop_service)
+        self.create_service(Trigger, "~/resume", self._on_resume_service)
+        self.command: CommandInterface = self._command_interface()
+        self._status_pub = self.create_publisher(PolicyStatus, "~/status", 10)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0 / p["status_rate_hz"], self._publish_status)
+        self.create_timer(self.dt, self._on_control_tick)
+        self.get_logger().info(f"{self.mode.value} execution of {self.spec.name} at {rate:g} Hz through "
+                               f"{p['command_interface']}, chunks from {p['policy_service']}")
+
+    # ---- set-up ----------------------------------------------------------------------------
+    def _joint_limits(self) -> JointLimits:
+        kinematics = self.decoder.kinematics
+        lower, upper = kinematics.position_limits()
+        velocity = np.minimum(kinematics.velocity_limits(), self.params["max_joint_velocity"])
+        return JointLimits(self.spec.joint_names, lower, upper, velocity)
+
+    def _command_interface(self) -> CommandInterface:
+        p = self.params
+        if p["command_interface"] == "joint_trajectory":
+            return JointTrajectoryCommand(self, self.spec, p["command_topic"] or self.spec.command_topic,
+                                          p["gripper_topic"])
+        if p["command_interface"] == "servo":
+            topics = p["servo_pose_topics"] or (["/servo_node/pose_target_cmds"] if len(self.spec.arms) == 1 else [])
+            return ServoPoseCommand(self, self.spec, self.decoder.kinematics, topics, p["gripper_topic"])
+        return MoveItPyCommand(self, self.spec, p["planning_group"])
+
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds / 1e9
+
+    # ---- inputs ----------------------------------------------------------------------------
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            joints = self.joint_reader.read(msg.name, msg.position)
+        except InputError as error:
+            self._causes.report(error.cause, str(error))
+            return
+        with self._lock:
+            self._measured = joints
+            self.watchdog.feed("joint_states", self.now())
+
+    def stop(self, source: str) -> None:
+        with self._lock:
+            self._stopped = True
+            self.scheduler.reset()
+            self._hold = self._hold_position()
+        self.safety.counts["stop"] += 1
+        self.get_logger().warning(f"stopped by {source}: holding; resume needs a fresh chunk")
+
+    def _on_stop_service(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.stop("stop service")
+        response.success, response.message = True, "stopped: holding the last safe position"
+        return response
+
+    def _on_resume_service(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            was_stopped, self._stopped = self._stopped, False
+            self.scheduler.reset()
+        response.success = True
+        response.message = "resumed: moving again with the next fresh chunk" if was_stopped else "was not stopped"
+        self.get_logger().info(response.message)
+        return response
+
+    # ---- chunk requests --------------------------------------------------------------------
+    def _send_request(self, request: ChunkRequest, now: float) -> None:
+        """Called with the lock held, from the control tick; the answer arrives on another thread."""
+        if now < self._retry_at or not self._client.service_is_ready():
+            self.scheduler.cancel_pending()
+            if now >= self._retry_at:
+                self._causes.report("policy_unavailable", f"policy service {self.params['policy_service']} is not "
+                                                          "available; holding until it is")
+                self._retry_at = now + self.params["retry_interval"]
+            return
+        msg = GetActionChunk.Request()
+        if request.source_chunk_id and len(request.committed_rows):
+            source = self._chunks[request.source_chunk_id]
+            rows = source.actions[request.source_start_step: request.source_start_step + len(request.committed_rows)]
+            msg.source_chunk_id, msg.source_start_step = request.source_chunk_id, request.source_start_step
+            msg.prefix_length, msg.committed_actions = len(rows), rows.reshape(-1).tolist()
+        self._request_sent_at = now
+        self._client.call_async(msg).add_done_callback(partial(self._on_response, request))
+
+    def _refuse(self, request: ChunkRequest, cause: str, message: str) -> None:
+        self._causes.report(cause, message)
+        with self._lock:
+            if self.scheduler.pending is not None and self.scheduler.pending.request_id == request.request_id:
+                self.scheduler.cancel_pending()
+                self._retry_at = self.now() + self.params["retry_interval"]
+
+    def _on_response(self, request: ChunkRequest, future) -> None:
+        response = future.result()
+        if response is None or not response.success:
+            reason = response.message if response is not None else "no answer"
+            self._refuse(request, "policy_refused", f"policy refused chunk request {request.request_id}: {reason}")
+            return
+        try:
+            chunk = chunk_from_message(response.chunk)
+            self._check_chunk(chunk)
+            start = self.decoder.start_from_message_fields(pose7_to_transform(chunk.start_poses),
+                                                           chunk.start_positions)
+            with self._lock:
+                seed = self._measured if self._measured is not None else start.joints
+            targets = self.decoder.joint_targets(chunk.actions, start, seed)
+        except (ChunkMessageError, ValueError) as error:
+            self._refuse(request, "bad_chunk", f"chunk refused: {error}")
+            return
+        if targets.unreachable_rows:
+            self._causes.report("ik_unreachable", f"chunk {chunk.chunk_id}: rows {list(targets.unreachable_rows)} are "
+                                                  "out of reach of IK; the robot holds at those steps")
+        with self._lock:
+            pending = self.scheduler.pending
+            if pending is None or pending.request_id != request.request_id:
+                return  # stopped or timed out meanwhile: the answer is stale
+            self._chunks[chunk.chunk_id] = chunk
+            for old in [cid for cid in self._chunks if cid < chunk.chunk_id - 8]:
+                del self._chunks[old]
+            self.scheduler.on_chunk(request.request_id, chunk.chunk_id, targets.positions, self._tick)
+            self.watchdog.feed("chunks", self.now())
+            self._chunks_received += 1
+            self._latency.add(chunk.inference_latency)
+
+    def _check_chunk(self, chunk: ReceivedChunk) -> None:
+        spec = self.spec
+        if chunk.embodiment != spec.name or chunk.action_space != spec.action_space:
+            raise ValueError(f"chunk {chunk.chunk_id} is for {chunk.embodiment!r} in {chunk.action_space!r}; this "
+                             f"executor drives {spec.name!r} in {spec.action_space!r}")
+        if chunk.actions.shape[1] != spec.action_dim:
+            raise ValueError(f"chunk {chunk.chunk_id} has {chunk.actions.shape[1]} channels, {spec.name} has "
+                             f"{spec.action_dim} ({', '.join(spec.channel_names)})")
+        if abs(chunk.dt - self.dt) > 1e-4:
+            raise ValueError(f"chunk {chunk.chunk_id} has rows every {chunk.dt:.4f} s but the control period is "
+                             f"{self.dt:.4f} s: set control_rate_hz to the rate the policy was trained at")
+
+    # ---- the control tick ------------------------------------------------------------------
+    def _on_control_tick(self) -> None:
+        now = self.now()
+        with self._lock:
+            self._tick += 1
+            tick = self._tick
+            if self._request_sent_at is not None and self.scheduler.pending is not None \
+                    and now - self._request_sent_at > self.params["request_timeout"]:
+                self._causes.report("request_timeout", f"no answer to a chunk request within "
+                                                       f"{self.params['request_timeout']} s")
+                self.scheduler.cancel_pending()
+            decision = None if self._stopped else self.scheduler.tick(tick)
+            if decision is not None and decision.request is not None:
+                self._send_request(decision.request, now)
+            command, new_chunk = self._choose_command(decision, now)
+            lookahead = self.scheduler.upcoming(tick) if new_chunk and command is not None else np.zeros((0, 0))
+        if command is None:
+            return
+        if len(lookahead):
+            lookahead = self._checked_rows(command, lookahead)
+        self.command.send(command, lookahead.reshape(-1, len(command)), self.dt, new_chunk)
+
+    def _hold_position(self) -> np.ndarray | None:
+        if self._hold is not None:
+            return self._hold
+        return self._last_command if self._last_command is not None else self._measured
+
+    def _enter_hold(self, state: int, detail: str, cause: str | None) -> np.ndarray | None:
+        if cause is not None and self._state != state:  # count each entry into the hold, not every tick
+            self.safety.counts[cause] += 1
+            if self.safety.counts[cause] == 1:
+                self.get_logger().warning(f"holding: {detail}")
+        self._state, self._detail = state, detail
+        self._hold = self._hold_position()
+        return self._hold if self._commanding else None
+
+    def _choose_command(self, decision, now: float) -> tuple[np.ndarray | None, bool]:
+        """The command of this tick (None = send nothing) and whether a new chunk starts. Lock held."""
+        if self._stopped:
+            return self._enter_hold(PolicyStatus.STATE_STOPPED, "stopped: resume needs a fresh chunk", None), False
+        quiet = [s for s in self.watchdog.expired(now) if s.startswith("joint_states")]
+        if quiet:
+            return self._enter_hold(PolicyStatus.STATE_HOLDING, f"no joint states: {quiet[0]}",
+                                    "watchdog:joint_states"), False
+        if self._measured is None:
+            return None, False
+        if decision.target is None:
+            waiting_since_chunk = [s for s in self.watchdog.expired(now) if s.startswith("chunks")]
+            if self._commanding and self.mode is ExecutionMode.ASYNC:
+                self.safety.counts["starved_ticks"] += 1
+            if self._commanding and waiting_since_chunk:
+                return self._enter_hold(PolicyStatus.STATE_HOLDING, f"no chunk: {waiting_since_chunk[0]}",
+                                        "watchdog:chunks"), False
+            return self._enter_hold(PolicyStatus.STATE_WAITING, "waiting for a chunk", None), False
+        previous = self._last_command if self._last_command is not None else self._measured
+        positions = (self.decoder.end_effector_positions(decision.target)
+                     if self.safety.workspace is not None and np.all(np.isfinite(decision.target)) else None)
+        verdict = self.safety.check(decision.target, previous, positions)
+        for cause in verdict.first_occurrences:
+            self.get_logger().warning(f"safety: {cause} at chunk {decision.chunk_id} row {decision.row}; "
+                                      "further occurrences are counted in the status")
+        if verdict.command is None:
+            return self._enter_hold(PolicyStatus.STATE_HOLDING, f"target refused: {', '.join(verdict.causes)}",
+                                    None), False
+        new_chunk = decision.chunk_id != self._last_chunk_id
+        self._last_chunk_id = decision.chunk_id
+        self._commanding, self._hold = True, None
+        self._last_command = verdict.command
+        self.safety.counts["commands"] += 1
+        self._state, self._detail = PolicyStatus.STATE_RUNNING, f"executing chunk {decision.chunk_id}"
+        return verdict.command, new_chunk
+
+    def _checked_rows(self, command: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """The look-ahead rows up to the first one the safety limits would refuse."""
+        checked, previous = [], command
+        lower, upper = self.safety.limits.lower, self.safety.limits.upper
+        step = self.safety.limits.velocity * self.dt
+        for row in rows:
+            if not (np.all(np.isfinite(row)) and np.all(row >= lower) and np.all(row <= upper)
+                    and np.all(np.abs(row - previous) <= step + 1e-12)):
+                break
+            checked.append(row)
+            previous = row
+        return np.array(checked).reshape(-1, len(command))
+
+    # ---- status ----------------------------------------------------------------------------
+    def _publish_status(self) -> None:
+        with self._lock:
+            counters = dict(self.safety.counts)
+            state, detail = self._state, self._detail
+            chunks, latency = self._chunks_received, self._latency.summary()
+        counters.update(self._causes.counts)
+        holds = sum(v for k, v in self.safety.counts.items() if k not in ("commands", "starved_ticks"))
+        report = StatusReport(state, detail, self.params["policy_service"], self.spec.name, chunks=chunks,
+                              latency=latency, rejected_inputs=self._causes.total, safety_holds=holds,
+                              counters=counters)
+        stamp = self.get_clock().now().to_msg()
+        self._status_pub.publish(status_message(report, stamp, self.spec.base_frame))
+        self._diagnostics_pub.publish(diagnostics_message(report, f"{self.get_fully_qualified_name()}: executor",
+                                                          self.spec.name, stamp))
+
+
+    def destroy_node(self) -> None:
+        self._answers.destroy()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = ExecutorNode()
+    except (ParameterError, ValueError, OSError, RuntimeError) as error:
+        print(f"vla_executor: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,495 @@
+"""The policy node: cameras and joint states in, action chunks out, as a ROS 2 lifecycle node.
+
+configure loads the embodiment profile and the checkpoint (and refuses a checkpoint trained for
+another embodiment); activate starts serving. Sensor callbacks only convert and buffer; an
+observation timer assembles the streams by nearest stamp at a fixed rate (a stale or missing
+stream makes no observation and is named in the status); chunk requests are answered from the
+newest complete observation. The chunk service and the ExecuteInstruction goals run on side
+nodes with their own executor threads (see side_executor.py), so sensor callbacks and timers
+never wait for an inference; one request is computed at a time.
+
+Interfaces (relative to the node's namespace):
+- `~/get_action_chunk` (vla_msgs/GetActionChunk), `~/action_chunk` (vla_msgs/ActionChunk, every
+  chunk served), `~/execute_instruction` (vla_msgs/ExecuteInstruction action),
+  `~/mark_success` (std_srvs/Trigger: the operator says the running goal succeeded),
+  `~/status` (vla_msgs/PolicyStatus), `/diagnostics`.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import Node as LifecycleNode
+from rclpy.lifecycle import State, TransitionCallbackReturn
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image, JointState
+from std_srvs.srv import Trigger
+
+from vla_core.embodiment import EmbodimentSpec, load_embodiment
+from vla_core.geometry import transform_to_pose7
+from vla_core.model.batching import Observation
+from vla_core.runtime.decoding import ChunkDecoder, ChunkStart
+from vla_core.runtime.latency import LatencyWindow
+from vla_core.runtime.observation_sync import AssembledObservation, ObservationAssembler
+from vla_msgs.action import ExecuteInstruction
+from vla_msgs.msg import ActionChunk, PolicyStatus
+from vla_msgs.srv import GetActionChunk
+
+from .chunk_messages import chunk_to_message
+from .image_conversion import ImageConverter
+from .parameters import Param, ParameterError, declare_and_read, in_range, non_empty, one_of, positive
+from .ros_time import duration_to_seconds, seconds_to_duration, stamp_to_seconds
+from .sensor_inputs import CameraReader, InputError, JointStateReader
+from .side_executor import SideExecutor
+from .status import CauseLog, StatusReport, diagnostics_message, status_message
+
+JOINT_STREAM = "joint_states"
+
+PARAMETERS = (
+    Param("checkpoint", "", "Checkpoint directory (config.json, model.safetensors, normalization.json, "
+                            "embodiments.json) loaded at configure.", non_empty),
+    Param("embodiment", "so101", "Embodiment profile: a name from config/embodiments or a YAML path.", non_empty),
+    Param("cameras", [], "Camera overrides as 'name:topic' (role and size come from the profile); "
+                         "empty = the profile's topics."),
+    Param("joint_state_topic", "", "JointState topic; empty = the profile's."),
+    Param("image_transport", "raw", "'raw' subscribes to sensor_msgs/Image on each camera topic, "
+                                    "'compressed' to CompressedImage on <topic>/compressed.", one_of("raw", "compressed")),
+    Param("device", "cpu", "Torch device for the model: cpu, cuda, cuda:N.", non_empty),
+    Param("torch_threads", 0, "Intra-op CPU threads of the model; 0 = torch's default. On a machine shared "
+                              "with the drivers, fewer threads keep latency steady."),
+    Param("staleness_limit", 0.2, "Seconds a stream's nearest message may be from the observation time.", positive),
+    Param("observation_rate_hz", 30.0, "Rate of the observation timeline (nearest-stamp assembly).",
+          in_range(1.0, 200.0)),
+    Param("instruction", "", "Standing instruction used when no ExecuteInstruction goal runs (empty = none)."),
+    Param("seed", -1, "Noise seed of the flow sampler (chunk i uses seed + i); -1 = random."),
+    Param("abort_after", 2.0, "Seconds without a complete observation after which a running goal is aborted.",
+          positive),
+    Param("status_rate_hz", 2.0, "Rate of PolicyStatus and /diagnostics.", in_range(0.1, 50.0)),
+    Param("autostart", True, "Configure and activate at start-up (as a lifecycle manager would)."),
+)
+
+
+class RequestRefused(Exception):
+    """A chunk request the node cannot serve; the message says why."""
+
+    def __init__(self, cause: str, message: str) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+@dataclass(frozen=True)
+class ServedChunk:
+    """What the node remembers of a chunk it served, to re-express prefixes taken from it."""
+
+    rows: np.ndarray  # (H, K) in the action space, relative to `start`
+    start: ChunkStart
+
+
+@dataclass
+class RunningGoal:
+    instruction: str
+    started: float  # ROS time, seconds
+    chunks_at_start: int
+    succeeded: bool = False
+    replaced: bool = False
+
+
+class PolicyNode(LifecycleNode):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("vla_policy", **kwargs)
+        self.params = declare_and_read(self, PARAMETERS)
+        self._lock = threading.Lock()
+        self._inferring = threading.Lock()  # held while a request's chunk is computed
+        self._causes = CauseLog(self.get_logger())
+        self._latency = LatencyWindow()
+        self._served: OrderedDict[int, ServedChunk] = OrderedDict()
+        self._next_chunk_id = 1
+        self._chunks = 0
+        self._latest: AssembledObservation | None = None
+        self._last_complete: float | None = None
+        self._goal: RunningGoal | None = None
+        self._active = False
+        self._error = ""
+        self._ros_entities: list = []
+        self._side_executors: list[SideExecutor] = []
+        self.policy = None
+        self.spec: EmbodimentSpec | None = None
+        self._status_pub = self.create_publisher(PolicyStatus, "~/status", 10)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0 / self.params["status_rate_hz"], self._publish_status)
+
+    # ---- time -----------------------------------------------------------------------------
+    def now(self) -> float:
+        return self.get_clock().now().nanoseconds / 1e9
+
+    def _stamp(self, header_stamp) -> float:
+        """A message's stamp in seconds; drivers that leave it zero are stamped on arrival."""
+        seconds = stamp_to_seconds(header_stamp)
+        return seconds if seconds > 0 else self.now()
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def on_configure(self, state: State) -> TransitionCallbackReturn:
+        try:
+            self._configure()
+        except (OSError, ValueError, KeyError) as error:
+            self._error = f"configure failed: {error}"
+            self.get_logger().error(self._error)
+            return TransitionCallbackReturn.FAILURE
+        self._error = ""
+        self.get_logger().info(f"loaded {self.params['checkpoint']} for {self.spec.name} on {self.params['device']}")
+        return TransitionCallbackReturn.SUCCESS
+
+    def _configure(self) -> None:
+        from vla_core.model.policy import VLAPolicy
+
+        if self.params["torch_threads"] > 0:
+            import torch
+
+            torch.set_num_threads(self.params["torch_threads"])
+        spec = load_embodiment(self.params["embodiment"])
+        policy = VLAPolicy.from_pretrained(self.params["checkpoint"], device=self.params["device"])
+        if spec.name not in policy.embodiments:
+            raise ValueError(f"checkpoint {self.params['checkpoint']} was trained for {sorted(policy.embodiments)}, "
+                             f"not for this node's embodiment {spec.name!r}")
+        trained = policy.embodiments[spec.name]
+        for field in ("action_space", "chunk_size", "arms"):
+            if getattr(trained, field) != getattr(spec, field):
+                raise ValueError(f"checkpoint {self.params['checkpoint']} has {field} {getattr(trained, field)!r} for "
+                                 f"{spec.name}, the profile {spec.source} has {getattr(spec, field)!r}")
+        cameras = _camera_topics(spec, self.params["cameras"])
+        joint_topic = self.params["joint_state_topic"] or spec.joint_state_topic
+        self.spec, self.policy = spec, policy
+        self.decoder = ChunkDecoder(spec)
+        self.joint_reader = JointStateReader(spec.joint_names, joint_topic)
+        converter = ImageConverter()
+        self.camera_readers = {c.name: CameraReader(c.name, cameras[c.name], c.width, c.height, converter)
+                               for c in spec.cameras}
+        self.assembler = ObservationAssembler([JOINT_STREAM, *self.camera_readers], self.params["staleness_limit"])
+        compressed = self.params["image_transport"] == "compressed"
+        entities = [self.create_subscription(JointState, joint_topic, self._on_joint_state, qos_profile_sensor_data)]
+        for reader in self.camera_readers.values():
+            entities.append(self.create_subscription(
+                CompressedImage if compressed else Image, reader.topic + ("/compressed" if compressed else ""),
+                lambda msg, reader=reader: self._on_image(reader, msg), qos_profile_sensor_data))
+        entities.append(self.create_timer(1.0 / self.params["observation_rate_hz"], self._assemble))
+        self._chunk_pub = self.create_publisher(ActionChunk, "~/action_chunk", 10)
+        entities.append(self._chunk_pub)
+        chunks, goals = SideExecutor(self, "chunks"), SideExecutor(self, "goals")
+        chunks.node.create_service(GetActionChunk, chunks.name("get_action_chunk"), self._on_chunk_request)
+        goals.node.create_service(Trigger, goals.name("mark_success"), self._on_mark_success)
+        ActionServer(goals.node, ExecuteInstruction, goals.name("execute_instruction"), self._execute_goal,
+                     goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT)
+        self._side_executors = [chunks, goals]
+        self._ros_entities = entities
+        self._warm_up()
+        self.get_logger().info(f"cameras {cameras}, joint states on {joint_topic}, images via {converter.backend}")
+
+    def _warm_up(self) -> None:
+        """One chunk from blank inputs, so the first real request does not pay for lazy set-up
+        (tokeniser, kernels) while the robot waits."""
+        spec = self.spec
+        lower, upper = self.decoder.kinematics.position_limits()
+        blank = {c.name: np.zeros((c.height, c.width, 3), np.uint8) for c in spec.cameras}
+        state = np.where(np.isfinite(lower + upper), (lower + upper) / 2, 0.0)
+        started = time.perf_counter()
+        self.policy.predict_chunk(Observation(blank[spec.main_camera.name], state,
+                                              {c.name: blank[c.name] for c in spec.wrist_cameras}),
+                                  "warm up", spec.name, seed=0)
+        self.get_logger().info(f"model warmed up in {time.perf_counter() - started:.2f} s")
+
+    def on_activate(self, state: State) -> TransitionCallbackReturn:
+        self._active = True
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: State) -> TransitionCallbackReturn:
+        self._active = False
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: State) -> TransitionCallbackReturn:
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: State) -> TransitionCallbackReturn:
+        self._active = False
+        self._teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _teardown(self) -> None:
+        for entity in self._ros_entities:
+            entity.destroy()
+        for side in self._side_executors:
+            side.destroy()
+        self._ros_entities, self._side_executors, self.policy, self.spec = [], [], None, None
+        self._served.clear()
+
+    # ---- sensors --------------------------------------------------------------------------
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            joints = self.joint_reader.read(msg.name, msg.position)
+        except InputError as error:
+            self._causes.report(error.cause, str(error))
+            return
+        self.assembler.add(JOINT_STREAM, self._stamp(msg.header.stamp), joints)
+
+    def _on_image(self, reader: CameraReader, msg) -> None:
+        try:
+            pixels = reader.read(msg)
+        except InputError as error:
+            self._causes.report(error.cause, str(error))
+            return
+        self.assembler.add(reader.name, self._stamp(msg.header.stamp), pixels)
+
+    def _assemble(self) -> None:
+        assembled = self.assembler.assemble(self.now())
+        with self._lock:
+            self._latest = assembled
+            if assembled.complete:
+                self._last_complete = assembled.stamp
+
+    # ---- chunk service --------------------------------------------------------------------
+    def _on_chunk_request(self, request: GetActionChunk.Request,
+                          response: GetActionChunk.Response) -> GetActionChunk.Response:
+        try:
+            response.chunk = self._serve(request)
+            response.success = True
+        except RequestRefused as refusal:
+            self._causes.report(refusal.cause, f"chunk request refused: {refusal}")
+            response.success, response.message = False, str(refusal)
+        return response
+
+    def _instruction(self, requested: str) -> str:
+        with self._lock:
+            goal = self._goal
+        instruction = requested or (goal.instruction if goal else "") or self.params["instruction"]
+        if not instruction:
+            raise RequestRefused("no_instruction", "no instruction: send an ExecuteInstruction goal, put one in "
+                                                   "the request, or set the 'instruction' parameter")
+        return instruction
+
+    def _observation(self, budget: float) -> AssembledObservation:
+        with self._lock:
+            latest = self._latest
+        if latest is None:
+            raise RequestRefused("no_observation", "no observation assembled yet")
+        if not latest.complete:
+            raise RequestRefused("incomplete_observation", "no complete observation: " + "; ".join(latest.problems))
+        age = self.now() - latest.stamp
+        if budget > 0 and age > budget:
+            raise RequestRefused("observation_too_old", f"newest observation is {age:.3f} s old, over the request's "
+                                                        f"latency budget of {budget:.3f} s")
+        return latest
+
+    def _prefix(self, request: GetActionChunk.Request, start: ChunkStart) -> np.ndarray | None:
+        """The committed rows of the request, re-expressed relative to the new chunk start."""
+        if request.prefix_length == 0:
+            return None
+        dims = self.spec.action_dim
+        committed = np.asarray(request.committed_actions, dtype=np.float64)
+        if committed.size != request.prefix_length * dims or not np.all(np.isfinite(committed)):
+            raise RequestRefused("bad_prefix", f"committed_actions must hold prefix_length x {dims} = "
+                                               f"{request.prefix_length * dims} finite values, got {committed.size}")
+        source = self._served.get(request.source_chunk_id)
+        if source is None:
+            raise RequestRefused("unknown_source_chunk", f"source chunk {request.source_chunk_id} is not one of the "
+                                                         f"{len(self._served)} chunks this node remembers")
+        first = request.source_start_step
+        if first + request.prefix_length > len(source.rows):
+            raise RequestRefused("bad_prefix", f"prefix rows {first}..{first + request.prefix_length - 1} are outside "
+                                               f"source chunk {request.source_chunk_id}'s {len(source.rows)} rows")
+        rows = np.vstack([source.rows[:first], committed.reshape(request.prefix_length, dims)])
+        return self.decoder.reexpress(rows, first, source.start, start)
+
+    def _serve(self, request: GetActionChunk.Request) -> ActionChunk:
+        if not self._active or self.policy is None:
+            raise RequestRefused("inactive", "the policy node is not active")
+        instruction = self._instruction(request.instruction)
+        observation = self._observation(duration_to_seconds(request.latency_budget))
+        joints = observation.samples[JOINT_STREAM].data
+        start = self.decoder.start_from_joints(joints)
+        prefix = self._prefix(request, start)
+        spec = self.spec
+        inputs = Observation(
+            main_image=observation.samples[spec.main_camera.name].data, state=joints,
+            wrist_images={c.name: observation.samples[c.name].data for c in spec.wrist_cameras})
+        if not self._inferring.acquire(blocking=False):
+            raise RequestRefused("busy", "a chunk is being computed for an earlier request; one request at a time")
+        try:
+            with self._lock:
+                chunk_id = self._next_chunk_id
+                self._next_chunk_id += 1
+            seed = self.params["seed"] + chunk_id if self.params["seed"] >= 0 else None
+            predicted = self.policy.predict_chunk(inputs, instruction, spec.name, prefix, seed)
+        finally:
+            self._inferring.release()
+        self.get_logger().debug(f"chunk {chunk_id}: {predicted.latency_seconds * 1000:.1f} ms, "
+                                f"prefix {predicted.prefix_length}")
+        msg = chunk_to_message(
+            chunk_id, predicted.actions, stamp=observation.stamp, frame_id=spec.base_frame, embodiment=spec.name,
+            action_space=spec.action_space, channel_names=spec.channel_names,
+            target_names=self.decoder.target_names(), dt=1.0 / spec.control_rate_hz,
+            start_poses=np.array([transform_to_pose7(p) for p in start.poses]).reshape(-1, 7),
+            start_positions=joints if not self.decoder.space.uses_poses else np.zeros(0),
+            prefix_length=predicted.prefix_length, inference_latency=predicted.latency_seconds)
+        with self._lock:
+            self._served[chunk_id] = ServedChunk(predicted.actions, start)
+            while len(self._served) > 32:
+                self._served.popitem(last=False)
+            self._chunks += 1
+            self._latency.add(predicted.latency_seconds)
+        self._chunk_pub.publish(msg)
+        return msg
+
+    # ---- ExecuteInstruction ---------------------------------------------------------------
+    def _on_goal(self, goal: ExecuteInstruction.Goal) -> GoalResponse:
+        if not self._active or not goal.instruction.strip():
+            self.get_logger().warning(f"rejected goal {goal.instruction!r}: "
+                                      f"{'node not active' if not self._active else 'empty instruction'}")
+            return GoalResponse.REJECT
+        return GoalResponse.ACCEPT
+
+    def _on_mark_success(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self._lock:
+            if self._goal is not None:
+                self._goal.succeeded = True
+                response.success, response.message = True, f"goal {self._goal.instruction!r} marked successful"
+            else:
+                response.success, response.message = False, "no ExecuteInstruction goal is running"
+        return response
+
+    def _execute_goal(self, goal_handle) -> ExecuteInstruction.Result:
+        request = goal_handle.request
+        limit = duration_to_seconds(request.time_limit)
+        with self._lock:
+            if self._goal is not None:
+                self._goal.replaced = True
+            goal = RunningGoal(request.instruction.strip(), self.now(), self._chunks)
+            self._goal = goal
+        self.get_logger().info(f"executing {goal.instruction!r}" + (f" for at most {limit:.1f} s" if limit else ""))
+        outcome, reason = self._wait_for_outcome(goal_handle, goal, limit)
+        with self._lock:
+            if self._goal is goal:
+                self._goal = None
+            executed = self._chunks - goal.chunks_at_start
+        result = ExecuteInstruction.Result(outcome=outcome, reason=reason, chunks_executed=executed,
+                                           elapsed=seconds_to_duration(max(0.0, self.now() - goal.started)))
+        if outcome == ExecuteInstruction.Result.OUTCOME_SUCCEEDED:
+            goal_handle.succeed()
+        elif outcome == ExecuteInstruction.Result.OUTCOME_CANCELED:
+            goal_handle.canceled()
+        else:
+            goal_handle.abort()
+        self.get_logger().info(f"goal {goal.instruction!r} ended: {reason}")
+        return result
+
+    def _wait_for_outcome(self, goal_handle, goal: RunningGoal, limit: float) -> tuple[int, str]:
+        Result = ExecuteInstruction.Result
+        last_feedback = 0.0
+        while True:
+            now = self.now()
+            with self._lock:
+                last_complete = self._last_complete
+                chunks = self._chunks - goal.chunks_at_start
+                latency = self._latency.summary()
+            if goal_handle.is_cancel_requested:
+                return Result.OUTCOME_CANCELED, "canceled by the client"
+            if goal.succeeded:
+                return Result.OUTCOME_SUCCEEDED, "marked successful"
+            if goal.replaced:
+                return Result.OUTCOME_ABORTED, "replaced by a newer goal"
+            if not self._active:
+                return Result.OUTCOME_ABORTED, "the policy node was deactivated"
+            if limit and now - goal.started > limit:
+                return Result.OUTCOME_TIMED_OUT, f"time limit of {limit:.1f} s reached"
+            quiet_since = max(goal.started, last_complete or goal.started)
+            if now - quiet_since > self.params["abort_after"]:
+                with self._lock:
+                    problems = self._latest.problems if self._latest else ["no observation"]
+                return Result.OUTCOME_ABORTED, (f"no complete observation for {now - quiet_since:.1f} s: "
+                                                + "; ".join(problems))
+            if time.monotonic() - last_feedback >= 0.5:
+                last_feedback = time.monotonic()
+                goal_handle.publish_feedback(ExecuteInstruction.Feedback(
+                    chunks_executed=chunks, latency_last=latency.last, latency_mean=latency.mean,
+                    elapsed=seconds_to_duration(max(0.0, now - goal.started))))
+            time.sleep(0.02)
+
+    # ---- status ---------------------------------------------------------------------------
+    def _report(self) -> StatusReport:
+        with self._lock:
+            latest, goal = self._latest, self._goal
+            chunks, latency = self._chunks, self._latency.summary()
+        if self._error:
+            state, detail = PolicyStatus.STATE_ERROR, self._error
+        elif self.policy is None:
+            state, detail = PolicyStatus.STATE_UNCONFIGURED, "no checkpoint loaded"
+        elif not self._active:
+            state, detail = PolicyStatus.STATE_INACTIVE, "checkpoint loaded, not serving"
+        elif latest is None or not latest.complete:
+            state = PolicyStatus.STATE_WAITING
+            detail = "; ".join(latest.problems) if latest else "no observation assembled yet"
+        elif goal is not None:
+            state, detail = PolicyStatus.STATE_RUNNING, f"executing {goal.instruction!r}"
+        else:
+            state, detail = PolicyStatus.STATE_READY, "all inputs fresh"
+        return StatusReport(state, detail, self.params["checkpoint"], self.params["embodiment"],
+                            goal.instruction if goal else self.params["instruction"], chunks, latency,
+                            rejected_inputs=self._causes.total, counters=dict(self._causes.counts))
+
+    def _publish_status(self) -> None:
+        report = self._report()
+        stamp = self.get_clock().now().to_msg()
+        self._status_pub.publish(status_message(report, stamp))
+        self._diagnostics_pub.publish(diagnostics_message(report, f"{self.get_fully_qualified_name()}: policy",
+                                                          report.model, stamp))
+
+    def destroy_node(self) -> None:
+        self._active = False
+        self._teardown()
+        super().destroy_node()
+
+
+def _camera_topics(spec: EmbodimentSpec, overrides: list[str]) -> dict[str, str]:
+    """Camera name -> topic: the profile's, with 'name:topic' overrides applied."""
+    topics = {camera.name: camera.topic for camera in spec.cameras}
+    for entry in overrides:
+        name, sep, topic = entry.partition(":")
+        if not sep or name not in topics or not topic:
+            raise ValueError(f"camera override {entry!r} must be 'name:topic' with name one of {sorted(topics)}")
+        topics[name] = topic
+    return topics
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = PolicyNode()
+    except ParameterError as error:
+        print(f"vla_policy: {error}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    if node.params["autostart"]:
+        node.trigger_configure()
+        if node.policy is not None:
+            node.trigger_activate()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""A helper node with its own executor thread, for callbacks that may take long.
+
+Why not rclpy's MultiThreadedExecutor: in rclpy 9 (Kilted) it re-yields every task that was
+submitted to its thread pool but has not started yet, so whenever all its threads are busy
+(an inference, an IK solve) its spin loop burns a whole core and delays every other callback
+behind it; coroutine callbacks starve the wait set the same way. Measured on this project's
+2-core machine: sensor messages 2 s stale while a chunk was computed. Instead each node keeps
+its fast callbacks (sensors, control timer, status) on a SingleThreadedExecutor, and puts the
+slow ones (serving a chunk, running a goal, decoding an answer) on a side node spun by its own
+single-threaded executor here. Names the side node serves are absolute, derived from the main
+node's fully qualified name, so the interface is the same as if the main node served them.
+"""
+from __future__ import annotations
+
+import threading
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, ShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+
+class SideExecutor:
+    def __init__(self, parent: Node, suffix: str) -> None:
+        use_sim_time = parent.get_parameter("use_sim_time").value
+        self.node = rclpy.create_node(
+            f"{parent.get_name()}_{suffix}", namespace=parent.get_namespace(), context=parent.context,
+            use_global_arguments=False,  # a process-wide `-r __node:=...` must not rename this node too
+            parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)])
+        self.prefix = parent.get_fully_qualified_name()  # e.g. /robot1/vla_policy
+        self._executor = SingleThreadedExecutor(context=parent.context)
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, name=f"{parent.get_name()}_{suffix}", daemon=True)
+        self._thread.start()
+
+    def name(self, relative: str) -> str:
+        """`<main node's fully qualified name>/<relative>`, the name `~/<relative>` would give."""
+        return f"{self.prefix}/{relative}"
+
+    def _spin(self) -> None:
+        try:
+            self._executor.spin()
+        except (ExternalShutdownException, ShutdownException):
+            pass
+
+    def destroy(self) -> None:
+        """Stop the thread before its node goes away (a wait set on a destroyed node aborts)."""
+        self._executor.shutdown(timeout_sec=1.0)
+        self._thread.join(timeout=2.0)
+        self.node.destroy_node()

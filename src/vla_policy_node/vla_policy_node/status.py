@@ -1,0 +1,93 @@
+"""PolicyStatus and /diagnostics from one report, and per-cause counting that logs each cause once.
+
+A control loop that logs every refusal would flood the console at 50 Hz; counting per cause and
+logging only the first occurrence keeps the log readable while PolicyStatus still carries how
+often each cause happened.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+from vla_core.runtime.latency import LatencySummary
+from vla_msgs.msg import PolicyStatus
+
+STATE_NAMES = {
+    PolicyStatus.STATE_UNCONFIGURED: "unconfigured",
+    PolicyStatus.STATE_INACTIVE: "inactive",
+    PolicyStatus.STATE_WAITING: "waiting",
+    PolicyStatus.STATE_READY: "ready",
+    PolicyStatus.STATE_RUNNING: "running",
+    PolicyStatus.STATE_HOLDING: "holding",
+    PolicyStatus.STATE_STOPPED: "stopped",
+    PolicyStatus.STATE_ERROR: "error",
+}
+_LEVELS = {
+    PolicyStatus.STATE_READY: DiagnosticStatus.OK,
+    PolicyStatus.STATE_RUNNING: DiagnosticStatus.OK,
+    PolicyStatus.STATE_ERROR: DiagnosticStatus.ERROR,
+}
+
+
+class CauseLog:
+    """Counts events per cause; the first of each cause is logged as a warning, later ones are not."""
+
+    def __init__(self, logger) -> None:
+        self._logger = logger
+        self.counts: Counter[str] = Counter()
+
+    def report(self, cause: str, message: str) -> None:
+        if self.counts[cause] == 0:
+            self._logger.warning(f"{message} (further '{cause}' events are counted in the status, not logged)")
+        self.counts[cause] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class StatusReport:
+    state: int
+    detail: str
+    model: str
+    embodiment: str
+    instruction: str = ""
+    chunks: int = 0
+    latency: LatencySummary = field(default_factory=lambda: LatencySummary(0.0, 0.0, 0.0, 0.0, 0.0, 0))
+    rejected_inputs: int = 0
+    safety_holds: int = 0
+    counters: Mapping[str, int] = field(default_factory=dict)
+
+
+def status_message(report: StatusReport, stamp: Time, frame_id: str = "") -> PolicyStatus:
+    msg = PolicyStatus(state=report.state, detail=report.detail, model=report.model, embodiment=report.embodiment,
+                       instruction=report.instruction, chunks=report.chunks,
+                       latency_last=report.latency.last, latency_median=report.latency.median,
+                       latency_p95=report.latency.p95, latency_max=report.latency.maximum,
+                       rejected_inputs=report.rejected_inputs, safety_holds=report.safety_holds,
+                       counters=[KeyValue(key=k, value=str(v)) for k, v in sorted(report.counters.items())])
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    return msg
+
+
+def diagnostics_message(report: StatusReport, name: str, hardware_id: str, stamp: Time) -> DiagnosticArray:
+    values = [KeyValue(key="state", value=STATE_NAMES.get(report.state, str(report.state))),
+              KeyValue(key="model", value=report.model), KeyValue(key="embodiment", value=report.embodiment),
+              KeyValue(key="instruction", value=report.instruction), KeyValue(key="chunks", value=str(report.chunks)),
+              KeyValue(key="latency_median_s", value=f"{report.latency.median:.4f}"),
+              KeyValue(key="latency_p95_s", value=f"{report.latency.p95:.4f}"),
+              KeyValue(key="rejected_inputs", value=str(report.rejected_inputs)),
+              KeyValue(key="safety_holds", value=str(report.safety_holds))]
+    values += [KeyValue(key=k, value=str(v)) for k, v in sorted(report.counters.items())]
+    status = DiagnosticStatus(level=_LEVELS.get(report.state, DiagnosticStatus.WARN), name=name,
+                              message=report.detail or STATE_NAMES.get(report.state, ""), hardware_id=hardware_id,
+                              values=values)
+    array = DiagnosticArray(status=[status])
+    array.header.stamp = stamp
+    return array
