@@ -59,8 +59,8 @@ class EmbodimentSpec:
     chunk_size: int
     action_space: str
     cameras: tuple[CameraSpec, ...]
-    joint_state_topic: str = "/joint_states"
-    command_topic: str = "/joint_trajectory_controller/joint_trajectory"
+    joint_state_topic: str = "joint_states"  # relative, so a namespace applies
+    command_topic: str = "joint_trajectory_controller/joint_trajectory"
     source: str = field(default="", compare=False)  # the file it came from, for error messages
 
     # ---- derived -------------------------------------------------------------------------

@@ -58,7 +58,8 @@ PARAMETERS = (
     Param("execute_steps", 8, "Rows executed before the next request (sync and async).", positive),
     Param("ensemble_interval", 1, "Ticks between requests in ensemble mode.", positive),
     Param("ensemble_decay", 0.01, "ACT's m in exp(-m i) for ensemble weights.", in_range(0.0, 10.0)),
-    Param("policy_service", "/vla_policy/get_action_chunk", "GetActionChunk service of the policy node."),
+    Param("policy_service", "vla_policy/get_action_chunk", "GetActionChunk service of the policy node "
+                                                          "(relative: resolved in this node's namespace)."),
     Param("request_timeout", 2.0, "Seconds before an unanswered chunk request is given up.", positive),
     Param("retry_interval", 0.5, "Seconds to wait after a refused or failed request.", positive),
     Param("command_interface", "joint_trajectory", "How targets reach the robot: " + ", ".join(COMMAND_INTERFACES),
@@ -66,7 +67,7 @@ PARAMETERS = (
     Param("command_topic", "", "JointTrajectory topic of the joint trajectory controller; empty = the profile's."),
     Param("gripper_topic", "", "Float64MultiArray topic for gripper joints; empty = grippers in the trajectory."),
     Param("servo_pose_topics", [], "PoseStamped topic per arm for MoveIt Servo; empty = "
-                                   "/servo_node/pose_target_cmds for a single arm."),
+                                   "servo_node/pose_target_cmds for a single arm."),
     Param("planning_group", "arm", "MoveIt planning group (command_interface 'moveit')."),
     Param("joint_state_topic", "", "JointState topic; empty = the profile's."),
     Param("limit_policy", "clamp", "Targets beyond joint position or velocity limits: clamp or reject.",
@@ -144,7 +145,7 @@ class ExecutorNode(Node):
             return JointTrajectoryCommand(self, self.spec, p["command_topic"] or self.spec.command_topic,
                                           p["gripper_topic"])
         if p["command_interface"] == "servo":
-            topics = p["servo_pose_topics"] or (["/servo_node/pose_target_cmds"] if len(self.spec.arms) == 1 else [])
+            topics = p["servo_pose_topics"] or (["servo_node/pose_target_cmds"] if len(self.spec.arms) == 1 else [])
             return ServoPoseCommand(self, self.spec, self.decoder.kinematics, topics, p["gripper_topic"])
         return MoveItPyCommand(self, self.spec, p["planning_group"])
 

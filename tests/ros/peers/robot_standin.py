@@ -88,8 +88,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--command-topic", default="joint_trajectory")
     parser.add_argument("--position", type=float, nargs="*", help="initial joint positions (default zeros)")
-    args = parser.parse_args()
-    rclpy.init()
+    args, ros_args = parser.parse_known_args()  # leaves --ros-args (namespace, remaps) to rclpy
+    rclpy.init(args=[sys.argv[0], *ros_args])
     node = RobotStandIn(args.joints, args.cameras, args.rate, args.image_size, args.command_topic, args.position)
     print("READY", flush=True)
     try:
