@@ -26,7 +26,7 @@ PEERS = Path(__file__).parent / "peers"
 class RosProcess:
     """A child process running an rclpy program, with its output kept for failure messages."""
 
-    def __init__(self, argv: list[str], ready_line: str = "READY") -> None:
+    def __init__(self, argv: list[str], ready_line: str | None = "READY") -> None:
         self.argv = argv
         self.ready_line = ready_line
         self.lines: list[str] = []
@@ -45,16 +45,20 @@ class RosProcess:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
-            if line.strip() == self.ready_line:
+            if self.ready_line is not None and line.strip() == self.ready_line:
                 self._ready.set()
 
     def wait_ready(self, timeout: float = 20.0) -> None:
-        if not self._ready.wait(timeout):
+        if self.ready_line is not None and not self._ready.wait(timeout):
             self.stop()
             raise AssertionError(
                 f"{' '.join(self.argv)} did not print {self.ready_line!r} within {timeout} s; "
                 f"exit code {self.proc.returncode}, output:\n" + "\n".join(self.lines)
             )
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def stop(self, timeout: float = 10.0) -> int:
         if self.proc.poll() is None:
@@ -72,7 +76,8 @@ def ros_process() -> Iterator[Callable[..., RosProcess]]:
     """Start rclpy programs in their own processes; all are stopped when the test ends."""
     started: list[RosProcess] = []
 
-    def start(*argv: str, ready_line: str = "READY") -> RosProcess:
+    def start(*argv: str, ready_line: str | None = "READY") -> RosProcess:
+        """Start `python argv...`; wait for its `ready_line` on stdout unless that is None."""
         process = RosProcess([sys.executable, *argv], ready_line)
         started.append(process)
         process.wait_ready()

@@ -86,6 +86,7 @@ PARAMETERS = (
 class ExecutorNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("vla_executor", **kwargs)
+        self._answers: SideExecutor | None = None  # before anything can fail: rclpy destroys half-built nodes too
         self.params = p = declare_and_read(self, PARAMETERS)
         self.spec = load_embodiment(p["embodiment"])
         self.decoder = ChunkDecoder(self.spec)
@@ -358,7 +359,9 @@ class ExecutorNode(Node):
 
 
     def destroy_node(self) -> None:
-        self._answers.destroy()
+        if self._answers is not None:
+            self._answers.destroy()
+            self._answers = None
         super().destroy_node()
 
 

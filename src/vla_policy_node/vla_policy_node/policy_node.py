@@ -105,6 +105,9 @@ class RunningGoal:
 class PolicyNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("vla_policy", **kwargs)
+        self._ros_entities: list = []  # set before anything can fail: rclpy destroys half-built nodes too
+        self._side_executors: list[SideExecutor] = []
+        self.policy = None
         self.params = declare_and_read(self, PARAMETERS)
         self._lock = threading.Lock()
         self._inferring = threading.Lock()  # held while a request's chunk is computed
@@ -118,9 +121,6 @@ class PolicyNode(LifecycleNode):
         self._goal: RunningGoal | None = None
         self._active = False
         self._error = ""
-        self._ros_entities: list = []
-        self._side_executors: list[SideExecutor] = []
-        self.policy = None
         self.spec: EmbodimentSpec | None = None
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", 10)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -215,6 +215,7 @@ class PolicyNode(LifecycleNode):
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         self._teardown()
+        self._served.clear()
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
@@ -228,7 +229,6 @@ class PolicyNode(LifecycleNode):
         for side in self._side_executors:
             side.destroy()
         self._ros_entities, self._side_executors, self.policy, self.spec = [], [], None, None
-        self._served.clear()
 
     # ---- sensors --------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:

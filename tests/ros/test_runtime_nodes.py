@@ -1,0 +1,272 @@
+"""The policy node and the chunk executor as separate processes over DDS, next to a robot stand-in.
+
+The robot is `peers/robot_standin.py` (joint states, two 224x224 cameras, follows
+JointTrajectory); the policy is a real checkpoint (`vla init-checkpoint`: the default
+architecture, untrained, chunks that barely move). Processes are started with `vla up`, the
+command that starts what launch/policy.launch.py starts.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Empty, String
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+
+from vla_core.bringup_checkpoint import write_initial_checkpoint
+from vla_core.embodiment import load_embodiment
+from vla_msgs.msg import PolicyStatus
+
+from .conftest import PEERS
+
+pytestmark = [pytest.mark.slow, pytest.mark.ros]
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+SO101 = load_embodiment("so101")
+START = [0.0, -0.5, 0.5, 0.3, 0.0, 0.5]
+CONTROL_RATE = 60.0  # fast enough that every inference on this machine lasts several ticks
+
+
+@pytest.fixture(scope="module")
+def fast_so101(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An SO-101 profile at CONTROL_RATE Hz and an untrained checkpoint for it."""
+    directory = tmp_path_factory.mktemp("so101_fast")
+    data = yaml.safe_load(Path(SO101.source).read_text())
+    data["control_rate_hz"] = CONTROL_RATE
+    profile = directory / "so101.yaml"
+    profile.write_text(yaml.safe_dump(data))
+    checkpoint = write_initial_checkpoint([str(profile)], directory / "checkpoint")
+    return profile, checkpoint
+
+
+def standin(ros_process, *extra: str):
+    return ros_process(str(PEERS / "robot_standin.py"), "--joints", *SO101.joint_names, "--cameras", "front", "wrist",
+                       "--image-size", "224", "--rate", "50", "--command-topic", SO101.command_topic,
+                       "--position", *map(str, START), *extra)
+
+
+def vla_up(ros_process, profile: Path, checkpoint: Path | str, *params: str):
+    return ros_process("-m", "vla_core.cli", "up", "--embodiment", str(profile), "--checkpoint", str(checkpoint),
+                       "--policy-param", "instruction:=pick up the cube", "--policy-param", "torch_threads:=1",
+                       *params, ready_line=None)
+
+
+class Recorder:
+    """Keeps what arrives on a topic, with the arrival time."""
+
+    def __init__(self, node, msg_type, topic: str, qos=RELIABLE) -> None:
+        self.messages: list = []
+        self.times: list[float] = []
+        node.create_subscription(msg_type, topic, self._on, qos)
+
+    def _on(self, msg) -> None:
+        self.messages.append(msg)
+        self.times.append(time.monotonic())
+
+    def clear(self) -> None:
+        self.messages.clear()
+        self.times.clear()
+
+
+def counters(status: PolicyStatus) -> dict[str, int]:
+    return {item.key: int(item.value) for item in status.counters}
+
+
+def wait_for_status(node, recorder: Recorder, predicate, timeout: float, what: str) -> PolicyStatus:
+    found = node.spin_until(lambda: recorder.messages and predicate(recorder.messages[-1]), timeout)
+    last = recorder.messages[-1] if recorder.messages else None
+    assert found, f"{what} within {timeout} s; last status: {last}"
+    return last
+
+
+def test_async_execution_commands_every_tick_while_inference_takes_several(ros_node, ros_process, fast_so101) -> None:
+    profile, checkpoint = fast_so101
+    commands = Recorder(ros_node, JointTrajectory, SO101.command_topic)
+    status = Recorder(ros_node, PolicyStatus, "vla_executor/status")
+    standin(ros_process)
+    nodes = vla_up(ros_process, profile, checkpoint, "--executor-param", "mode:=async")
+    assert ros_node.spin_until(lambda: len(commands.messages) > 10, 60.0), "no commands:\n" + "\n".join(nodes.lines)
+    commands.clear()
+    ros_node.spin_until(lambda: False, 5.0)
+    intervals = np.diff(commands.times)
+    dt = 1.0 / CONTROL_RATE
+    assert len(commands.times) >= 0.8 * 5.0 * CONTROL_RATE, f"{len(commands.times)} commands in 5 s at {CONTROL_RATE} Hz"
+    assert np.median(intervals) == pytest.approx(dt, rel=0.25)
+    last = wait_for_status(ros_node, status, lambda s: s.chunks >= 10, 10.0, "10 chunks")
+    assert last.latency_median > dt, "the test needs inference slower than one control tick"
+    counts = counters(last)
+    assert counts.get("starved_ticks", 0) == 0, f"ticks without a target in async mode: {counts}"
+    assert last.state == PolicyStatus.STATE_RUNNING, last.detail
+    # every command came from a chunk row: the positions move with the (barely moving) chunks
+    positions = np.array([msg.points[0].positions for msg in commands.messages])
+    assert np.all(np.isfinite(positions))
+    assert nodes.alive
+
+
+def test_stop_halts_at_once_and_resume_needs_a_fresh_chunk(ros_node, ros_process, fast_so101) -> None:
+    profile, _ = fast_so101
+    commands = Recorder(ros_node, JointTrajectory, SO101.command_topic)
+    status = Recorder(ros_node, PolicyStatus, "vla_executor/status")
+    standin(ros_process)
+    ros_process(str(PEERS / "scripted_policy.py"), "--embodiment", str(profile), "--latency", "0.03")
+    ros_process("-m", "vla_policy_node.executor_node", "--ros-args", "-p", f"embodiment:={profile}",
+                "-p", "status_rate_hz:=10.0", ready_line=None)
+    assert ros_node.spin_until(lambda: len(commands.messages) > 5, 30.0)
+    stop = ros_node.create_publisher(Empty, "vla_executor/stop", RELIABLE)
+    ros_node.spin_until(lambda: stop.get_subscription_count() > 0, 5.0)
+    stop.publish(Empty())
+    stopped = wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_STOPPED, 5.0, "stopped")
+    commands.clear()
+    ros_node.spin_until(lambda: False, 1.0)
+    held = np.array([msg.points[0].positions for msg in commands.messages])
+    assert len(held) > 0.5 * CONTROL_RATE * 0.5, "the executor keeps commanding the hold position while stopped"
+    np.testing.assert_array_equal(held, np.broadcast_to(held[0], held.shape), "stopped means one fixed target")
+    assert counters(stopped)["stop"] >= 1
+    resume = ros_node.create_client(Trigger, "vla_executor/resume")
+    assert resume.wait_for_service(timeout_sec=5.0)
+    future = resume.call_async(Trigger.Request())
+    ros_node.spin_until(future.done, 5.0)
+    assert future.result().success
+    chunks_before = status.messages[-1].chunks
+    wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_RUNNING and s.chunks > chunks_before,
+                    5.0, "running again on a fresh chunk")
+
+
+@pytest.mark.parametrize("mode, cause", [("nan", "bad_chunk"), ("far", "ik_unreachable")])
+def test_a_bad_chunk_holds_the_robot_and_the_executor_recovers(ros_node, ros_process, fast_so101, mode, cause) -> None:
+    profile, _ = fast_so101
+    commands = Recorder(ros_node, JointTrajectory, SO101.command_topic)
+    status = Recorder(ros_node, PolicyStatus, "vla_executor/status")
+    standin(ros_process)
+    policy = ros_process(str(PEERS / "scripted_policy.py"), "--embodiment", str(profile))
+    executor = ros_process("-m", "vla_policy_node.executor_node", "--ros-args", "-p", f"embodiment:={profile}",
+                           "-p", "status_rate_hz:=10.0", ready_line=None)
+    assert ros_node.spin_until(lambda: len(commands.messages) > 5, 30.0)
+    safe = np.array(commands.messages[-1].points[0].positions)
+    switch = ros_node.create_publisher(String, "scripted_policy/mode", RELIABLE)
+    ros_node.spin_until(lambda: switch.get_subscription_count() > 0, 5.0)
+    switch.publish(String(data=mode))
+    held = wait_for_status(ros_node, status, lambda s: counters(s).get(cause, 0) > 0, 10.0, f"a {cause} count")
+    assert held.safety_holds > 0 or held.rejected_inputs > 0
+    commands.clear()
+    ros_node.spin_until(lambda: False, 1.0)
+    sent = np.array([msg.points[0].positions for msg in commands.messages])
+    assert np.all(np.isfinite(sent)), "nothing non-finite reaches the robot"
+    arm = [SO101.joint_names.index(n) for n in SO101.arms[0].joint_names]  # the gripper may still be opening
+    assert np.max(np.abs(sent[:, arm] - safe[arm])) < 0.05, "the arm is held near its last safe position"
+    switch.publish(String(data="ok"))
+    wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_RUNNING, 10.0, "running again")
+    assert policy.alive and executor.alive
+
+
+class BadInputs:
+    """Publishes the SO-101's joint states and cameras from the test, good or bad on demand."""
+
+    def __init__(self, node) -> None:
+        self.node = node
+        self.joints = node.create_publisher(JointState, SO101.joint_state_topic, qos_profile_sensor_data)
+        self.cameras = {c.name: node.create_publisher(Image, c.topic, qos_profile_sensor_data) for c in SO101.cameras}
+        self.joint_fault: str | None = None
+        self.image_fault: str | None = None
+        self.silent_camera: str | None = None
+        node.create_timer(1 / 30, self.publish)
+
+    def publish(self) -> None:
+        stamp = self.node.get_clock().now().to_msg()
+        names, positions = list(SO101.joint_names), list(START)
+        if self.joint_fault == "nan":
+            positions[2] = math.nan
+        elif self.joint_fault == "unknown":
+            names = [f"other_{n}" for n in names]
+        joints = JointState(name=names, position=positions)
+        joints.header.stamp = stamp
+        self.joints.publish(joints)
+        for name, publisher in self.cameras.items():
+            if name == self.silent_camera:
+                continue
+            size, encoding = 224, "rgb8"
+            if self.image_fault == "encoding" and name == "wrist":
+                encoding = "yuv422"
+            if self.image_fault == "size" and name == "wrist":
+                size = 160
+            image = Image(height=size, width=size, encoding=encoding, step=3 * size, data=bytes(3 * size * size))
+            image.header.stamp = stamp
+            publisher.publish(image)
+
+
+@pytest.mark.parametrize("fault, cause, detail", [
+    (("image", "encoding"), "bad_image", "unsupported image encoding 'yuv422'"),
+    (("image", "size"), "wrong_image_size", "sent 160x160 images; the embodiment profile expects 224x224"),
+    (("joints", "nan"), "nan_joint_state", "NaN or inf for joints ['elbow_flex']"),
+    (("joints", "unknown"), "unknown_joint_names", "lacks joints ['shoulder_pan'"),
+    (("camera", "wrist"), None, "wrist: "),
+])
+def test_bad_sensor_input_is_named_and_the_nodes_keep_running(ros_node, ros_process, fast_so101, fault, cause,
+                                                               detail) -> None:
+    profile, checkpoint = fast_so101
+    inputs = BadInputs(ros_node)
+    policy_status = Recorder(ros_node, PolicyStatus, "vla_policy/status")
+    executor_status = Recorder(ros_node, PolicyStatus, "vla_executor/status")
+    commands = Recorder(ros_node, JointTrajectory, SO101.command_topic)
+    nodes = vla_up(ros_process, profile, checkpoint, "--policy-param", "status_rate_hz:=10.0",
+                   "--executor-param", "status_rate_hz:=10.0")
+    wait_for_status(ros_node, policy_status, lambda s: s.state in (PolicyStatus.STATE_READY, PolicyStatus.STATE_RUNNING),
+                    60.0, "policy ready")
+    kind, value = fault
+    if kind == "image":
+        inputs.image_fault = value
+    elif kind == "joints":
+        inputs.joint_fault = value
+    else:
+        inputs.silent_camera = value
+    if cause is not None:
+        last = wait_for_status(ros_node, policy_status, lambda s: counters(s).get(cause, 0) > 0, 10.0, cause)
+    else:
+        last = wait_for_status(ros_node, policy_status, lambda s: s.state == PolicyStatus.STATE_WAITING, 10.0,
+                               "waiting on the silent camera")
+    logs = "\n".join(nodes.lines)
+    assert detail in last.detail or detail in logs, f"{detail!r} is not named; status {last.detail!r}\n{logs}"
+    # the robot is held: no chunk is executed from the bad stream, and what is sent stays finite
+    ros_node.spin_until(lambda: False, 1.0)
+    sent = [msg.points[0].positions for msg in commands.messages]
+    assert all(np.all(np.isfinite(p)) for p in sent)
+    if kind == "joints":  # the executor refuses them too and holds when joint states stop being usable
+        wait_for_status(ros_node, executor_status, lambda s: counters(s).get(cause, 0) > 0, 10.0, f"executor {cause}")
+    assert nodes.alive
+
+
+def test_a_checkpoint_for_another_embodiment_is_refused_with_its_name(ros_node, ros_process, tmp_path) -> None:
+    checkpoint = write_initial_checkpoint(["aloha"], tmp_path / "aloha_checkpoint")
+    status = Recorder(ros_node, PolicyStatus, "vla_policy/status")
+    policy = ros_process("-m", "vla_policy_node.policy_node", "--ros-args", "-p", f"checkpoint:={checkpoint}",
+                         "-p", "embodiment:=so101", ready_line=None)
+    last = wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_ERROR, 60.0, "an error state")
+    assert "was trained for ['aloha'], not for this node's embodiment 'so101'" in last.detail
+    time.sleep(0.5)
+    assert policy.alive, "a bad checkpoint leaves the node up, reporting the error"
+
+
+@pytest.mark.parametrize("module, params, message", [
+    ("executor_node", ["mode:=fast"], "parameter 'mode' = 'fast': expected one of ['sync', 'async', 'ensemble']"),
+    ("executor_node", ["control_rate_hz:=500.0", "workspace:=[1.0, 2.0]"],
+     "parameter 'control_rate_hz' = 500.0: expected 0 or a rate in [10, 200]; parameter 'workspace' = [1.0, 2.0]: "
+     "expected 6 numbers, or none"),
+    ("policy_node", ["staleness_limit:=-1.0"], "parameter 'checkpoint' = '': expected a non-empty value; "
+                                               "parameter 'staleness_limit' = -1.0: expected a value > 0"),
+])
+def test_bad_parameters_are_refused_at_start_up_by_name(module: str, params: list[str], message: str) -> None:
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", f"vla_policy_node.{module}", "--ros-args"]
+    for param in params:
+        argv += ["-p", param]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr

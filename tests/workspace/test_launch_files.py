@@ -1,0 +1,86 @@
+"""Launch files name only executables and parameter files that exist; `vla up` starts the same ones.
+
+`ros2 launch` (launch, launch_ros) is not installable here, so the launch files are read as
+Python source: every Node(package=..., executable=...) must be an installed console script of
+that package and every parameter file they reference must be installed in vla_bringup. Where
+launch_ros is importable (a ROS install), the launch description is also generated for real.
+"""
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vla_core.up import NODES, node_commands
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
+INSTALL = ROOT / "install"
+
+
+def node_calls(path: Path) -> list[dict[str, str]]:
+    """The constant keyword arguments of every Node(...) call in a launch file."""
+    calls = []
+    for call in ast.walk(ast.parse(path.read_text())):
+        if isinstance(call, ast.Call) and getattr(call.func, "id", None) == "Node":
+            calls.append({kw.arg: kw.value.value for kw in call.keywords if isinstance(kw.value, ast.Constant)})
+    return calls
+
+
+def test_there_is_a_policy_launch_file() -> None:
+    assert ROOT / "launch" / "policy.launch.py" in LAUNCH_FILES
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_files_name_installed_executables(path: Path) -> None:
+    calls = node_calls(path)
+    assert calls, f"{path.name} starts no Node"
+    for call in calls:
+        executable = INSTALL / call["package"] / "lib" / call["package"] / call["executable"]
+        assert executable.is_file() and os.access(executable, os.X_OK), f"{path.name}: {executable} is not installed"
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_files_reference_installed_parameter_files(path: Path) -> None:
+    source = path.read_text()
+    referenced = [node.value for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.endswith(".yaml")]
+    assert referenced, f"{path.name} references no parameter file"
+    for name in referenced:
+        assert (ROOT / "config" / name).is_file()
+        assert (INSTALL / "vla_bringup" / "share" / "vla_bringup" / "config" / name).exists()
+    assert (INSTALL / "vla_bringup" / "share" / "vla_bringup" / "launch" / path.name).exists()
+
+
+def test_parameter_file_sections_are_the_launched_node_names() -> None:
+    sections = set(yaml.safe_load((ROOT / "config" / "policy.yaml").read_text()))
+    launched = {call["name"] for call in node_calls(ROOT / "launch" / "policy.launch.py")}
+    assert sections == launched == {name for _, name in NODES}
+
+
+def test_vla_up_starts_what_the_launch_file_starts(tmp_path: Path) -> None:
+    commands = node_commands(ROOT / "config" / "policy.yaml", "/ckpt", "so101", "servo", "robot1", True)
+    launched = {(call["executable"], call["name"]) for call in node_calls(ROOT / "launch" / "policy.launch.py")}
+    assert {(Path(c[0]).name, c[c.index("-r") + 1].removeprefix("__node:=")) for c in commands} == launched
+    for command in commands:
+        assert Path(command[0]).is_file(), f"{command[0]} is not an installed executable"
+        assert command[command.index("--params-file") + 1] == str(ROOT / "config" / "policy.yaml")
+        assert "__ns:=/robot1" in command and "use_sim_time:=true" in command
+    assert "checkpoint:=/ckpt" in commands[0] and "command_interface:=servo" in commands[1]
+    with pytest.raises(FileNotFoundError, match="parameter file .*missing.yaml does not exist"):
+        node_commands(tmp_path / "missing.yaml", "", "so101", "servo", "", False)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None,
+                    reason="launch_ros is not installable without a ROS 2 distribution (see README)")
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_description_generates(path: Path) -> None:  # pragma: no cover - runs on ROS installs
+    spec = importlib.util.spec_from_file_location(path.stem.replace(".", "_"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    description = module.generate_launch_description()
+    assert len(description.entities) >= 2
