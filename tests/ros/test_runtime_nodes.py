@@ -22,6 +22,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vla_core.bringup_checkpoint import write_initial_checkpoint
 from vla_core.embodiment import load_embodiment
+
 from vla_msgs.msg import PolicyStatus
 
 from .conftest import PEERS

@@ -18,14 +18,13 @@ move again with a fresh chunk; `~/status` (vla_msgs/PolicyStatus) and `/diagnost
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from functools import partial
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -36,15 +35,40 @@ from vla_core.embodiment import load_embodiment
 from vla_core.geometry import pose7_to_transform
 from vla_core.runtime.decoding import ChunkDecoder
 from vla_core.runtime.latency import LatencyWindow
-from vla_core.runtime.safety import JointLimits, LimitPolicy, SafetyFilter, Watchdog, WorkspaceBox
-from vla_core.runtime.scheduling import ChunkRequest, ChunkScheduler, ExecutionMode, SchedulerConfig
+from vla_core.runtime.safety import (
+    JointLimits,
+    LimitPolicy,
+    SafetyFilter,
+    Watchdog,
+    WorkspaceBox,
+)
+from vla_core.runtime.scheduling import (
+    ChunkRequest,
+    ChunkScheduler,
+    ExecutionMode,
+    SchedulerConfig,
+)
+
 from vla_msgs.msg import PolicyStatus
 from vla_msgs.srv import GetActionChunk
 
 from .chunk_messages import ChunkMessageError, ReceivedChunk, chunk_from_message
-from .command_interfaces import (COMMAND_INTERFACES, CommandInterface, JointTrajectoryCommand, MoveItPyCommand,
-                                 ServoPoseCommand)
-from .parameters import Param, ParameterError, declare_and_read, empty_or_length, in_range, one_of, positive
+from .command_interfaces import (
+    COMMAND_INTERFACES,
+    CommandInterface,
+    JointTrajectoryCommand,
+    MoveItPyCommand,
+    ServoPoseCommand,
+)
+from .node_main import run_node
+from .parameters import (
+    Param,
+    declare_and_read,
+    empty_or_length,
+    in_range,
+    one_of,
+    positive,
+)
 from .sensor_inputs import InputError, JointStateReader
 from .side_executor import SideExecutor
 from .status import CauseLog, StatusReport, diagnostics_message, status_message
@@ -80,6 +104,9 @@ PARAMETERS = (
     Param("joint_state_timeout", 0.25, "Seconds without joint states before holding.", positive),
     Param("chunk_timeout", 1.5, "Seconds without a chunk while executing before holding.", positive),
     Param("status_rate_hz", 2.0, "Rate of PolicyStatus and /diagnostics.", in_range(0.1, 50.0)),
+    Param("realtime_priority", 0, "SCHED_FIFO priority (1-99) of the control thread, as ros2_control gives its "
+                                  "loop; 0 = normal scheduling. Needs CAP_SYS_NICE or an rtprio limit.",
+          in_range(0, 99)),
 )
 
 
@@ -358,6 +385,10 @@ class ExecutorNode(Node):
                                                           self.spec.name, stamp))
 
 
+    @property
+    def answer_thread_id(self) -> int:
+        return self._answers.thread_id
+
     def destroy_node(self) -> None:
         if self._answers is not None:
             self._answers.destroy()
@@ -365,24 +396,29 @@ class ExecutorNode(Node):
         super().destroy_node()
 
 
+def _raise_priority(node: ExecutorNode) -> None:
+    """Run the control thread under SCHED_FIFO when asked, so inference on the same cores cannot
+    delay a tick. The answer thread (decoding, IK) gets the priority below it: it shares the GIL
+    with the control thread, and a GIL holder preempted by inference would stall the tick just
+    the same. A refusal is logged and the node runs on with normal scheduling."""
+    priority = node.params["realtime_priority"]
+    if priority <= 0:
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+        os.sched_setscheduler(node.answer_thread_id, os.SCHED_FIFO, os.sched_param(max(1, priority - 1)))
+        node.get_logger().info(f"control thread runs under SCHED_FIFO priority {priority}")
+    except (PermissionError, OSError) as error:
+        node.get_logger().warning(f"realtime_priority {priority} refused ({error}); running with normal "
+                                  "scheduling (grant CAP_SYS_NICE or an rtprio limit in limits.conf)")
+
+
+GIL_SWITCH_INTERVAL = 0.0005  # s; Python's default 5 ms would let an IK solve delay a control tick that long
+
+
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = ExecutorNode()
-    except (ParameterError, ValueError, OSError, RuntimeError) as error:
-        print(f"vla_executor: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+    return run_node("vla_executor", ExecutorNode, args, _raise_priority)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
-from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
@@ -39,13 +37,15 @@ from vla_core.model.batching import Observation
 from vla_core.runtime.decoding import ChunkDecoder, ChunkStart
 from vla_core.runtime.latency import LatencyWindow
 from vla_core.runtime.observation_sync import AssembledObservation, ObservationAssembler
+
 from vla_msgs.action import ExecuteInstruction
 from vla_msgs.msg import ActionChunk, PolicyStatus
 from vla_msgs.srv import GetActionChunk
 
 from .chunk_messages import chunk_to_message
 from .image_conversion import ImageConverter
-from .parameters import Param, ParameterError, declare_and_read, in_range, non_empty, one_of, positive
+from .node_main import run_node
+from .parameters import Param, declare_and_read, in_range, non_empty, one_of, positive
 from .ros_time import duration_to_seconds, seconds_to_duration, stamp_to_seconds
 from .sensor_inputs import CameraReader, InputError, JointStateReader
 from .side_executor import SideExecutor
@@ -467,28 +467,16 @@ def _camera_topics(spec: EmbodimentSpec, overrides: list[str]) -> dict[str, str]
     return topics
 
 
-def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = PolicyNode()
-    except ParameterError as error:
-        print(f"vla_policy: {error}", file=sys.stderr)
-        rclpy.try_shutdown()
-        return 2
+def _autostart(node: PolicyNode) -> None:
+    """Configure and activate at start-up, as a lifecycle manager would, when `autostart` is set."""
     if node.params["autostart"]:
         node.trigger_configure()
         if node.policy is not None:
             node.trigger_activate()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node("vla_policy", PolicyNode, args, _autostart)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,11 @@ from __future__ import annotations
 import threading
 
 import rclpy
-from rclpy.executors import ExternalShutdownException, ShutdownException, SingleThreadedExecutor
+from rclpy.executors import (
+    ExternalShutdownException,
+    ShutdownException,
+    SingleThreadedExecutor,
+)
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -30,14 +34,19 @@ class SideExecutor:
         self.prefix = parent.get_fully_qualified_name()  # e.g. /robot1/vla_policy
         self._executor = SingleThreadedExecutor(context=parent.context)
         self._executor.add_node(self.node)
+        self._started = threading.Event()
+        self.thread_id = 0  # the spinning thread's native id, for scheduling changes
         self._thread = threading.Thread(target=self._spin, name=f"{parent.get_name()}_{suffix}", daemon=True)
         self._thread.start()
+        self._started.wait()
 
     def name(self, relative: str) -> str:
         """`<main node's fully qualified name>/<relative>`, the name `~/<relative>` would give."""
         return f"{self.prefix}/{relative}"
 
     def _spin(self) -> None:
+        self.thread_id = threading.get_native_id()
+        self._started.set()
         try:
             self._executor.spin()
         except (ExternalShutdownException, ShutdownException):

@@ -16,12 +16,11 @@ import functools
 import sys
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
+from vla_policy_node.node_main import run_node
 
 
 class RobotStandIn(Node):
@@ -80,7 +79,7 @@ class RobotStandIn(Node):
             publisher.publish(msg)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--joints", nargs="+", required=True)
     parser.add_argument("--cameras", nargs="*", default=["main"])
@@ -89,16 +88,9 @@ def main() -> None:
     parser.add_argument("--command-topic", default="joint_trajectory")
     parser.add_argument("--position", type=float, nargs="*", help="initial joint positions (default zeros)")
     args, ros_args = parser.parse_known_args()  # leaves --ros-args (namespace, remaps) to rclpy
-    rclpy.init(args=[sys.argv[0], *ros_args])
-    node = RobotStandIn(args.joints, args.cameras, args.rate, args.image_size, args.command_topic, args.position)
-    print("READY", flush=True)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    return run_node("robot_standin", lambda: RobotStandIn(args.joints, args.cameras, args.rate, args.image_size,
+                                                         args.command_topic, args.position),
+                    [sys.argv[0], *ros_args], after_start=lambda node: print("READY", flush=True))
 
 
 if __name__ == "__main__":

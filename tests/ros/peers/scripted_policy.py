@@ -20,8 +20,6 @@ import sys
 import time
 
 import numpy as np
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -30,8 +28,10 @@ from std_msgs.msg import String
 from vla_core.embodiment import load_embodiment
 from vla_core.geometry import transform_to_pose7
 from vla_core.runtime.decoding import ChunkDecoder
-from vla_msgs.srv import GetActionChunk
 from vla_policy_node.chunk_messages import chunk_to_message
+from vla_policy_node.node_main import run_node
+
+from vla_msgs.srv import GetActionChunk
 
 
 class ScriptedPolicy(Node):
@@ -91,17 +91,8 @@ def main() -> int:
     parser.add_argument("--embodiment", default="so101")
     parser.add_argument("--latency", type=float, default=0.0)
     args, ros_args = parser.parse_known_args()
-    rclpy.init(args=[sys.argv[0], *ros_args])
-    node = ScriptedPolicy(args.embodiment, args.latency)
-    print("READY", flush=True)
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node("scripted_policy", lambda: ScriptedPolicy(args.embodiment, args.latency),
+                    [sys.argv[0], *ros_args], after_start=lambda node: print("READY", flush=True))
 
 
 if __name__ == "__main__":
