@@ -8,12 +8,16 @@ command that starts what launch/policy.launch.py starts.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from geometry_msgs.msg import PoseStamped
+from rclpy.action import ActionClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Empty, String
@@ -22,8 +26,11 @@ from trajectory_msgs.msg import JointTrajectory
 
 from vla_core.bringup_checkpoint import write_initial_checkpoint
 from vla_core.embodiment import load_embodiment
-
+from vla_core.kinematics import RobotKinematics
+from vla_msgs.action import ExecuteInstruction
 from vla_msgs.msg import PolicyStatus
+from vla_msgs.srv import GetActionChunk
+from vla_policy_node.ros_time import seconds_to_duration
 
 from .conftest import PEERS
 
@@ -262,12 +269,78 @@ def test_a_checkpoint_for_another_embodiment_is_refused_with_its_name(ros_node, 
                                                "parameter 'staleness_limit' = -1.0: expected a value > 0"),
 ])
 def test_bad_parameters_are_refused_at_start_up_by_name(module: str, params: list[str], message: str) -> None:
-    import subprocess
-    import sys
-
     argv = [sys.executable, "-m", f"vla_policy_node.{module}", "--ros-args"]
     for param in params:
         argv += ["-p", param]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
+
+
+def test_execute_instruction_goal_gives_feedback_and_each_outcome(ros_node, ros_process, fast_so101) -> None:
+    profile, checkpoint = fast_so101
+    BadInputs(ros_node)  # good streams unless told otherwise
+    status = Recorder(ros_node, PolicyStatus, "vla_policy/status")
+    ros_process("-m", "vla_policy_node.policy_node", "--ros-args", "-p", f"checkpoint:={checkpoint}",
+                "-p", f"embodiment:={profile}", ready_line=None)
+    client = ActionClient(ros_node, ExecuteInstruction, "vla_policy/execute_instruction")
+    wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_READY, 60.0, "policy active")
+    assert ros_node.spin_until(lambda: client.server_is_ready(), 10.0)
+    chunk_client = ros_node.create_client(GetActionChunk, "vla_policy/get_action_chunk")
+
+    def run_goal(instruction: str, limit: float, action=None):
+        feedback = []
+        sent = client.send_goal_async(ExecuteInstruction.Goal(instruction=instruction,
+                                                              time_limit=seconds_to_duration(limit)),
+                                      feedback_callback=lambda msg: feedback.append(msg.feedback))
+        ros_node.spin_until(sent.done, 10.0)
+        handle = sent.result()
+        assert handle.accepted
+        ros_node.spin_until(lambda: len(feedback) >= 2, 10.0)
+        if action is not None:
+            action(handle)
+        result = handle.get_result_async()
+        ros_node.spin_until(result.done, 20.0)
+        return result.result().result, feedback
+
+    def request_chunks(handle) -> None:
+        for _ in range(3):  # chunks served under the goal's instruction (the request leaves it empty)
+            future = chunk_client.call_async(GetActionChunk.Request())
+            ros_node.spin_until(future.done, 10.0)
+            assert future.result().success, future.result().message
+
+    result, feedback = run_goal("pick up the cube", 2.0, request_chunks)
+    assert result.outcome == ExecuteInstruction.Result.OUTCOME_TIMED_OUT and result.chunks_executed == 3
+    assert feedback and feedback[-1].elapsed.sec + feedback[-1].elapsed.nanosec * 1e-9 > 0.4
+    result, _ = run_goal("open the drawer", 0.0, lambda handle: ros_node.spin_until(handle.cancel_goal_async().done))
+    assert result.outcome == ExecuteInstruction.Result.OUTCOME_CANCELED
+
+    def mark_success(handle) -> None:
+        service = ros_node.create_client(Trigger, "vla_policy/mark_success")
+        assert service.wait_for_service(timeout_sec=5.0)
+        future = service.call_async(Trigger.Request())
+        ros_node.spin_until(future.done, 5.0)
+        assert future.result().success
+
+    result, _ = run_goal("close the drawer", 0.0, mark_success)
+    assert result.outcome == ExecuteInstruction.Result.OUTCOME_SUCCEEDED and result.reason == "marked successful"
+
+
+def test_two_robots_side_by_side_in_their_namespaces_with_servo_poses(ros_node, ros_process, fast_so101) -> None:
+    profile, _ = fast_so101
+    poses = {ns: Recorder(ros_node, PoseStamped, f"/{ns}/servo_node/pose_target_cmds") for ns in ("robot1", "robot2")}
+    trajectories = Recorder(ros_node, JointTrajectory, f"/robot1/{SO101.command_topic}")
+    for ns in ("robot1", "robot2"):
+        namespace = ("--ros-args", "-r", f"__ns:=/{ns}")
+        standin(ros_process, *namespace)
+        ros_process(str(PEERS / "scripted_policy.py"), "--embodiment", str(profile), *namespace)
+        ros_process("-m", "vla_policy_node.executor_node", *namespace, "-p", f"embodiment:={profile}",
+                    "-p", "command_interface:=servo", ready_line=None)
+    assert ros_node.spin_until(lambda: all(len(r.messages) > 30 for r in poses.values()), 40.0)
+    assert not trajectories.messages, "the servo interface sends poses, not joint trajectories"
+    expected = RobotKinematics(SO101).forward(np.array(START))[0][:3, 3]
+    for recorder in poses.values():
+        last = recorder.messages[-1]
+        assert last.header.frame_id == SO101.base_frame
+        got = np.array([last.pose.position.x, last.pose.position.y, last.pose.position.z])
+        np.testing.assert_allclose(got, expected, atol=0.01)  # the scripted policy asks to stay put

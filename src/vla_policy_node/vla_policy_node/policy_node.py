@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
+from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.lifecycle import Node as LifecycleNode
 from rclpy.lifecycle import State, TransitionCallbackReturn
 from rclpy.qos import qos_profile_sensor_data
@@ -139,9 +140,10 @@ class PolicyNode(LifecycleNode):
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         try:
             self._configure()
-        except (OSError, ValueError, KeyError) as error:
+        except Exception as error:  # noqa: BLE001 - the transition boundary: report any failure, stay up
             self._error = f"configure failed: {error}"
             self.get_logger().error(self._error)
+            self._teardown()
             return TransitionCallbackReturn.FAILURE
         self._error = ""
         self.get_logger().info(f"loaded {self.params['checkpoint']} for {self.spec.name} on {self.params['device']}")
@@ -182,11 +184,14 @@ class PolicyNode(LifecycleNode):
         entities.append(self.create_timer(1.0 / self.params["observation_rate_hz"], self._assemble))
         self._chunk_pub = self.create_publisher(ActionChunk, "~/action_chunk", 10)
         entities.append(self._chunk_pub)
-        chunks, goals = SideExecutor(self, "chunks"), SideExecutor(self, "goals")
+        chunks, goals = SideExecutor(self, "chunks"), SideExecutor(self, "goals", threads=4)
         chunks.node.create_service(GetActionChunk, chunks.name("get_action_chunk"), self._on_chunk_request)
-        goals.node.create_service(Trigger, goals.name("mark_success"), self._on_mark_success)
+        reentrant = ReentrantCallbackGroup()  # a running goal must not block cancel or mark_success
+        goals.node.create_service(Trigger, goals.name("mark_success"), self._on_mark_success,
+                                  callback_group=reentrant)
         ActionServer(goals.node, ExecuteInstruction, goals.name("execute_instruction"), self._execute_goal,
-                     goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT)
+                     goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
+                     callback_group=reentrant)
         self._side_executors = [chunks, goals]
         self._ros_entities = entities
         self._warm_up()

@@ -9,30 +9,33 @@ its fast callbacks (sensors, control timer, status) on a SingleThreadedExecutor,
 slow ones (serving a chunk, running a goal, decoding an answer) on a side node spun by its own
 single-threaded executor here. Names the side node serves are absolute, derived from the main
 node's fully qualified name, so the interface is the same as if the main node served them.
+
+One exception needs threads: an action server whose execute callback runs until the goal ends
+must still take cancel requests, so `threads > 1` gives that side node a MultiThreadedExecutor
+with more threads than it will ever have blocked callbacks (its entities must then use a
+reentrant callback group); its pool never fills, so the busy loop above never starts.
 """
 from __future__ import annotations
 
 import threading
 
 import rclpy
-from rclpy.executors import (
-    ExternalShutdownException,
-    ShutdownException,
-    SingleThreadedExecutor,
-)
+from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor, ShutdownException,
+                             SingleThreadedExecutor)
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 
 class SideExecutor:
-    def __init__(self, parent: Node, suffix: str) -> None:
+    def __init__(self, parent: Node, suffix: str, threads: int = 1) -> None:
         use_sim_time = parent.get_parameter("use_sim_time").value
         self.node = rclpy.create_node(
             f"{parent.get_name()}_{suffix}", namespace=parent.get_namespace(), context=parent.context,
             use_global_arguments=False,  # a process-wide `-r __node:=...` must not rename this node too
             parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)])
         self.prefix = parent.get_fully_qualified_name()  # e.g. /robot1/vla_policy
-        self._executor = SingleThreadedExecutor(context=parent.context)
+        self._executor = (SingleThreadedExecutor(context=parent.context) if threads == 1
+                          else MultiThreadedExecutor(num_threads=threads, context=parent.context))
         self._executor.add_node(self.node)
         self._started = threading.Event()
         self.thread_id = 0  # the spinning thread's native id, for scheduling changes
