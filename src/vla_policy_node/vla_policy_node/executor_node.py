@@ -69,7 +69,7 @@ from .parameters import (
     one_of,
     positive,
 )
-from .sensor_inputs import InputError, JointStateReader
+from .sensor_inputs import JointStateReader
 from .side_executor import SideExecutor
 from .status import CauseLog, StatusReport, diagnostics_message, status_message
 
@@ -182,10 +182,8 @@ class ExecutorNode(Node):
 
     # ---- inputs ----------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
-        try:
-            joints = self.joint_reader.read(msg.name, msg.position)
-        except InputError as error:
-            self._causes.report(error.cause, str(error))
+        joints = self._causes.attempt(lambda: self.joint_reader.read(msg.name, msg.position))
+        if joints is None:
             return
         with self._lock:
             self._measured = joints

@@ -48,7 +48,7 @@ from .image_conversion import ImageConverter
 from .node_main import run_node
 from .parameters import Param, declare_and_read, in_range, non_empty, one_of, positive
 from .ros_time import duration_to_seconds, seconds_to_duration, stamp_to_seconds
-from .sensor_inputs import CameraReader, InputError, JointStateReader
+from .sensor_inputs import CameraReader, JointStateReader
 from .side_executor import SideExecutor
 from .status import CauseLog, StatusReport, diagnostics_message, status_message
 
@@ -237,20 +237,14 @@ class PolicyNode(LifecycleNode):
 
     # ---- sensors --------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
-        try:
-            joints = self.joint_reader.read(msg.name, msg.position)
-        except InputError as error:
-            self._causes.report(error.cause, str(error))
-            return
-        self.assembler.add(JOINT_STREAM, self._stamp(msg.header.stamp), joints)
+        joints = self._causes.attempt(lambda: self.joint_reader.read(msg.name, msg.position))
+        if joints is not None:
+            self.assembler.add(JOINT_STREAM, self._stamp(msg.header.stamp), joints)
 
     def _on_image(self, reader: CameraReader, msg) -> None:
-        try:
-            pixels = reader.read(msg)
-        except InputError as error:
-            self._causes.report(error.cause, str(error))
-            return
-        self.assembler.add(reader.name, self._stamp(msg.header.stamp), pixels)
+        pixels = self._causes.attempt(lambda: reader.read(msg))
+        if pixels is not None:
+            self.assembler.add(reader.name, self._stamp(msg.header.stamp), pixels)
 
     def _assemble(self) -> None:
         assembled = self.assembler.assemble(self.now())

@@ -7,14 +7,19 @@ often each cause happened.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from vla_core.runtime.latency import LatencySummary
 from vla_msgs.msg import PolicyStatus
+
+from .sensor_inputs import InputError
+
+T = TypeVar("T")
 
 STATE_NAMES = {
     PolicyStatus.STATE_UNCONFIGURED: "unconfigured",
@@ -39,6 +44,14 @@ class CauseLog:
     def __init__(self, logger) -> None:
         self._logger = logger
         self.counts: Counter[str] = Counter()
+
+    def attempt(self, read: Callable[[], T]) -> T | None:
+        """`read()`, or None with the refusal counted (and logged if new) when it raises InputError."""
+        try:
+            return read()
+        except InputError as error:
+            self.report(error.cause, str(error))
+            return None
 
     def report(self, cause: str, message: str) -> None:
         if self.counts[cause] == 0:
