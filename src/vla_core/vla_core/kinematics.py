@@ -6,7 +6,9 @@ free-floating objects skipped) is rebuilt joint by joint as a Pinocchio model, s
 give the same Pinocchio API.
 
 IK is damped least squares on the 6-D frame error, seeded from the current joints, one solve
-per arm over that arm's joints, with joint limits enforced at every iteration.
+per arm over that arm's joints, with joint limits enforced at every iteration. It stops at the
+tolerance or when the joints stop moving: a 5-joint arm (SO-101) cannot reach every
+orientation, and iterating at its least-squares optimum only burns control-loop time.
 """
 from __future__ import annotations
 
@@ -155,7 +157,10 @@ class RobotKinematics:
                 break
             jacobian = pin.computeFrameJacobian(self.model, self.data, q, frame, pin.ReferenceFrame.LOCAL)[:, columns]
             step = jacobian.T @ np.linalg.solve(jacobian @ jacobian.T + damping * np.eye(6), error)
-            q[rows] = np.clip(q[rows] + step, lower, upper)
+            previous = q[rows].copy()
+            q[rows] = np.clip(previous + step, lower, upper)
+            if np.linalg.norm(q[rows] - previous) < tolerance * 1e-2:
+                break  # no progress: the closest pose an arm with fewer than 6 joints (or at a limit) reaches
         pin.framesForwardKinematics(self.model, self.data, q)
         reached = self.data.oMf[frame].actInv(goal)
         position_error = float(np.linalg.norm(reached.translation))
