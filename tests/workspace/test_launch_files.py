@@ -84,3 +84,13 @@ def test_launch_description_generates(path: Path) -> None:  # pragma: no cover -
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
     assert len(description.entities) >= 2
+
+
+def test_parameter_file_sets_only_parameters_the_nodes_declare() -> None:
+    from vla_policy_node import executor_node, policy_node
+
+    declared = {"vla_policy": {p.name for p in policy_node.PARAMETERS},
+                "vla_executor": {p.name for p in executor_node.PARAMETERS}}
+    for node_name, section in yaml.safe_load((ROOT / "config" / "policy.yaml").read_text()).items():
+        unknown = set(section["ros__parameters"]) - declared[node_name] - {"use_sim_time"}
+        assert not unknown, f"config/policy.yaml sets {sorted(unknown)} that {node_name} does not declare"
