@@ -12,6 +12,7 @@ orientation, and iterating at its least-squares optimum only burns control-loop 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,31 +140,74 @@ class RobotKinematics:
         """Joints of one arm reaching `target` (4, 4, base frame), seeded from the full `state`."""
         arm = self.spec.arms[arm] if isinstance(arm, int) else arm
         frame = self.model.getFrameId(arm.ee_frame)
+        goal = self._base_pose(state) * pin.SE3(np.asarray(target, dtype=np.float64))
+
+        def residual(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            error = pin.log6(self.data.oMf[frame].actInv(goal)).vector  # in the end-effector frame
+            return error, pin.computeFrameJacobian(self.model, self.data, q, frame, pin.ReferenceFrame.LOCAL)
+
+        q, iterations, converged = self._solve(arm, residual, tolerance, max_iterations, damping)
+        reached = self.data.oMf[frame].actInv(goal)
+        return IKResult(q, float(np.linalg.norm(reached.translation)),
+                        float(np.linalg.norm(pin.log3(reached.rotation))), iterations, converged)
+
+    def inverse_pointing(self, arm: ArmSpec | int, position: np.ndarray, tool_axis: np.ndarray,
+                         direction: np.ndarray, state: np.ndarray, tolerance: float = 1e-5,
+                         max_iterations: int = 200, damping: float = 1e-4) -> IKResult:
+        """Joints putting the end-effector at `position` with its `tool_axis` (end-effector frame)
+        along `direction` (both base frame), the rotation about that axis left free.
+
+        Five constraints: what a five-joint arm can meet exactly where a full pose is out of its
+        reach (the SO-101 closing its jaws across a cube's faces, at whatever approach tilt fits).
+        `orientation_error` is the angle between the axis and the direction.
+        """
+        arm = self.spec.arms[arm] if isinstance(arm, int) else arm
+        frame = self.model.getFrameId(arm.ee_frame)
+        base = self._base_pose(state)
+        goal_position = base.act(np.asarray(position, dtype=np.float64))
+        goal_direction = base.rotation @ (np.asarray(direction, dtype=np.float64) / np.linalg.norm(direction))
+        axis_in_tool = np.asarray(tool_axis, dtype=np.float64) / np.linalg.norm(tool_axis)
+
+        def residual(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            pose = self.data.oMf[frame]
+            axis = pose.rotation @ axis_in_tool
+            free = np.eye(3) - np.outer(axis, axis)  # turning about the axis itself costs nothing
+            jacobian = pin.computeFrameJacobian(self.model, self.data, q, frame, pin.ReferenceFrame.LOCAL_WORLD_ALIGNED)
+            error = np.concatenate([goal_position - pose.translation, np.cross(axis, goal_direction)])
+            return error, np.vstack([jacobian[:3], free @ jacobian[3:]])
+
+        q, iterations, converged = self._solve(arm, residual, tolerance, max_iterations, damping)
+        pose = self.data.oMf[frame]
+        alignment = float(np.clip((pose.rotation @ axis_in_tool) @ goal_direction, -1.0, 1.0))
+        return IKResult(q, float(np.linalg.norm(goal_position - pose.translation)), float(np.arccos(alignment)),
+                        iterations, converged)
+
+    def _base_pose(self, state: np.ndarray) -> pin.SE3:
+        """The base frame in the model's world at `state` (which also becomes the IK seed)."""
+        self._set(state)
+        return self.data.oMf[self._base_frame].copy() if self._base_frame is not None else pin.SE3.Identity()
+
+    def _solve(self, arm: ArmSpec, residual: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+               tolerance: float, max_iterations: int, damping: float) -> tuple[np.ndarray, int, bool]:
+        """Damped least squares over the arm's joints from the last `_set` state; `residual(q)`
+        gives the task error and its Jacobian over all velocity coordinates after forward
+        kinematics at q. Leaves `self.data` at the solution."""
         columns = [self._v_index[name] for name in arm.joint_names]
         rows = [self._q_index[name] for name in arm.joint_names]
         lower, upper = self.model.lowerPositionLimit[rows], self.model.upperPositionLimit[rows]
-        base = pin.SE3.Identity()
-        self._set(state)
-        if self._base_frame is not None:
-            base = self.data.oMf[self._base_frame].copy()
-        goal = base * pin.SE3(np.asarray(target, dtype=np.float64))
         q = self._q.copy()
-        error = np.zeros(6)
+        iteration = 0
         for iteration in range(1, max_iterations + 1):
             pin.framesForwardKinematics(self.model, self.data, q)
-            current = self.data.oMf[frame]
-            error = pin.log6(current.actInv(goal)).vector  # in the end-effector frame
+            error, jacobian = residual(q)
             if np.linalg.norm(error) < tolerance:
                 break
-            jacobian = pin.computeFrameJacobian(self.model, self.data, q, frame, pin.ReferenceFrame.LOCAL)[:, columns]
-            step = jacobian.T @ np.linalg.solve(jacobian @ jacobian.T + damping * np.eye(6), error)
+            jacobian = jacobian[:, columns]
+            step = jacobian.T @ np.linalg.solve(jacobian @ jacobian.T + damping * np.eye(len(error)), error)
             previous = q[rows].copy()
             q[rows] = np.clip(previous + step, lower, upper)
             if np.linalg.norm(q[rows] - previous) < tolerance * 1e-2:
                 break  # no progress: the closest pose an arm with fewer than 6 joints (or at a limit) reaches
         pin.framesForwardKinematics(self.model, self.data, q)
-        reached = self.data.oMf[frame].actInv(goal)
-        position_error = float(np.linalg.norm(reached.translation))
-        orientation_error = float(np.linalg.norm(pin.log3(reached.rotation)))
-        return IKResult(q[rows].copy(), position_error, orientation_error, iteration,
-                        bool(np.linalg.norm(pin.log6(reached).vector) < 10 * tolerance))
+        error, _ = residual(q)
+        return q[rows].copy(), iteration, bool(np.linalg.norm(error) < 10 * tolerance)
