@@ -1,0 +1,1 @@
+"""MuJoCo simulation of the shipped robots, without ROS: scenes, physics stepping, rendering."""

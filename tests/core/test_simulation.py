@@ -1,0 +1,140 @@
+"""The MuJoCo pick scene, the JTC-like trajectory follower, the tasks and the scripted teleoperator."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vla_core.embodiment import load_embodiment
+from vla_core.kinematics import RobotKinematics
+from vla_core.sim.pick_scene import MIN_CUBE_DISTANCE, PLACEMENT_X, PLACEMENT_Y, PickCubeScene
+from vla_core.sim.scripted_pick import JAW_AXIS, ScriptedPickTeleop, UnreachableCube
+from vla_core.sim.tasks import HELD_OUT_WORDINGS, PickTask, sample_pick_task
+from vla_core.sim.trajectory_follower import TrajectoryFollower
+
+
+@pytest.fixture(scope="module")
+def scene() -> PickCubeScene:
+    scene = PickCubeScene(image_size=64)
+    yield scene
+    scene.close()
+
+
+@pytest.fixture(scope="module")
+def kinematics() -> RobotKinematics:
+    return RobotKinematics(load_embodiment("so101"))
+
+
+def cube_positions(scene: PickCubeScene) -> np.ndarray:
+    return np.array([scene.cube(colour).position for colour in scene.colours])
+
+
+def test_resets_are_seeded_apart_and_in_reach(scene) -> None:
+    scene.reset(7)
+    first = cube_positions(scene)
+    scene.step(0.5)
+    scene.reset(7)
+    np.testing.assert_allclose(cube_positions(scene), first)
+    scene.reset(8)
+    assert not np.allclose(cube_positions(scene), first)
+    for seed in range(20):
+        scene.reset(seed)
+        xy = cube_positions(scene)[:, :2]
+        assert np.all((xy[:, 0] >= PLACEMENT_X[0]) & (xy[:, 0] <= PLACEMENT_X[1]))
+        assert np.all((xy[:, 1] >= PLACEMENT_Y[0]) & (xy[:, 1] <= PLACEMENT_Y[1]))
+        gaps = [np.linalg.norm(a - b) for i, a in enumerate(xy) for b in xy[i + 1:]]
+        assert min(gaps) >= MIN_CUBE_DISTANCE
+
+
+def test_cameras_render_the_scene(scene) -> None:
+    scene.reset(0)
+    front, wrist = scene.render("front"), scene.render("wrist")
+    assert front.shape == wrist.shape == (64, 64, 3) and front.dtype == np.uint8
+    assert front.std() > 5 and wrist.std() > 5 and not np.array_equal(front, wrist)
+    assert scene.camera_intrinsics("front")[0, 0] > 0
+
+
+def test_cubes_rest_until_something_lifts_them(scene) -> None:
+    scene.reset(3)
+    scene.step(1.0)
+    assert not any(scene.lifted(colour) for colour in scene.colours)
+
+
+def test_trajectory_follower_interpolates_like_a_joint_trajectory_controller() -> None:
+    follower = TrajectoryFollower(np.zeros(2))
+    follower.replace(start=10.0, times_from_start=np.array([1.0, 2.0]), points=np.array([[1.0, 2.0], [3.0, 2.0]]),
+                     now=10.0)
+    np.testing.assert_allclose(follower.target(9.0), [0.0, 0.0])  # before its start: where it starts from
+    np.testing.assert_allclose(follower.target(10.5), [0.5, 1.0])
+    np.testing.assert_allclose(follower.target(11.5), [2.0, 2.0])
+    np.testing.assert_allclose(follower.target(20.0), [3.0, 2.0])
+    follower.replace(start=11.5, times_from_start=np.array([1.0]), points=np.array([[0.0, 0.0]]), now=11.5)
+    np.testing.assert_allclose(follower.target(12.0), [1.0, 1.0])  # from where the old one was, not a jump
+
+
+@pytest.mark.parametrize("times, points, message", [
+    ([1.0, 1.0], [[0, 0], [1, 1]], "increase"),
+    ([1.0], [[0, 0, 0]], "2 joints"),
+    ([1.0], [[np.nan, 0]], "NaN"),
+])
+def test_trajectory_follower_refuses_bad_trajectories(times, points, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrajectoryFollower(np.zeros(2)).replace(0.0, np.array(times), np.array(points, dtype=float), 0.0)
+
+
+def test_tasks_have_a_training_wording_and_held_out_paraphrases() -> None:
+    task = PickTask("red")
+    assert task.instruction() == "pick up the red cube"
+    paraphrases = {task.instruction("held_out", seed) for seed in range(len(HELD_OUT_WORDINGS))}
+    assert len(paraphrases) == len(HELD_OUT_WORDINGS) and task.instruction() not in paraphrases
+    assert all("red" in sentence for sentence in paraphrases)
+    with pytest.raises(ValueError, match="wording"):
+        task.instruction("casual")
+    assert sample_pick_task(4, ("red", "green", "blue")) == sample_pick_task(4, ("red", "green", "blue"))
+    assert {sample_pick_task(s, ("red", "green", "blue")).colour for s in range(30)} == {"red", "green", "blue"}
+
+
+def test_pointing_ik_meets_position_and_axis_and_leaves_the_roll_free(kinematics) -> None:
+    state = np.array([0.0, -1.0, 1.0, 0.6, 0.0, 0.0])
+    direction = np.array([np.cos(3.54), np.sin(3.54), 0.0])  # jaws across a cube turned 0.4 rad
+    result = kinematics.inverse_pointing(0, np.array([0.22, 0.03, 0.02]), JAW_AXIS, direction, state)
+    assert result.converged and result.position_error < 1e-4 and result.orientation_error < 1e-3
+    # the same point with the jaws turned 0.4 rad the other way needs more wrist roll than the joint has
+    beyond = kinematics.inverse_pointing(0, np.array([0.22, 0.03, 0.02]), JAW_AXIS, -direction, state)
+    assert not beyond.converged and beyond.orientation_error > 0.05
+    pose = kinematics.forward(np.r_[result.joints, 0.0])[0]
+    np.testing.assert_allclose(pose[:3, 3], [0.22, 0.03, 0.02], atol=1e-4)
+    np.testing.assert_allclose(pose[:3, :3] @ JAW_AXIS, direction, atol=1e-3)
+    full = kinematics.inverse(0, pose, state)  # the same pose is a reachable full 6-D target
+    assert full.position_error < 1e-3
+
+
+def test_scripted_teleoperator_picks_the_cube_at_least_95_percent(scene, kinematics) -> None:
+    teleop = ScriptedPickTeleop(kinematics, rate_hz=30.0)
+    period, successes, seeds = 1.0 / 30.0, 0, range(20)
+    for seed in seeds:
+        scene.reset(seed)
+        task = sample_pick_task(seed, scene.colours)
+        plan = teleop.plan(scene.joint_positions(), scene.cube(task.colour).position, scene.cube_yaw(task.colour),
+                           np.random.default_rng(seed))
+        follower = TrajectoryFollower(scene.joint_positions())
+        for row in plan.joints:  # what the simulation node does with each single-point JointTrajectory
+            follower.replace(scene.time, np.array([period]), row[None], scene.time)
+            for _ in range(5):
+                scene.command(follower.target(scene.time))
+                scene.step(period / 5)
+        successes += scene.lifted(task.colour)
+    assert successes >= 0.95 * len(seeds)
+
+
+def test_demonstrations_vary_with_the_seed(scene, kinematics) -> None:
+    teleop = ScriptedPickTeleop(kinematics)
+    scene.reset(0)
+    plans = [teleop.plan(scene.joint_positions(), scene.cube("red").position, scene.cube_yaw("red"),
+                         np.random.default_rng(seed)) for seed in (1, 1, 2)]
+    np.testing.assert_array_equal(plans[0].joints, plans[1].joints)
+    assert plans[0].joints.shape != plans[2].joints.shape or not np.allclose(plans[0].joints, plans[2].joints)
+
+
+def test_a_cube_out_of_reach_is_refused_by_position(kinematics) -> None:
+    with pytest.raises(UnreachableCube, match="0.9"):
+        ScriptedPickTeleop(kinematics).plan(np.zeros(6), np.array([0.9, 0.0, 0.015]), 0.0, np.random.default_rng(0))
