@@ -1,0 +1,1 @@
+"""MuJoCo robots behind ROS 2 topics, and scripted teleoperators."""

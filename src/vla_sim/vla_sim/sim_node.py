@@ -1,0 +1,232 @@
+"""The MuJoCo pick scene behind the topics a real robot driver offers.
+
+Publishes `joint_states`, each camera's `<camera>/image_raw` and `<camera>/camera_info` (topic
+names from the embodiment profile, relative so a namespace applies), `/clock`, and the task's
+`task_state`; follows `trajectory_msgs/JointTrajectory` on the profile's command topic the way
+a ros2_control joint trajectory controller does (`vla_core.sim.TrajectoryFollower`), and
+gripper positions as `std_msgs/Float64MultiArray` on `gripper_topic` when one is set. The
+`reset` service (`vla_msgs/ResetScene`) starts a seeded episode and says its instruction.
+
+Simulation time is the truth: every stamp is simulation time, published on `/clock`, and the
+other nodes run with `use_sim_time`. The physics loop runs on its own thread at
+`real_time_factor` (0 = as fast as the CPU allows); rendering two 224x224 cameras at 30 Hz
+costs about 1.5 CPU-seconds per simulated second on two cores, so the factor achieved is
+logged every 5 s.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
+from vla_core.embodiment import CameraSpec, load_embodiment
+from vla_core.sim.pick_scene import CAMERAS, JOINTS, PickCubeScene
+from vla_core.sim.tasks import PickTask, sample_pick_task
+from vla_core.sim.trajectory_follower import TrajectoryFollower
+from vla_policy_node.node_main import run_node
+from vla_policy_node.parameters import Param, declare_and_read, in_range, one_of, positive
+from vla_policy_node.ros_time import duration_to_seconds, seconds_to_stamp, stamp_to_seconds
+
+from vla_msgs.msg import TaskState
+from vla_msgs.srv import ResetScene
+
+PARAMETERS = (
+    Param("embodiment", "so101", "Embodiment profile of the simulated robot (only so101 has a scene so far).",
+          one_of("so101")),
+    Param("physics_rate_hz", 100.0, "Rate of the control update, joint_states and /clock in simulated Hz.",
+          in_range(10.0, 1000.0)),
+    Param("camera_rate_hz", 30.0, "Camera frame rate in simulated Hz.", in_range(1.0, 60.0)),
+    Param("image_size", 224, "Width and height of the camera images (square).", in_range(32, 1024)),
+    Param("real_time_factor", 1.0, "Simulated seconds per wall second; 0 = as fast as possible.",
+          in_range(0.0, 100.0)),
+    Param("seed", 0, "Seed of the first episode (later ones come from the reset service)."),
+    Param("gripper_topic", "", "Float64MultiArray topic for gripper positions; empty = only JointTrajectory."),
+    Param("task_rate_hz", 10.0, "Rate of task_state in simulated Hz.", positive),
+)
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def _camera_info_topic(camera: CameraSpec) -> str:
+    """`front/image_raw` -> `front/camera_info`: image_transport's convention, beside the image."""
+    head, _, _ = camera.topic.rpartition("/")
+    return f"{head}/camera_info" if head else "camera_info"
+
+
+class SimulationNode(Node):
+    def __init__(self) -> None:
+        super().__init__("vla_sim")
+        self.params = p = declare_and_read(self, PARAMETERS)
+        self.spec = load_embodiment(p["embodiment"])
+        missing = [c.name for c in self.spec.cameras if c.name not in CAMERAS]
+        if missing or tuple(self.spec.joint_names) != JOINTS:
+            raise ValueError(f"the pick scene has cameras {list(CAMERAS)} and joints {list(JOINTS)}; profile "
+                             f"{self.spec.name} asks for cameras {missing} it lacks or joints {self.spec.joint_names}")
+        self.scene = PickCubeScene(image_size=p["image_size"])
+        self.lock = threading.Lock()  # the physics thread and the service/subscription callbacks share the scene
+        self.follower = TrajectoryFollower(self.scene.joint_positions())
+        self.gripper_override: np.ndarray | None = None
+        self.episode = 0
+        self.task = self._reset(p["seed"])
+        self.instruction = self.task.instruction()
+
+        self.clock_pub = self.create_publisher(Clock, "/clock", 10)
+        self.joint_pub = self.create_publisher(JointState, self.spec.joint_state_topic, qos_profile_sensor_data)
+        self.image_pubs = {c.name: self.create_publisher(Image, c.topic, qos_profile_sensor_data)
+                           for c in self.spec.cameras}
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.info_pubs = {c.name: self.create_publisher(CameraInfo, _camera_info_topic(c), latched)
+                          for c in self.spec.cameras}
+        self.task_pub = self.create_publisher(TaskState, "task_state", RELIABLE)
+        self.create_subscription(JointTrajectory, self.spec.command_topic, self.on_trajectory, RELIABLE)
+        if p["gripper_topic"]:
+            self.create_subscription(Float64MultiArray, p["gripper_topic"], self.on_gripper, RELIABLE)
+        self.create_service(ResetScene, "reset", self.on_reset)
+        self.running = True
+        self.thread = threading.Thread(target=self._physics_loop, name="vla_sim_physics", daemon=True)
+        self.thread.start()
+
+    # ---- commands ---------------------------------------------------------------------------------
+    def on_trajectory(self, msg: JointTrajectory) -> None:
+        """Start a new trajectory like a JTC: at its stamp (sim time), or now when the stamp is zero;
+        joints it does not name keep their current target."""
+        try:
+            if not msg.points:
+                raise ValueError("no points")
+            unknown = set(msg.joint_names) - set(JOINTS)
+            if unknown:
+                raise ValueError(f"unknown joints {sorted(unknown)} (expected some of {list(JOINTS)})")
+            columns = [JOINTS.index(name) for name in msg.joint_names]
+            with self.lock:
+                now = self.scene.time
+                stamp = stamp_to_seconds(msg.header.stamp)
+                points = np.repeat(self.follower.target(now)[None], len(msg.points), axis=0)
+                for row, point in enumerate(msg.points):
+                    if len(point.positions) != len(columns):
+                        raise ValueError(f"point {row} has {len(point.positions)} positions for {len(columns)} joints")
+                    points[row, columns] = point.positions
+                times = np.array([duration_to_seconds(pt.time_from_start) for pt in msg.points])
+                self.follower.replace(stamp if stamp > 0 else now, times, points, now)
+        except ValueError as error:
+            self.get_logger().warning(f"ignored a JointTrajectory on {self.spec.command_topic}: {error}",
+                                      throttle_duration_sec=2.0)
+
+    def on_gripper(self, msg: Float64MultiArray) -> None:
+        if len(msg.data) != 1 or not np.isfinite(msg.data[0]):
+            self.get_logger().warning(f"ignored a gripper command {list(msg.data)}: expected one finite position",
+                                      throttle_duration_sec=2.0)
+            return
+        with self.lock:
+            self.gripper_override = np.array(msg.data, dtype=np.float64)
+
+    def on_reset(self, request: ResetScene.Request, response: ResetScene.Response) -> ResetScene.Response:
+        wording = request.wording or "training"
+        if wording not in ("training", "held_out"):
+            response.message = f"wording must be 'training' or 'held_out', got {request.wording!r}"
+            return response
+        with self.lock:
+            self.task = self._reset(request.seed)
+            self.instruction = self.task.instruction(wording, request.seed)
+        response.success, response.task, response.target = True, self.task.name, self.task.colour
+        response.instruction = self.instruction
+        self.get_logger().info(f"episode {self.episode} (seed {request.seed}): {self.instruction}")
+        return response
+
+    def _reset(self, seed: int) -> PickTask:
+        """Called with the lock held (or before the physics thread starts)."""
+        self.scene.reset(seed)
+        self.follower = TrajectoryFollower(self.scene.joint_positions())
+        self.gripper_override = None
+        self.episode += 1
+        return sample_pick_task(seed, self.scene.colours)
+
+    # ---- physics thread ---------------------------------------------------------------------------
+    def _physics_loop(self) -> None:
+        p = self.params
+        period, camera_period, task_period = 1.0 / p["physics_rate_hz"], 1.0 / p["camera_rate_hz"], 1.0 / p["task_rate_hz"]
+        next_camera = next_task = 0.0
+        wall_start, sim_start, next_report = time.monotonic(), self.scene.time, time.monotonic() + 5.0
+        while self.running:
+            with self.lock:
+                if self.scene.time < next_camera - camera_period:  # a reset rewound the clock
+                    next_camera = next_task = 0.0
+                    wall_start, sim_start = time.monotonic(), self.scene.time
+                target = self.follower.target(self.scene.time)
+                if self.gripper_override is not None:
+                    target[-1] = self.gripper_override[0]
+                self.scene.command(target)
+                self.scene.step(period)
+                now = self.scene.time
+                stamp = seconds_to_stamp(now)
+                self.clock_pub.publish(Clock(clock=stamp))
+                self._publish_joints(stamp)
+                if now >= next_camera:
+                    next_camera += camera_period * max(1, int((now - next_camera) / camera_period) + 1)
+                    frames = {name: self.scene.render(name) for name in self.image_pubs}
+                else:
+                    frames = {}
+                if now >= next_task:
+                    next_task = now + task_period
+                    self._publish_task(stamp)
+            for name, pixels in frames.items():
+                self._publish_image(name, pixels, stamp)
+            if p["real_time_factor"] > 0:
+                ahead = wall_start + (now - sim_start) / p["real_time_factor"] - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+            if time.monotonic() >= next_report:
+                next_report += 5.0
+                factor = (now - sim_start) / max(time.monotonic() - wall_start, 1e-9)
+                self.get_logger().info(f"simulation time {now:.1f} s, real-time factor {factor:.2f}")
+
+    def _publish_joints(self, stamp: Time) -> None:
+        msg = JointState(name=list(JOINTS), position=self.scene.joint_positions().tolist(),
+                         velocity=self.scene.joint_velocities().tolist())
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.spec.base_frame
+        self.joint_pub.publish(msg)
+
+    def _publish_image(self, camera: str, pixels: np.ndarray, stamp: Time) -> None:
+        frame = f"{camera}_optical_frame"
+        height, width = pixels.shape[:2]
+        image = Image(height=height, width=width, encoding="rgb8", step=3 * width, data=pixels.tobytes())
+        image.header.stamp, image.header.frame_id = stamp, frame
+        self.image_pubs[camera].publish(image)
+        k = self.scene.camera_intrinsics(camera)
+        info = CameraInfo(height=height, width=width, distortion_model="plumb_bob", d=[0.0] * 5,
+                          k=k.reshape(-1).tolist(), r=np.eye(3).reshape(-1).tolist(),
+                          p=np.hstack([k, np.zeros((3, 1))]).reshape(-1).tolist())
+        info.header.stamp, info.header.frame_id = stamp, frame
+        self.info_pubs[camera].publish(info)
+
+    def _publish_task(self, stamp: Time) -> None:
+        cube = self.scene.cube(self.task.colour)
+        yaw = self.scene.cube_yaw(self.task.colour)
+        msg = TaskState(episode=self.episode, task=self.task.name, target=self.task.colour,
+                        instruction=self.instruction, success=self.scene.lifted(self.task.colour))
+        msg.header.stamp, msg.header.frame_id = stamp, self.spec.base_frame
+        msg.target_pose.position.x, msg.target_pose.position.y, msg.target_pose.position.z = cube.position.tolist()
+        msg.target_pose.orientation.w, msg.target_pose.orientation.z = float(np.cos(yaw / 2)), float(np.sin(yaw / 2))
+        self.task_pub.publish(msg)
+
+    def destroy_node(self) -> None:
+        self.running = False
+        self.thread.join(timeout=5.0)
+        self.scene.close()
+        super().destroy_node()
+
+
+def main() -> int:
+    return run_node("sim_node", SimulationNode, sys.argv, after_start=lambda node: print("READY", flush=True))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

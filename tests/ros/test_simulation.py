@@ -1,0 +1,100 @@
+"""The MuJoCo simulation node and the scripted teleoperator as separate processes over DDS."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rosgraph_msgs.msg import Clock
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from vla_core.sim.pick_scene import JOINTS
+from vla_core.sim.tasks import sample_pick_task
+from vla_msgs.msg import TaskState
+from vla_msgs.srv import ResetScene
+from vla_policy_node.ros_time import seconds_to_duration, stamp_to_seconds
+
+pytestmark = [pytest.mark.slow, pytest.mark.ros]
+RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+TRACKING_TOLERANCE = 0.08  # rad at 0.5 rad/s: the SO-101's position servos (kp 17.8, 3.35 N m) lag ~0.1 s
+SETTLED_TOLERANCE = 0.03  # rad, 0.5 s after the last point: P-only servos sag ~0.02 rad under gravity
+
+
+def sim_node(ros_process, *params: str):
+    return ros_process("-m", "vla_sim.sim_node", "--ros-args", *[x for p in params for x in ("-p", p)])
+
+
+class Keep:
+    def __init__(self, node, msg_type, topic: str, qos=RELIABLE) -> None:
+        self.messages: list = []
+        node.create_subscription(msg_type, topic, self.messages.append, qos)
+
+
+def test_sim_publishes_clock_joints_and_cameras_and_follows_a_trajectory(ros_node, ros_process) -> None:
+    sim_node(ros_process, "image_size:=64", "camera_rate_hz:=20.0", "real_time_factor:=1.0")
+    clock = Keep(ros_node, Clock, "/clock", 10)
+    joints = Keep(ros_node, JointState, "joint_states", qos_profile_sensor_data)
+    front = Keep(ros_node, Image, "front/image_raw", qos_profile_sensor_data)
+    wrist = Keep(ros_node, Image, "wrist/image_raw", qos_profile_sensor_data)
+    info = Keep(ros_node, CameraInfo, "front/camera_info", LATCHED)
+    command = ros_node.create_publisher(JointTrajectory, "joint_trajectory_controller/joint_trajectory", RELIABLE)
+    assert ros_node.spin_until(lambda: len(joints.messages) > 10 and len(front.messages) > 2, 20.0), \
+        "no joint states or images from the simulation"
+
+    # /clock advances, images come at camera_rate_hz of simulated time, stamped with it
+    front.messages.clear(), wrist.messages.clear()
+    start = stamp_to_seconds(clock.messages[-1].clock)
+    ros_node.spin_until(lambda: stamp_to_seconds(clock.messages[-1].clock) > start + 2.0, 10.0)
+    times = [stamp_to_seconds(m.clock) for m in clock.messages]
+    assert np.all(np.diff(times) > 0), "/clock went backwards or stood still"
+    span = stamp_to_seconds(front.messages[-1].header.stamp) - stamp_to_seconds(front.messages[0].header.stamp)
+    assert (len(front.messages) - 1) / span == pytest.approx(20.0, rel=0.1)
+    assert len(wrist.messages) == pytest.approx(len(front.messages), abs=2)
+    image = front.messages[-1]
+    assert (image.width, image.height, image.encoding, len(image.data)) == (64, 64, "rgb8", 64 * 64 * 3)
+    assert np.asarray(image.data).std() > 5, "a blank image"
+    assert info.messages and info.messages[-1].k[0] > 0 and info.messages[-1].width == 64
+
+    # a two-point trajectory, stamp zero: it starts on arrival and is interpolated like a JTC
+    first, second = np.array([0.3, -0.6, 0.8, 0.5, 0.2, 0.6]), np.array([-0.2, -0.4, 0.6, 0.7, -0.3, 0.2])
+    sent = stamp_to_seconds(clock.messages[-1].clock)
+    command.publish(JointTrajectory(joint_names=list(JOINTS), points=[
+        JointTrajectoryPoint(positions=first.tolist(), time_from_start=seconds_to_duration(1.0)),
+        JointTrajectoryPoint(positions=second.tolist(), time_from_start=seconds_to_duration(2.0))]))
+    joints.messages.clear()
+    assert ros_node.spin_until(
+        lambda: joints.messages and stamp_to_seconds(joints.messages[-1].header.stamp) > sent + 2.5, 15.0)
+    samples = [(stamp_to_seconds(m.header.stamp) - sent, np.array(m.position)) for m in joints.messages]
+    def at(t: float) -> np.ndarray:
+        return min(samples, key=lambda sample: abs(sample[0] - t))[1]
+
+    origin = samples[0][1]
+    halfway = at(1.5)  # between the two points, not at either: interpolated, not stepped
+    assert np.abs(halfway - (first + second) / 2)[:5].max() < TRACKING_TOLERANCE, f"at t=1.5 s {halfway}"
+    at_first = at(1.0)
+    assert np.abs(origin - first)[:5].max() > 0.2, "the trajectory must move the arm for this test to mean anything"
+    assert np.abs(at_first - first)[:5].max() < TRACKING_TOLERANCE, f"at t=1 s {at_first} vs {first}"
+    assert np.abs(samples[-1][1] - second)[:5].max() < SETTLED_TOLERANCE, f"at the end {samples[-1][1]} vs {second}"
+
+
+def test_a_scripted_episode_succeeds_through_the_ros_graph(ros_node, ros_process) -> None:
+    sim_node(ros_process, "image_size:=64", "camera_rate_hz:=5.0", "real_time_factor:=0.0")
+    ros_process("-m", "vla_sim.scripted_teleop", "--ros-args", "-p", "use_sim_time:=true")
+    states = Keep(ros_node, TaskState, "task_state")
+    reset = ros_node.create_client(ResetScene, "reset")
+    assert reset.wait_for_service(timeout_sec=10.0)
+    future = reset.call_async(ResetScene.Request(seed=5, wording="held_out"))
+    assert ros_node.spin_until(future.done, 10.0)
+    reply = future.result()
+    expected = sample_pick_task(5, ("red", "green", "blue"))
+    assert reply.success and reply.target == expected.colour
+    assert reply.instruction == expected.instruction("held_out", 5)
+
+    def succeeded() -> bool:
+        latest = [m for m in states.messages if m.instruction == reply.instruction]
+        return bool(latest) and latest[-1].success
+
+    assert ros_node.spin_until(succeeded, 90.0), f"the cube was not lifted; last state {states.messages[-1:]}"
+    bad = ros_node.create_client(ResetScene, "reset").call_async(ResetScene.Request(seed=1, wording="casual"))
+    assert ros_node.spin_until(bad.done, 10.0) and not bad.result().success and "casual" in bad.result().message
