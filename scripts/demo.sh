@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the embedded default. Until the simulation and a trained checkpoint exist,
-# this runs the most complete end-to-end path the workspace has (scripts/demo_closed_loop.py).
+# The main job on the embedded default. Until a trained checkpoint exists, this runs the
+# simulation with the untrained bring-up checkpoint (scripts/demo_closed_loop.py).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

@@ -1,10 +1,12 @@
-"""The end-to-end path that exists today: a kinematic SO-101 stand-in, the policy node and the
-chunk executor, each its own process over DDS, for DEMO_SECONDS; prints what the robot receives.
+"""The end-to-end path that exists today: the MuJoCo SO-101 pick scene (vla_sim), the policy
+node and the chunk executor, each its own process over DDS on simulated time, for DEMO_SECONDS
+of wall time; prints what the robot receives and whether the task succeeded.
 
 The policy is the untrained bring-up checkpoint (`vla init-checkpoint`): it barely moves the
-arm, but every part is real: sensor QoS, nearest-stamp observations, inference, asynchronous
-execution with a committed prefix, IK, safety, JointTrajectory. The MuJoCo simulation and a
-trained checkpoint replace the stand-in and this checkpoint when they exist.
+arm and does not pick the cube, but every part is real: MuJoCo cameras and joint states,
+/clock, sensor QoS, nearest-stamp observations, inference, asynchronous execution with a
+committed prefix, IK, safety, JointTrajectory into the simulated controller. A trained
+checkpoint replaces this one when it exists.
 """
 from __future__ import annotations
 
@@ -19,13 +21,15 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from trajectory_msgs.msg import JointTrajectory
 from vla_core.bringup_checkpoint import write_initial_checkpoint
 from vla_core.embodiment import load_embodiment
+from vla_core.sim.tasks import sample_pick_task
 from vla_policy_node.status import STATE_NAMES
 
-from vla_msgs.msg import PolicyStatus
+from vla_msgs.msg import PolicyStatus, TaskState
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / ".cache" / "bringup_so101"
 DEMO_SECONDS = float(os.environ.get("DEMO_SECONDS", "20"))
+SEED = 0
 
 
 def main() -> int:
@@ -34,15 +38,17 @@ def main() -> int:
     spec = load_embodiment("so101")
     if not (CHECKPOINT / "model.safetensors").is_file():
         write_initial_checkpoint(["so101"], CHECKPOINT)
-    standin = [sys.executable, str(ROOT / "tests" / "ros" / "peers" / "robot_standin.py"), "--joints",
-               *spec.joint_names, "--cameras", "front", "wrist", "--image-size", "224", "--rate", "50",
-               "--command-topic", spec.command_topic, "--position", "0", "-0.5", "0.5", "0.3", "0", "0.5"]
-    up = ["vla", "up", "--checkpoint", str(CHECKPOINT), "--policy-param", "instruction:=pick up the cube"]
-    processes = [subprocess.Popen(standin, stdout=subprocess.DEVNULL), subprocess.Popen(up)]
+    instruction = sample_pick_task(SEED, ("red", "green", "blue")).instruction()
+    simulation = [sys.executable, "-m", "vla_sim.sim_node", "--ros-args", "-p", f"seed:={SEED}"]
+    up = ["vla", "up", "--checkpoint", str(CHECKPOINT), "--use-sim-time", "--policy-param", f"instruction:={instruction}"]
+    print(f"instruction: {instruction}", flush=True)
+    processes = [subprocess.Popen(simulation), subprocess.Popen(up)]
     rclpy.init()
     node = rclpy.create_node("vla_demo")
     commands: list[JointTrajectory] = []
     status: dict[str, PolicyStatus] = {}
+    task: list[TaskState] = []
+    node.create_subscription(TaskState, "task_state", task.append, 10)
     node.create_subscription(JointTrajectory, spec.command_topic, commands.append,
                              QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
     for name in ("vla_policy", "vla_executor"):
@@ -55,6 +61,8 @@ def main() -> int:
                 next_print += 1.0
                 executor = status.get("vla_executor")
                 line = f"commands received {len(commands):4d}"
+                if task:
+                    line += f" | sim time {task[-1].header.stamp.sec:3d} s | cube lifted {task[-1].success}"
                 if executor is not None:
                     line += (f" | executor {STATE_NAMES[executor.state]}: {executor.detail} | chunks {executor.chunks}"
                              f" | inference median {executor.latency_median * 1e3:.0f} ms")
@@ -66,9 +74,11 @@ def main() -> int:
         node.destroy_node()
         rclpy.try_shutdown()
     if not commands:
-        print("the robot stand-in received no command: see the node output above", file=sys.stderr)
+        print("the simulated robot received no command: see the node output above", file=sys.stderr)
         return 1
-    print(f"done: {len(commands)} JointTrajectory commands in {DEMO_SECONDS:.0f} s")
+    lifted = bool(task) and task[-1].success
+    print(f"done: {len(commands)} JointTrajectory commands in {DEMO_SECONDS:.0f} s; "
+          f"task {'succeeded' if lifted else 'not done (the bring-up checkpoint is untrained)'}")
     return 0
 
 

@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from rclpy._rclpy_pybind11 import InvalidHandle, RCLError
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -150,11 +151,20 @@ class SimulationNode(Node):
 
     # ---- physics thread ---------------------------------------------------------------------------
     def _physics_loop(self) -> None:
+        """Step, publish and pace until the node is destroyed or ROS shuts down (Ctrl-C shuts the
+        context down before `destroy_node` runs, so a publish may find it gone: that ends the loop)."""
+        try:
+            self._run_physics()
+        except (RCLError, InvalidHandle):
+            if self.context.ok():
+                raise
+
+    def _run_physics(self) -> None:
         p = self.params
         period, camera_period, task_period = 1.0 / p["physics_rate_hz"], 1.0 / p["camera_rate_hz"], 1.0 / p["task_rate_hz"]
         next_camera = next_task = 0.0
         wall_start, sim_start, next_report = time.monotonic(), self.scene.time, time.monotonic() + 5.0
-        while self.running:
+        while self.running and self.context.ok():
             with self.lock:
                 if self.scene.time < next_camera - camera_period:  # a reset rewound the clock
                     next_camera = next_task = 0.0
