@@ -1,0 +1,104 @@
+"""MP4 video files of camera frames, encoded and decoded with PyAV, as LeRobot v3.0 stores them.
+
+One file holds many episodes back to back: frame k of the file has presentation time k / fps,
+so an episode's frames are found at its `from_timestamp` plus the frame's own timestamp.
+Encoding follows LeRobot's choices (yuv420p, a keyframe every `gop` frames so that a reader
+seeking to any frame decodes at most `gop` frames); the codec is libx264 by default because it
+encodes several times faster than libsvtav1 on a small CPU, and libsvtav1 is available too.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+CODECS = ("libx264", "libsvtav1")
+
+
+class VideoError(ValueError):
+    """A video that cannot be written or read as expected; the message names the file."""
+
+
+def _codec_options(codec: str, crf: int, gop: int) -> dict[str, str]:
+    if codec == "libx264":
+        return {"crf": str(crf), "g": str(gop), "preset": "veryfast", "tune": "zerolatency"}
+    if codec == "libsvtav1":
+        return {"crf": str(crf), "g": str(gop), "preset": "12"}
+    raise VideoError(f"unknown video codec {codec!r}; expected one of {', '.join(CODECS)}")
+
+
+class VideoEncoder:
+    """Appends RGB frames of one camera to one mp4 file; frame k is shown at k / fps."""
+
+    def __init__(self, path: Path, fps: float, width: int, height: int, codec: str = "libx264",
+                 crf: int = 23, gop: int = 2) -> None:
+        if width % 2 or height % 2:
+            raise VideoError(f"{path}: yuv420p needs an even width and height, got {width}x{height}")
+        options = _codec_options(codec, crf, gop)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.width, self.height = width, height
+        self.frames = 0
+        self._rate = Fraction(fps).limit_denominator(1001)
+        self._container = av.open(str(path), mode="w")
+        self._stream = self._container.add_stream(codec, rate=self._rate, options=options)
+        self._stream.width, self._stream.height = width, height
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.time_base = 1 / self._rate
+        self._stream.thread_count = 1  # conversions run episodes in parallel processes instead
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append (N, height, width, 3) uint8 RGB frames."""
+        if frames.ndim != 4 or frames.shape[1:] != (self.height, self.width, 3) or frames.dtype != np.uint8:
+            raise VideoError(f"{self.path}: frames must be (N, {self.height}, {self.width}, 3) uint8, "
+                             f"got {frames.shape} {frames.dtype}")
+        for image in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts = self.frames
+            self._container.mux(self._stream.encode(frame))
+            self.frames += 1
+
+    def close(self) -> None:
+        self._container.mux(self._stream.encode(None))
+        self._container.close()
+
+
+def video_info(path: Path) -> dict:
+    """The `info` block LeRobot keeps per video feature in meta/info.json."""
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise VideoError(f"{path}: expected a video stream, found none")
+        stream = container.streams.video[0]
+        return {
+            "video.height": stream.height,
+            "video.width": stream.width,
+            "video.codec": stream.codec_context.codec.canonical_name,
+            "video.pix_fmt": stream.pix_fmt,
+            "video.is_depth_map": False,
+            "video.fps": int(round(float(stream.average_rate or stream.base_rate))),
+            "video.channels": 3,
+            "has_audio": bool(container.streams.audio),
+        }
+
+
+def decode_frames(path: Path, transform: Callable[[np.ndarray], np.ndarray] | None = None
+                  ) -> Iterator[tuple[float, np.ndarray]]:
+    """(presentation time in seconds, RGB frame) for every frame of the file, in order;
+    `transform` (e.g. a resize) is applied frame by frame so that a long file never sits in
+    memory at full resolution."""
+    if not path.is_file():
+        raise VideoError(f"video file {path} does not exist")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise VideoError(f"{path}: expected a video stream, found none")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in container.decode(stream):
+                image = frame.to_ndarray(format="rgb24")
+                yield float(frame.pts * stream.time_base), transform(image) if transform else image
+    except av.error.FFmpegError as error:
+        raise VideoError(f"{path}: not a readable video: {error}") from error
