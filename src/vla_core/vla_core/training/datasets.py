@@ -1,0 +1,108 @@
+"""The training data of a run: sources loaded, episodes split into training and held-out, chunks
+prepared per episode, and a map-style torch Dataset whose items are single-sample batches.
+
+Soft prompts: every dataset trains the prompt of its embodiment, or the prompt the source names
+(X-VLA's prompt per data source). A named prompt is registered in the policy as an embodiment of
+that name with the same profile, so at run time the robot is driven with that name.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vla_core.data.episode import Episode
+from vla_core.embodiment import EmbodimentSpec
+from vla_core.kinematics import RobotKinematics
+from vla_core.model.configuration import PolicyConfig
+from vla_core.normalization import EmbodimentNormalizers
+from vla_core.training.config import DataSource
+from vla_core.training.mixture import Key
+from vla_core.training.samples import EpisodeChunks, fit_normalizers, merge_batches, sample_batch
+
+
+def load_source(source: DataSource, image_size: int | None = None) -> list[Episode]:
+    """The episodes of a LeRobot v3.0 dataset directory (vla_core.data.lerobot_v3)."""
+    if not Path(source.path).is_dir():
+        raise FileNotFoundError(f"dataset {source.path} does not exist (expected a LeRobot v3.0 dataset directory)")
+    from vla_core.data.lerobot_v3 import load_episodes
+
+    episodes = load_episodes(source.path, image_size=image_size)
+    if not episodes:
+        raise ValueError(f"dataset {source.path} holds no episodes")
+    return episodes
+
+
+@dataclass
+class TrainingData:
+    """Prepared chunks of every dataset, split into training and held-out episodes."""
+
+    train: list[list[EpisodeChunks]]  # per dataset
+    held_out: list[list[EpisodeChunks]]
+    weights: list[float]
+    specs: dict[str, EmbodimentSpec]  # prompt name -> profile registered under that name
+
+    @classmethod
+    def build(cls, datasets: Sequence[Sequence[Episode]], sources: Sequence[DataSource],
+              spec_for: Callable[[str], EmbodimentSpec], held_out_episodes: int, seed: int) -> TrainingData:
+        """`spec_for(name)`: the profile of an embodiment name (the checkpoint's or a shipped one)."""
+        if len(datasets) != len(sources) or not datasets:
+            raise ValueError(f"{len(datasets)} loaded datasets for {len(sources)} sources")
+        kinematics: dict[str, RobotKinematics] = {}
+        specs: dict[str, EmbodimentSpec] = {}
+        train, held_out = [], []
+        for d, (episodes, source) in enumerate(zip(datasets, sources)):
+            if not episodes:
+                raise ValueError(f"dataset {d} ({source.path}) holds no episodes")
+            names = {episode.embodiment for episode in episodes}
+            if len(names) != 1:
+                raise ValueError(f"dataset {d} ({source.path}) mixes embodiments {sorted(names)}; one per dataset")
+            profile = spec_for(names.pop())
+            for episode in episodes:
+                episode.validate(profile)
+            prompt = source.prompt or profile.name
+            spec = dataclasses.replace(profile, name=prompt)
+            if specs.setdefault(prompt, spec) != spec:
+                raise ValueError(f"prompt {prompt!r} is used by datasets of different embodiments")
+            if profile.name not in kinematics:
+                kinematics[profile.name] = RobotKinematics(profile)
+            chunks = [EpisodeChunks.build(episode, spec, kinematics[profile.name]) for episode in episodes]
+            order = np.random.default_rng([seed, d]).permutation(len(chunks))
+            kept = len(chunks) - min(held_out_episodes, len(chunks) - 1)  # keep one episode to train on
+            train.append([chunks[i] for i in order[:kept]])
+            held_out.append([chunks[i] for i in order[kept:]])
+        return cls(train, held_out, [source.weight for source in sources], specs)
+
+    def episode_lengths(self) -> list[list[int]]:
+        return [[len(chunks) for chunks in dataset] for dataset in self.train]
+
+    def fit_normalizers(self, horizon: int, max_chunks: int,
+                        names: Sequence[str] | None = None) -> dict[str, EmbodimentNormalizers]:
+        """Statistics per prompt name (all, or `names`), from its training episodes only."""
+        return {name: fit_normalizers([c for dataset in self.train for c in dataset if c.spec.name == name],
+                                      horizon, max_chunks)
+                for name in (self.specs if names is None else names)}
+
+
+class ChunkDataset(torch.utils.data.Dataset):
+    """Items are (dataset, episode, frame) keys -> single-sample batch dicts; `collate` merges them."""
+
+    def __init__(self, config: PolicyConfig, datasets: Sequence[Sequence[EpisodeChunks]],
+                 normalizers: dict[str, EmbodimentNormalizers]) -> None:
+        self.config, self.datasets, self.normalizers = config, datasets, normalizers
+
+    def __len__(self) -> int:
+        return sum(len(chunks) for dataset in self.datasets for chunks in dataset)
+
+    def __getitem__(self, key: Key) -> dict:
+        dataset, episode, frame = key
+        chunks = self.datasets[dataset][episode]
+        return sample_batch(self.config, chunks, frame, self.normalizers[chunks.spec.name])
+
+    @staticmethod
+    def collate(items: Sequence[dict]) -> dict:
+        return merge_batches(items)
