@@ -1,0 +1,118 @@
+"""rosbag2 recordings (MCAP or SQLite3, one or several storage files) read with the `rosbags` library.
+
+A bag is a directory. With its metadata.yaml (what `ros2 bag record` writes on a clean stop)
+rosbags reads all its files as one recording; a directory whose metadata.yaml is missing (a
+recorder that was killed, or files copied without it) is read file by file from the storage
+files themselves, in name order, so its topics are still found and reported.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rosbags.rosbag2 import Reader
+from rosbags.typesys import Stores, get_typestore
+
+STORAGE_SUFFIXES = (".mcap", ".db3")
+METADATA = "metadata.yaml"
+
+
+class BagError(ValueError):
+    """A bag that cannot be read or lacks what the conversion needs; the message names the bag."""
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    msgtype: str
+    count: int
+
+
+@dataclass
+class Bag:
+    """An opened bag: its topics, its metadata's custom_data, and a way to iterate messages."""
+
+    path: Path
+    readers: list[Reader]
+    custom_data: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def topics(self) -> dict[str, Topic]:
+        found: dict[str, Topic] = {}
+        for reader in self.readers:
+            for connection in reader.connections:
+                known = found.get(connection.topic)
+                count = connection.msgcount + (known.count if known else 0)
+                found[connection.topic] = Topic(connection.topic, connection.msgtype, count)
+        return found
+
+    def describe_topics(self) -> str:
+        topics = self.topics
+        if not topics:
+            return "no topics"
+        return ", ".join(f"{t.name} ({t.msgtype}, {t.count} msgs)" for t in sorted(topics.values(), key=lambda t: t.name))
+
+    def messages(self, topics: set[str]) -> Iterator[tuple[str, int, Any]]:
+        """(topic, receive time in ns, deserialised message) for the given topics, file by file,
+        each file in receive-time order."""
+        for reader in self.readers:
+            connections = [c for c in reader.connections if c.topic in topics]
+            if not connections:
+                continue
+            for connection, timestamp, raw in reader.messages(connections=connections):
+                yield connection.topic, timestamp, TYPESTORE.deserialize_cdr(raw, connection.msgtype)
+
+    def close(self) -> None:
+        for reader in self.readers:
+            if reader.is_open:
+                reader.close()
+
+
+TYPESTORE = get_typestore(Stores.LATEST)
+
+
+def storage_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.iterdir() if p.suffix in STORAGE_SUFFIXES)
+
+
+def is_bag(path: Path) -> bool:
+    return path.is_dir() and ((path / METADATA).is_file() or bool(storage_files(path)))
+
+
+def _custom_data(path: Path) -> dict[str, str]:
+    metadata = path / METADATA
+    if not metadata.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(metadata.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise BagError(f"{metadata}: not valid YAML: {error}") from error
+    custom = (data.get("rosbag2_bagfile_information") or {}).get("custom_data") or {}
+    if not isinstance(custom, dict):
+        raise BagError(f"{metadata}: custom_data must be a mapping of strings, got {type(custom).__name__}")
+    return {str(key): str(value) for key, value in custom.items()}
+
+
+def open_bag(path: Path) -> Bag:
+    """Open every storage file of a bag directory; raises BagError naming the bag and the problem."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BagError(f"{path}: expected a rosbag2 directory (with metadata.yaml and .mcap or .db3 files)")
+    targets = [path] if (path / METADATA).is_file() else storage_files(path)
+    if not targets:
+        raise BagError(f"{path}: no metadata.yaml and no .mcap or .db3 storage files; not a rosbag2 bag")
+    readers: list[Reader] = []
+    try:
+        for target in targets:
+            reader = Reader(target)
+            reader.open()
+            readers.append(reader)
+    except Exception as error:  # rosbags raises several kinds for damaged files; all mean "unreadable"
+        for reader in readers:
+            reader.close()
+        where = target if target != path else path
+        raise BagError(f"{where}: cannot open as rosbag2 ({type(error).__name__}: {error})") from error
+    return Bag(path, readers, _custom_data(path))

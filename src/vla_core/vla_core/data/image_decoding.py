@@ -1,0 +1,96 @@
+"""sensor_msgs/Image and CompressedImage payloads to RGB arrays, with no ROS import.
+
+Works on any object with the message's fields: rclpy messages, rosbags' deserialised
+messages, hand-built stand-ins. Raw encodings: rgb8, bgr8, rgba8, bgra8 and mono8, with row
+padding (`step` larger than width x channels) honoured; compressed: jpeg and png through Pillow.
+Every refusal says what was expected.
+"""
+from __future__ import annotations
+
+import io
+from typing import Protocol
+
+import numpy as np
+
+# encoding -> (channels, indices that give R, G, B)
+_ENCODINGS: dict[str, tuple[int, tuple[int, int, int]]] = {
+    "rgb8": (3, (0, 1, 2)),
+    "bgr8": (3, (2, 1, 0)),
+    "rgba8": (4, (0, 1, 2)),
+    "bgra8": (4, (2, 1, 0)),
+    "mono8": (1, (0, 0, 0)),
+}
+SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
+
+
+class ImageMessage(Protocol):
+    height: int
+    width: int
+    encoding: str
+    step: int
+    data: bytes
+
+
+class CompressedImageMessage(Protocol):
+    format: str
+    data: bytes
+
+
+class ImageConversionError(ValueError):
+    """An image message that cannot be turned into an RGB array; the message says why."""
+
+
+def image_to_rgb(msg: ImageMessage) -> np.ndarray:
+    """(height, width, 3) uint8 RGB from a raw image message."""
+    if msg.encoding not in _ENCODINGS:
+        raise ImageConversionError(
+            f"unsupported image encoding {msg.encoding!r}; expected one of {', '.join(SUPPORTED_ENCODINGS)}")
+    channels, rgb = _ENCODINGS[msg.encoding]
+    if msg.height <= 0 or msg.width <= 0:
+        raise ImageConversionError(f"image is {msg.width}x{msg.height}: width and height must be positive")
+    row_bytes = msg.width * channels
+    if msg.step < row_bytes:
+        raise ImageConversionError(f"step {msg.step} is smaller than width x channels = {row_bytes} for {msg.encoding}")
+    buffer = _as_bytes(msg.data)
+    expected = msg.step * msg.height
+    if buffer.size != expected:
+        raise ImageConversionError(
+            f"image data has {buffer.size} bytes, expected step x height = {msg.step} x {msg.height} = {expected}")
+    pixels = buffer.reshape(msg.height, msg.step)[:, :row_bytes].reshape(msg.height, msg.width, channels)
+    return np.ascontiguousarray(pixels[:, :, list(rgb)])
+
+
+def _as_bytes(data: object) -> np.ndarray:
+    """uint8 view of a message's data field (bytes, array.array, numpy array or a list)."""
+    try:
+        return np.frombuffer(data, dtype=np.uint8)  # type: ignore[arg-type]
+    except TypeError:
+        return np.asarray(data, dtype=np.uint8).reshape(-1)
+
+
+def compressed_to_rgb(msg: CompressedImageMessage) -> np.ndarray:
+    """(height, width, 3) uint8 RGB from a jpeg or png CompressedImage."""
+    from PIL import Image, UnidentifiedImageError
+
+    buffer = _as_bytes(msg.data)
+    try:
+        with Image.open(io.BytesIO(buffer.tobytes())) as image:
+            return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as error:
+        raise ImageConversionError(
+            f"compressed image (format {msg.format!r}, {buffer.size} bytes) does not decode as jpeg or png: {error}"
+        ) from error
+
+
+def message_to_rgb(msg: ImageMessage | CompressedImageMessage) -> np.ndarray:
+    """Either message kind: CompressedImage has `format`, Image has `encoding`."""
+    return image_to_rgb(msg) if hasattr(msg, "encoding") else compressed_to_rgb(msg)
+
+
+def resize_rgb(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize to width x height; the image itself when it already has that size."""
+    if image.shape[1] == width and image.shape[0] == height:
+        return image
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.BILINEAR))
