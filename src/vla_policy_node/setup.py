@@ -20,5 +20,6 @@ setup(
     entry_points={"console_scripts": [
         "policy_node = vla_policy_node.policy_node:main",
         "executor_node = vla_policy_node.executor_node:main",
+        "recorder_node = vla_policy_node.recorder_node:main",
     ]},
 )

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vla_core.record import NODE_NAME, recorder_command
 from vla_core.up import NODES, node_commands
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,8 +32,8 @@ def node_calls(path: Path) -> list[dict[str, str]]:
     return calls
 
 
-def test_there_is_a_policy_launch_file() -> None:
-    assert ROOT / "launch" / "policy.launch.py" in LAUNCH_FILES
+def test_there_are_policy_and_record_launch_files() -> None:
+    assert {ROOT / "launch" / "policy.launch.py", ROOT / "launch" / "record.launch.py"} <= set(LAUNCH_FILES)
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
@@ -60,6 +61,8 @@ def test_parameter_file_sections_are_the_launched_node_names() -> None:
     sections = set(yaml.safe_load((ROOT / "config" / "policy.yaml").read_text()))
     launched = {call["name"] for call in node_calls(ROOT / "launch" / "policy.launch.py")}
     assert sections == launched == {name for _, name in NODES}
+    sections = set(yaml.safe_load((ROOT / "config" / "record.yaml").read_text()))
+    assert sections == {call["name"] for call in node_calls(ROOT / "launch" / "record.launch.py")} == {NODE_NAME}
 
 
 def test_vla_up_starts_what_the_launch_file_starts(tmp_path: Path) -> None:
@@ -75,6 +78,21 @@ def test_vla_up_starts_what_the_launch_file_starts(tmp_path: Path) -> None:
         node_commands(tmp_path / "missing.yaml", "", "so101", "servo", "", False)
 
 
+def test_vla_record_starts_what_the_record_launch_file_starts(tmp_path: Path) -> None:
+    command = recorder_command(ROOT / "config" / "record.yaml", "aloha", "/data/episodes", "robot1", True,
+                               ["min_free_disk_mb:=10.0"])
+    [launched] = node_calls(ROOT / "launch" / "record.launch.py")
+    assert (Path(command[0]).name, command[command.index("-r") + 1]) == (launched["executable"],
+                                                                          f"__node:={launched['name']}")
+    assert Path(command[0]).is_file(), f"{command[0]} is not an installed executable"
+    assert command[command.index("--params-file") + 1] == str(ROOT / "config" / "record.yaml")
+    for expected in ("embodiment:=aloha", "output_dir:=/data/episodes", "use_sim_time:=true", "__ns:=/robot1",
+                     "min_free_disk_mb:=10.0"):
+        assert expected in command
+    with pytest.raises(FileNotFoundError, match="parameter file .*missing.yaml does not exist"):
+        recorder_command(tmp_path / "missing.yaml", "so101", "/tmp", "", False)
+
+
 @pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None,
                     reason="launch_ros is not installable without a ROS 2 distribution (see README)")
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
@@ -87,10 +105,12 @@ def test_launch_description_generates(path: Path) -> None:  # pragma: no cover -
 
 
 def test_parameter_file_sets_only_parameters_the_nodes_declare() -> None:
-    from vla_policy_node import executor_node, policy_node
+    from vla_policy_node import executor_node, policy_node, recorder_node
 
     declared = {"vla_policy": {p.name for p in policy_node.PARAMETERS},
-                "vla_executor": {p.name for p in executor_node.PARAMETERS}}
-    for node_name, section in yaml.safe_load((ROOT / "config" / "policy.yaml").read_text()).items():
-        unknown = set(section["ros__parameters"]) - declared[node_name] - {"use_sim_time"}
-        assert not unknown, f"config/policy.yaml sets {sorted(unknown)} that {node_name} does not declare"
+                "vla_executor": {p.name for p in executor_node.PARAMETERS},
+                "vla_recorder": {p.name for p in recorder_node.PARAMETERS}}
+    for file in ("policy.yaml", "record.yaml"):
+        for node_name, section in yaml.safe_load((ROOT / "config" / file).read_text()).items():
+            unknown = set(section["ros__parameters"]) - declared[node_name] - {"use_sim_time"}
+            assert not unknown, f"config/{file} sets {sorted(unknown)} that {node_name} does not declare"

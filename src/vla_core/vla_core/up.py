@@ -30,27 +30,33 @@ def find_executable(name: str) -> list[str]:
     return [sys.executable, "-m", f"{PACKAGE}.{name}"]
 
 
-def default_params_file() -> Path:
-    """config/policy.yaml of the source workspace, else of the installed vla_bringup share."""
+def default_params_file(name: str = "policy.yaml") -> Path:
+    """config/<name> of the source workspace, else of the installed vla_bringup share."""
     for parent in Path(__file__).resolve().parents:
-        if (parent / "config" / "policy.yaml").is_file():
-            return parent / "config" / "policy.yaml"
+        if (parent / "config" / name).is_file():
+            return parent / "config" / name
     for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
-        candidate = Path(prefix) / "share" / "vla_bringup" / "config" / "policy.yaml"
+        candidate = Path(prefix) / "share" / "vla_bringup" / "config" / name
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError("no config/policy.yaml in the workspace or in an installed vla_bringup")
+    raise FileNotFoundError(f"no config/{name} in the workspace or in an installed vla_bringup")
+
+
+def launch_arguments(params_file: Path, embodiment: str, namespace: str, use_sim_time: bool) -> list[str]:
+    """The ROS arguments every node of a launch file gets: parameter file, embodiment, clock, namespace."""
+    if not params_file.is_file():
+        raise FileNotFoundError(f"parameter file {params_file} does not exist")
+    arguments = ["--params-file", str(params_file), "-p", f"embodiment:={embodiment}",
+                 "-p", f"use_sim_time:={'true' if use_sim_time else 'false'}"]
+    if namespace.strip("/"):
+        arguments += ["-r", f"__ns:=/{namespace.strip('/')}"]
+    return arguments
 
 
 def node_commands(params_file: Path, checkpoint: str, embodiment: str, command_interface: str, namespace: str,
                   use_sim_time: bool, extra: dict[str, list[str]] | None = None) -> list[list[str]]:
     """The two command lines, with the launch file's arguments as ROS parameter overrides."""
-    if not params_file.is_file():
-        raise FileNotFoundError(f"parameter file {params_file} does not exist")
-    common = ["--params-file", str(params_file), "-p", f"embodiment:={embodiment}",
-              "-p", f"use_sim_time:={'true' if use_sim_time else 'false'}"]
-    if namespace.strip("/"):
-        common += ["-r", f"__ns:=/{namespace.strip('/')}"]
+    common = launch_arguments(params_file, embodiment, namespace, use_sim_time)
     own = {"policy_node": ["-p", f"checkpoint:={checkpoint}"],
            "executor_node": ["-p", f"command_interface:={command_interface}"]}
     commands = []
