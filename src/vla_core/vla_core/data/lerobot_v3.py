@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 from vla_core.actions import get_action_space
 from vla_core.data.eef_pose import absolute_eef_poses, eef_pose_names
 from vla_core.data.episode import Episode
+from vla_core.data.image_decoding import resize_rgb
 from vla_core.data.stats import ImageStats, vector_stats
 from vla_core.data.video import VideoEncoder, decode_frames, video_info
 from vla_core.embodiment import EmbodimentSpec
@@ -295,11 +296,7 @@ def _read_parquet_dir(root: Path, directory: str) -> pd.DataFrame:
 
 
 def _resizer(size: int | None):
-    if size is None:
-        return None
-    from PIL import Image
-
-    return lambda image: np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+    return None if size is None else (lambda image: resize_rgb(image, size, size))
 
 
 def _camera_sizes(cameras: list[str], image_size: int | dict[str, int] | None) -> dict[str, int | None]:

@@ -1,0 +1,141 @@
+"""Synthetic rosbag2 demonstrations with known content, written by rosbags' Writer (MCAP or SQLite3).
+
+Each frame's image encodes its message number (a bright square whose position and level depend
+on it), joint states follow a known sine, and teleoperator commands are JointTrajectory
+messages whose first point is `command_value(t)` with the joint names in reverse order, so a
+converter that maps by position instead of by name gets them wrong.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+TYPESTORE = get_typestore(Stores.LATEST)
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+JOINT_STATE = "sensor_msgs/msg/JointState"
+TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
+T0_NS = 1_700_000_000 * 10**9  # header stamps start here (integer ns, so stamps are exact)
+
+
+def joint_value(t: np.ndarray | float, joint: int) -> np.ndarray:
+    return 0.3 * np.sin(2 * np.pi * 0.5 * np.asarray(t) + joint) + 0.05 * joint
+
+
+def command_value(t: np.ndarray | float, joint: int) -> np.ndarray:
+    return joint_value(np.asarray(t) + 0.1, joint) + 0.01
+
+
+def frame_image(number: int, size: int = 64) -> np.ndarray:
+    """RGB image identifying message `number`: a flat background and a 16 px square that moves."""
+    image = np.full((size, size, 3), (40, 80, 120), dtype=np.uint8)
+    row, col = (number * 7) % (size - 16), (number * 11) % (size - 16)
+    image[row:row + 16, col:col + 16] = (200, (number * 10) % 200 + 40, 60)
+    return image
+
+
+@dataclass
+class BagSpec:
+    joint_names: tuple[str, ...]
+    cameras: dict[str, str]  # camera name -> topic
+    seconds: float = 1.0
+    camera_hz: float = 30.0
+    joint_hz: float = 100.0
+    command_hz: float = 50.0
+    image_size: int = 64
+    encoding: str = "rgb8"  # rgb8, bgr8, rgba8, bgra8, mono8 or "jpeg"
+    row_padding: int = 0
+    namespace: str = ""
+    joint_topic: str = "joint_states"
+    command_topic: str | None = "joint_trajectory_controller/joint_trajectory"
+    custom_data: dict[str, str] = field(default_factory=dict)
+    skip_camera_frames: tuple[int, ...] = ()  # message numbers left out (to make gaps)
+    storage: str = "mcap"
+
+
+def _topic(spec: BagSpec, name: str) -> str:
+    return "/" + "/".join(part for part in (spec.namespace.strip("/"), name) if part)
+
+
+def stamp_ns(number: int, hz: float) -> int:
+    """Header stamp of message `number` of a stream at `hz`."""
+    return T0_NS + round(number * 1e9 / hz)
+
+
+def _header(t_ns: int):
+    Header = TYPESTORE.types["std_msgs/msg/Header"]
+    Time = TYPESTORE.types["builtin_interfaces/msg/Time"]
+    return Header(stamp=Time(sec=t_ns // 10**9, nanosec=t_ns % 10**9), frame_id="")
+
+
+def _image_message(spec: BagSpec, t: int, number: int):
+    rgb = frame_image(number, spec.image_size)
+    if spec.encoding == "jpeg":
+        import io
+
+        from PIL import Image
+        buffer = io.BytesIO()
+        Image.fromarray(rgb).save(buffer, format="JPEG", quality=95)
+        return TYPESTORE.types[COMPRESSED](header=_header(t), format="jpeg",
+                                          data=np.frombuffer(buffer.getvalue(), np.uint8))
+    if spec.encoding == "mono8":
+        pixels = rgb[:, :, :1]
+    else:
+        order = {"rgb8": [0, 1, 2], "bgr8": [2, 1, 0], "rgba8": [0, 1, 2, 0], "bgra8": [2, 1, 0, 0]}[spec.encoding]
+        pixels = rgb[:, :, order]
+    rows = pixels.reshape(spec.image_size, -1)
+    step = rows.shape[1] + spec.row_padding
+    padded = np.zeros((spec.image_size, step), np.uint8)
+    padded[:, :rows.shape[1]] = rows
+    return TYPESTORE.types[IMAGE](header=_header(t), height=spec.image_size, width=spec.image_size,
+                                  encoding=spec.encoding, is_bigendian=0, step=step, data=padded.ravel())
+
+
+def write_bag(path: Path, spec: BagSpec) -> Path:
+    plugin = StoragePlugin.MCAP if spec.storage == "mcap" else StoragePlugin.SQLITE3
+    JointState = TYPESTORE.types[JOINT_STATE]
+    Trajectory = TYPESTORE.types[TRAJECTORY]
+    Point = TYPESTORE.types["trajectory_msgs/msg/JointTrajectoryPoint"]
+    Duration = TYPESTORE.types["builtin_interfaces/msg/Duration"]
+    events: list[tuple[int, str, object, str]] = []
+    for number in range(int(spec.seconds * spec.camera_hz) + 1):
+        t = stamp_ns(number, spec.camera_hz)
+        if number in spec.skip_camera_frames:
+            continue
+        for topic in spec.cameras.values():
+            kind = COMPRESSED if spec.encoding == "jpeg" else IMAGE
+            suffix = "/compressed" if spec.encoding == "jpeg" else ""
+            events.append((t, _topic(spec, topic) + suffix, _image_message(spec, t, number), kind))
+    joints = list(spec.joint_names)
+    for number in range(int(spec.seconds * spec.joint_hz) + 1):
+        t = stamp_ns(number, spec.joint_hz)
+        order = joints[::-1]  # not the profile's order: names must be matched
+        values = [float(joint_value((t - T0_NS) * 1e-9, joints.index(name))) for name in order]
+        events.append((t, _topic(spec, spec.joint_topic),
+                       JointState(header=_header(t), name=order, position=np.array(values),
+                                  velocity=np.zeros(0), effort=np.zeros(0)), JOINT_STATE))
+    if spec.command_topic:
+        for number in range(int(spec.seconds * spec.command_hz) + 1):
+            t = stamp_ns(number, spec.command_hz)
+            order = joints[::-1]
+            point = Point(positions=np.array([float(command_value((t - T0_NS) * 1e-9, joints.index(n))) for n in order]),
+                          velocities=np.zeros(0), accelerations=np.zeros(0), effort=np.zeros(0),
+                          time_from_start=Duration(sec=0, nanosec=20_000_000))
+            events.append((t, _topic(spec, spec.command_topic),
+                           Trajectory(header=_header(t), joint_names=order, points=[point]), TRAJECTORY))
+    events.sort(key=lambda event: event[0])
+    with Writer(path, version=9, storage_plugin=plugin) as writer:
+        connections = {}
+        for _, topic, _, kind in events:
+            if topic not in connections:
+                connections[topic] = writer.add_connection(topic, kind, typestore=TYPESTORE)
+        for key, value in spec.custom_data.items():
+            writer.set_custom_data(key, value)
+        for t, topic, msg, kind in events:
+            # received 2 ms after the stamp, as over a network
+            writer.write(connections[topic], t + 2_000_000, TYPESTORE.serialize_cdr(msg, kind))
+    return path
