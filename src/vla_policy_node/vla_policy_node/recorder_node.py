@@ -107,7 +107,7 @@ class RecorderNode(Node):
             if not publishers:
                 continue
             offered = {p.topic_type for p in publishers}
-            msgtype = wanted_type or sorted(offered)[0]
+            msgtype = wanted_type or min(offered)
             try:
                 if msgtype not in offered:
                     raise ValueError(f"expected type {msgtype}, its publishers offer {sorted(offered)}")
@@ -124,7 +124,8 @@ class RecorderNode(Node):
 
     # ---- messages -------------------------------------------------------------------------
     def _on_message(self, topic: str, data: bytes) -> None:
-        self.recorder.write(topic, self.get_clock().now().nanoseconds, data)
+        if self.recorder.episode is not None:  # between episodes messages are dropped unread
+            self.recorder.write(topic, self.get_clock().now().nanoseconds, data)
 
     def _flush(self) -> None:
         try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from vla_core.recording.durable_files import atomic_write_text
@@ -57,7 +57,7 @@ class EpisodeInfo:
 
 def new_episode_id(now: datetime | None = None) -> str:
     """A sortable, unique-per-microsecond id that is also a valid directory name."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return "episode_" + now.strftime("%Y%m%dT%H%M%S_%fZ")
 
 
