@@ -114,6 +114,7 @@ class Trainer:
         self.data = TrainingData.build(datasets, config.datasets, spec_for, config.held_out_episodes, config.seed)
         self.policy, self.new_embodiments = self._register_embodiments(policy)
         self.policy.to(self.context.device)
+        self.referenced = tuple(referenced_weights(self.policy.config))  # left out of the saved state, as in checkpoints
         self.phases = self._phases()
         self.wrapped: nn.Module = self.policy
         if config.strategy == "fsdp" and self.context.active:
@@ -254,8 +255,7 @@ class Trainer:
     def save(self, step: int) -> Path:
         """Policy checkpoint (LoRA merged) and training state under checkpoints/step_N; rank 0 writes."""
         directory = step_directory(self.output, step)
-        skipped = tuple(referenced_weights(self.policy.config))
-        model, optimizer = gather_state(self.policy, self.wrapped, self.optimizer, skipped)
+        model, optimizer = gather_state(self.policy, self.wrapped, self.optimizer, self.referenced)
         with self._full_parameters():
             if self.context.is_main:
                 deployable = self.policy
