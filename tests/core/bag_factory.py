@@ -30,9 +30,20 @@ def command_value(t: np.ndarray | float, joint: int) -> np.ndarray:
     return joint_value(np.asarray(t) + 0.1, joint) + 0.01
 
 
-def frame_image(number: int, size: int = 64) -> np.ndarray:
-    """RGB image identifying message `number`: a flat background and a 16 px square that moves."""
-    image = np.full((size, size, 3), (40, 80, 120), dtype=np.uint8)
+def _texture(size: int) -> np.ndarray:
+    """A fixed smooth-noise RGB texture, as hard to compress as a camera's view of a table top."""
+    rng = np.random.default_rng(size)
+    coarse = rng.integers(0, 256, (size // 4 + 1, size // 4 + 1, 3)).astype(np.uint8)
+    return np.repeat(np.repeat(coarse, 4, axis=0), 4, axis=1)[:size, :size] // 2 + 40
+
+
+def frame_image(number: int, size: int = 64, textured: bool = False) -> np.ndarray:
+    """RGB image identifying message `number`: a background (flat, or a texture panning one pixel
+    per frame) and a 16 px square that moves."""
+    if textured:
+        image = np.roll(_texture(size), number, axis=1)
+    else:
+        image = np.full((size, size, 3), (40, 80, 120), dtype=np.uint8)
     row, col = (number * 7) % (size - 16), (number * 11) % (size - 16)
     image[row:row + 16, col:col + 16] = (200, (number * 10) % 200 + 40, 60)
     return image
@@ -55,6 +66,7 @@ class BagSpec:
     custom_data: dict[str, str] = field(default_factory=dict)
     skip_camera_frames: tuple[int, ...] = ()  # message numbers left out (to make gaps)
     storage: str = "mcap"
+    textured: bool = False
 
 
 def _topic(spec: BagSpec, name: str) -> str:
@@ -73,7 +85,7 @@ def _header(t_ns: int):
 
 
 def _image_message(spec: BagSpec, t: int, number: int):
-    rgb = frame_image(number, spec.image_size)
+    rgb = frame_image(number, spec.image_size, spec.textured)
     if spec.encoding == "jpeg":
         import io
 

@@ -177,3 +177,22 @@ def test_image_decoding_errors() -> None:
     Message.encoding = "yuv422"
     with pytest.raises(ImageConversionError, match="unsupported image encoding 'yuv422'"):
         image_to_rgb(Message())
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # the first run creates .venv-lerobot: 2.5-5 min on 2 cores
+def test_lerobot_reads_the_converted_dataset(converted, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """LeRobot 0.4.4's own LeRobotDataset (in its separate venv) loads the dataset and decodes frames."""
+    import subprocess
+
+    summary, _ = converted
+    script = Path(__file__).resolve().parents[2] / "scripts" / "lerobot_check.sh"
+    result = subprocess.run([str(script), str(summary.output), "--frames", "12"], capture_output=True, text=True,
+                            timeout=880)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["codebase_version"] == "v3.0" and report["lerobot"] == "0.4.4"
+    assert report["episodes"] == 4 and report["frames"] == 124 and report["fps"] == 30
+    assert report["camera_keys"] == ["observation.images.front", "observation.images.wrist"]
+    assert report["frames_read"] >= 12
+    assert set(report["tasks"]) == {"pick up the red cube", "stack", "default task"}

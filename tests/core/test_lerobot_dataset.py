@@ -91,7 +91,7 @@ def test_tables_and_stats(written, spec: EmbodimentSpec) -> None:
     np.testing.assert_allclose(stats["observation.state"]["mean"], state.mean(0), atol=1e-6)
     np.testing.assert_allclose(stats["observation.state"]["q01"], np.quantile(state.astype(np.float32), 0.01, axis=0), atol=1e-6)
     assert stats["observation.state"]["count"] == [60]
-    front = np.concatenate([episode.images["front"] for episode in episodes]) / 255.0
+    front = np.concatenate([episode.images["front"][:, ::4, ::4] for episode in episodes]) / 255.0  # stats' grid
     assert np.array(stats["observation.images.front"]["mean"]).shape == (3, 1, 1)
     np.testing.assert_allclose(np.ravel(stats["observation.images.front"]["mean"]), front.mean((0, 1, 2)), atol=1e-9)
     np.testing.assert_allclose(np.ravel(stats["observation.images.front"]["max"]), front.max((0, 1, 2)))

@@ -114,5 +114,6 @@ def open_bag(path: Path) -> Bag:
         for reader in readers:
             reader.close()
         where = target if target != path else path
-        raise BagError(f"{where}: cannot open as rosbag2 ({type(error).__name__}: {error})") from error
+        raise BagError(f"{where}: cannot open as rosbag2 ({type(error).__name__}: {error}); a storage file "
+                       "cut short (a recorder that was killed) or damaged reads like this") from error
     return Bag(path, readers, _custom_data(path))

@@ -4,7 +4,8 @@ One file holds many episodes back to back: frame k of the file has presentation 
 so an episode's frames are found at its `from_timestamp` plus the frame's own timestamp.
 Encoding follows LeRobot's choices (yuv420p, a keyframe every `gop` frames so that a reader
 seeking to any frame decodes at most `gop` frames); the codec is libx264 by default because it
-encodes several times faster than libsvtav1 on a small CPU, and libsvtav1 is available too.
+encodes several times faster than libsvtav1 on a small CPU (preset ultrafast: conversion must
+keep well ahead of real time on two cores), and libsvtav1 is available too.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class VideoError(ValueError):
 
 def _codec_options(codec: str, crf: int, gop: int) -> dict[str, str]:
     if codec == "libx264":
-        return {"crf": str(crf), "g": str(gop), "preset": "veryfast", "tune": "zerolatency"}
+        return {"crf": str(crf), "g": str(gop), "preset": "ultrafast", "tune": "zerolatency"}
     if codec == "libsvtav1":
         return {"crf": str(crf), "g": str(gop), "preset": "12"}
     raise VideoError(f"unknown video codec {codec!r}; expected one of {', '.join(CODECS)}")
