@@ -97,3 +97,22 @@ def test_vla_train_refuses_bad_input_by_name(tmp_path, capsys) -> None:
              "--set", f"output_dir={tmp_path}/out"])
     with pytest.raises(FileNotFoundError, match="neither a step directory"):
         vla(["train", "--resume", str(tmp_path)])
+
+
+@pytest.mark.slow
+def test_vla_train_on_a_lerobot_dataset(tmp_path, so101_episodes) -> None:
+    from vla_core.data.lerobot_v3 import DatasetWriter
+    from vla_core.embodiment import load_embodiment
+
+    with DatasetWriter(tmp_path / "pick", load_embodiment("so101"), 30.0, action_space="eef_delta") as writer:
+        for episode in so101_episodes:
+            writer.add(episode)
+    policy = json.dumps(tiny_policy_settings())
+    assert vla(["train", "--config", "config/train/default.yaml", "--set", f"datasets=[{tmp_path / 'pick'}]",
+                "--set", f"policy={policy}", "--set", "steps=2", "--set", "batch_size=2", "--set",
+                "micro_batch_size=2", "--set", "num_workers=1", "--set", "val_chunks=2",
+                "--set", f"output_dir={tmp_path / 'run'}"]) == 0
+    trained = load_pretrained(step_directory(tmp_path / "run", 2) / "policy")
+    assert trained.embodiments["so101"].action_space == "eef_delta"  # the dataset's training action space
+    assert trained.config.image_size == 16
+    assert "val_l1" in (tmp_path / "run" / "metrics.jsonl").read_text()

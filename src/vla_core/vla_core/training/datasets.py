@@ -25,16 +25,25 @@ from vla_core.training.mixture import Key
 from vla_core.training.samples import EpisodeChunks, fit_normalizers, merge_batches, sample_batch
 
 
-def load_source(source: DataSource, image_size: int | None = None) -> list[Episode]:
-    """The episodes of a LeRobot v3.0 dataset directory (vla_core.data.lerobot_v3)."""
+def load_source(source: DataSource, config: PolicyConfig | None = None) -> tuple[list[Episode], EmbodimentSpec]:
+    """The episodes of a LeRobot v3.0 dataset written by vla_ros (vla_core.data.lerobot_v3), and its
+    embodiment profile with the action space the dataset names for training. With `config`,
+    frames are resized to the policy's image sizes as they are decoded (memory stays small)."""
+    from vla_core.data.lerobot_v3 import load_episodes, read_embodiment, read_info
+
     if not Path(source.path).is_dir():
         raise FileNotFoundError(f"dataset {source.path} does not exist (expected a LeRobot v3.0 dataset directory)")
-    from vla_core.data.lerobot_v3 import load_episodes
-
-    episodes = load_episodes(source.path, image_size=image_size)
+    info = read_info(Path(source.path))
+    profile = read_embodiment(Path(source.path), info)
+    profile = dataclasses.replace(profile, action_space=info["vla_ros"].get("action_space", profile.action_space))
+    sizes = None
+    if config is not None:
+        sizes = {camera.name: config.image_size if camera.role == "main" else config.wrist_image_size
+                 for camera in profile.cameras}
+    episodes = load_episodes(Path(source.path), image_size=sizes)
     if not episodes:
         raise ValueError(f"dataset {source.path} holds no episodes")
-    return episodes
+    return episodes, profile
 
 
 @dataclass
@@ -48,10 +57,13 @@ class TrainingData:
 
     @classmethod
     def build(cls, datasets: Sequence[Sequence[Episode]], sources: Sequence[DataSource],
-              spec_for: Callable[[str], EmbodimentSpec], held_out_episodes: int, seed: int) -> TrainingData:
-        """`spec_for(name)`: the profile of an embodiment name (the checkpoint's or a shipped one)."""
+              spec_for: Callable[[str, EmbodimentSpec | None], EmbodimentSpec], held_out_episodes: int, seed: int,
+              profiles: Sequence[EmbodimentSpec | None] | None = None) -> TrainingData:
+        """`spec_for(name, profile)`: the profile to train embodiment `name` with, given the one the
+        dataset carries (`profiles[d]`, None for in-memory episodes)."""
         if len(datasets) != len(sources) or not datasets:
             raise ValueError(f"{len(datasets)} loaded datasets for {len(sources)} sources")
+        profiles = list(profiles) if profiles is not None else [None] * len(datasets)
         kinematics: dict[str, RobotKinematics] = {}
         specs: dict[str, EmbodimentSpec] = {}
         train, held_out = [], []
@@ -61,7 +73,7 @@ class TrainingData:
             names = {episode.embodiment for episode in episodes}
             if len(names) != 1:
                 raise ValueError(f"dataset {d} ({source.path}) mixes embodiments {sorted(names)}; one per dataset")
-            profile = spec_for(names.pop())
+            profile = spec_for(names.pop(), profiles[d])
             for episode in episodes:
                 episode.validate(profile)
             prompt = source.prompt or profile.name

@@ -101,17 +101,26 @@ class Trainer:
         self.output = Path(config.output_dir)
         self.resume_dir = latest_step_directory(resume) if resume is not None else None
         policy = self._initial_policy()
+        profiles: list[EmbodimentSpec | None] = [None] * len(config.datasets)
         if datasets is None:
-            size = max(policy.config.image_size, policy.config.wrist_image_size) if policy else None
-            datasets = [load_source(source, size) for source in config.datasets]
+            loaded = [load_source(source, policy.config if policy else PolicyConfig.from_dict(dict(config.policy)))
+                      for source in config.datasets]
+            datasets, profiles = [episodes for episodes, _ in loaded], [profile for _, profile in loaded]
         if len(datasets) != len(config.datasets):
             raise TrainConfigError(f"{len(datasets)} datasets given for {len(config.datasets)} sources in the config")
 
-        def spec_for(name: str) -> EmbodimentSpec:
-            return policy.embodiments[name] if policy is not None and name in policy.embodiments \
-                else load_embodiment(name)
+        def spec_for(name: str, profile: EmbodimentSpec | None) -> EmbodimentSpec:
+            """The policy's profile of a known embodiment, else the dataset's, else the shipped one."""
+            if policy is not None and name in policy.embodiments:
+                known = policy.embodiments[name]
+                if profile is not None and profile.action_space != known.action_space:
+                    raise TrainConfigError(f"a dataset of {name} derives {profile.action_space} actions, but the "
+                                           f"policy drives {name} in {known.action_space}")
+                return known
+            return profile if profile is not None else load_embodiment(name)
 
-        self.data = TrainingData.build(datasets, config.datasets, spec_for, config.held_out_episodes, config.seed)
+        self.data = TrainingData.build(datasets, config.datasets, spec_for, config.held_out_episodes, config.seed,
+                                       profiles)
         self.policy, self.new_embodiments = self._register_embodiments(policy)
         self.policy.to(self.context.device)
         self.referenced = tuple(referenced_weights(self.policy.config))  # left out of the saved state, as in checkpoints
