@@ -10,11 +10,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.measure import Measurement
-from tests.core.bag_factory import BagSpec, write_bag
 from vla_core.data.convert_config import ConvertConfig
 from vla_core.data.rosbag_convert import convert_bags
 from vla_core.embodiment import load_embodiment
+
+from benchmarks.measure import Measurement
+from tests.core.bag_factory import BagSpec, write_bag
 
 
 def run(quick: bool) -> list[Measurement]:
@@ -33,8 +34,8 @@ def run(quick: bool) -> list[Measurement]:
             elapsed = time.perf_counter() - started
             speed.append(summary.recorded_s / elapsed)
             rate.append(summary.frames / elapsed)
-        notes = dict(bags=bags_count, seconds_per_bag=seconds, frames=summary.frames, workers=2,
-                     cameras="2 x 224x224 rgb8 @ 30 Hz", codec="libx264 crf 23")
+        notes = {"bags": bags_count, "seconds_per_bag": seconds, "frames": summary.frames, "workers": 2,
+                 "cameras": "2 x 224x224 rgb8 @ 30 Hz", "codec": "libx264 crf 23"}
         return [
             Measurement.from_samples("conversion speed", "x real time", speed, target=">= 10x", **notes),
             Measurement.from_samples("conversion rate", "frames/s", rate),

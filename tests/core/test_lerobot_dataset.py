@@ -7,9 +7,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from vla_core.data.episode import Episode
-from vla_core.data.lerobot_v3 import DatasetError, DatasetWriter, load_episodes, read_info
+from vla_core.data.lerobot_v3 import (
+    DatasetError,
+    DatasetWriter,
+    load_episodes,
+    read_info,
+)
 from vla_core.embodiment import EmbodimentSpec, load_embodiment
 from vla_core.kinematics import RobotKinematics
 
@@ -53,7 +57,7 @@ def written(spec: EmbodimentSpec, tmp_path_factory: pytest.TempPathFactory) -> t
 
 
 def test_layout_and_info(written, spec: EmbodimentSpec) -> None:
-    root, episodes = written
+    root, _ = written
     for relative in ("meta/info.json", "meta/stats.json", "meta/tasks.parquet", "meta/episodes/chunk-000/file-000.parquet",
                      "data/chunk-000/file-000.parquet", "videos/observation.images.front/chunk-000/file-000.mp4",
                      "videos/observation.images.wrist/chunk-000/file-000.mp4"):
@@ -125,9 +129,8 @@ def test_writer_refusals(spec: EmbodimentSpec, tmp_path: Path) -> None:
     episode = make_episode(spec, 0, 10, None)
     drifting = make_episode(spec, 1, 10, None)
     drifting.timestamps = np.arange(10) / 25.0
-    with pytest.raises(DatasetError, match="grid"):
-        with DatasetWriter(tmp_path / "a", spec, 30.0) as writer:
-            writer.add(drifting)
+    with pytest.raises(DatasetError, match="grid"), DatasetWriter(tmp_path / "a", spec, 30.0) as writer:
+        writer.add(drifting)
     assert not (tmp_path / "a" / "meta/info.json").exists()
     with DatasetWriter(tmp_path / "b", spec, 30.0) as writer:
         writer.add(episode)

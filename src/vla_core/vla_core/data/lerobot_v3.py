@@ -28,7 +28,7 @@ import math
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -100,7 +100,7 @@ class DatasetWriter:
         self._frames = 0
 
     # ---- context manager ---------------------------------------------------------------------
-    def __enter__(self) -> DatasetWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
@@ -337,7 +337,7 @@ def load_episodes(root: Path, image_size: int | dict[str, int] | None = None) ->
         success = row.get("success")
         episodes.append(Episode(
             name=str(row["name"]) if "name" in row else f"episode_{int(row['episode_index']):06d}",
-            embodiment=spec.name, task=str(list(row["tasks"])[0]), fps=fps,
+            embodiment=spec.name, task=str(next(iter(row["tasks"]))), fps=fps,
             timestamps=rows["timestamp"].to_numpy(np.float64),
             state=np.stack(rows[STATE].to_numpy()).astype(np.float64),
             action=np.stack(rows[ACTION].to_numpy()).astype(np.float64),

@@ -24,7 +24,11 @@ import numpy as np
 
 from vla_core.data.bag_reader import Bag, BagError, is_bag, open_bag
 from vla_core.data.convert_config import (
-    COMMAND_TYPES, IMAGE_TYPES, JOINT_STATE_TYPES, ConvertConfig, match_topic,
+    COMMAND_TYPES,
+    IMAGE_TYPES,
+    JOINT_STATE_TYPES,
+    ConvertConfig,
+    match_topic,
 )
 from vla_core.data.episode import Episode
 from vla_core.data.image_decoding import message_to_rgb, resize_rgb
@@ -80,9 +84,9 @@ class Summary:
 
     def text(self) -> str:
         speed = self.recorded_s / self.seconds if self.seconds > 0 else float("inf")
-        lines = [f"{len(self.kept)} episode(s) kept, {len(self.skipped)} skipped; {self.frames} frames "
-                 f"({self.recorded_s:.1f} s recorded), {self.gap_frames} gap frame(s); "
-                 f"{self.seconds:.1f} s, {speed:.1f}x real time -> {self.output}"]
+        lines = [(f"{len(self.kept)} episode(s) kept, {len(self.skipped)} skipped; {self.frames} frames "
+                  f"({self.recorded_s:.1f} s recorded), {self.gap_frames} gap frame(s); "
+                  f"{self.seconds:.1f} s, {speed:.1f}x real time -> {self.output}")]
         for report in self.kept:
             lines.append(f"  kept    {report.name}: {report.frames} frames, {report.gap_frames} gap frame(s) trimmed "
                          f"({', '.join(f'{k} <- {v}' for k, v in report.matched.items())})")
@@ -327,7 +331,7 @@ def convert_bag(path: Path, spec: EmbodimentSpec, config: ConvertConfig) -> tupl
     except (EpisodeSkipped, BagError) as error:
         report.reason = str(error)
         return None, report
-    except Exception as error:  # a damaged bag surfaces as whatever its parser raises; the rest go on
+    except Exception as error:  # noqa: BLE001 -- a damaged bag surfaces as whatever its parser raises; the rest go on
         report.reason = f"unreadable ({type(error).__name__}: {error})"
         return None, report
     finally:

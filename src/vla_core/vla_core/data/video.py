@@ -79,7 +79,7 @@ def video_info(path: Path) -> dict:
             "video.codec": stream.codec_context.codec.canonical_name,
             "video.pix_fmt": stream.pix_fmt,
             "video.is_depth_map": False,
-            "video.fps": int(round(float(stream.average_rate or stream.base_rate))),
+            "video.fps": round(float(stream.average_rate or stream.base_rate)),
             "video.channels": 3,
             "has_audio": bool(container.streams.audio),
         }
