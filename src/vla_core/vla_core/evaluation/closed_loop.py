@@ -49,7 +49,7 @@ class ExecutionSettings:
         """The `vla_executor` section of a node parameter file, then `overrides`."""
         try:
             params = yaml.safe_load(Path(path).read_text())["vla_executor"]["ros__parameters"]
-        except (OSError, KeyError, TypeError) as error:
+        except (OSError, KeyError, TypeError, yaml.YAMLError) as error:
             raise ValueError(f"{path} has no vla_executor: ros__parameters section ({error})") from None
         names = {f.name for f in fields(cls)}
         values = {name: params[name] for name in names if name in params}

@@ -1,0 +1,136 @@
+"""Closed-loop evaluation: the loop can register success (scripted oracle), simulated latency is
+real (async keeps executing committed rows, sync holds), and `vla eval` writes its reports."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vla_core.cli import build_parser
+from vla_core.embodiment import load_embodiment
+from vla_core.evaluation import EVAL_SEED_BASE
+from vla_core.evaluation.closed_loop import ClosedLoop, ExecutionSettings
+from vla_core.evaluation.environments import sim_task
+from vla_core.evaluation.policies import CheckpointPolicy, ScriptedPickOracle
+from vla_core.evaluation.runner import EvaluationPlan, evaluate
+from vla_core.evaluation.summary import wilson_interval
+from vla_core.runtime.scheduling import ExecutionMode
+
+ROOT = Path(__file__).resolve().parents[2]
+LATENCY = 0.12  # s: 3.6 control periods at 30 Hz, so a chunk arrives 4 ticks after its observation
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load_embodiment("so101")
+
+
+@pytest.fixture(scope="module")
+def scene(spec):
+    scene = sim_task("so101", "pick_cube").make_scene(spec.cameras[0].width)
+    yield scene
+    scene.close()
+
+
+def oracle_loop(spec, scene, mode: str) -> ClosedLoop:
+    return ClosedLoop(sim_task("so101", "pick_cube"), spec, ScriptedPickOracle(spec),
+                      ExecutionSettings(mode=ExecutionMode(mode)), scene=scene, latency=LATENCY)
+
+
+def test_wilson_interval_matches_hand_computed_values() -> None:
+    np.testing.assert_allclose(wilson_interval(0, 10), (0.0, 0.27753), atol=1e-5)
+    np.testing.assert_allclose(wilson_interval(5, 10), (0.23659, 0.76341), atol=1e-5)
+    np.testing.assert_allclose(wilson_interval(20, 20), (0.83887, 1.0), atol=1e-5)
+    with pytest.raises(ValueError, match="at least one trial"):
+        wilson_interval(0, 0)
+    with pytest.raises(ValueError, match="successes"):
+        wilson_interval(3, 2)
+
+
+def test_async_with_latency_executes_every_planned_step_exactly_once(spec, scene) -> None:
+    result = oracle_loop(spec, scene, "async").run(EVAL_SEED_BASE, time_limit=10.0)
+    assert result.success, "the scripted oracle must pick the cube through the evaluation loop"
+    trace = result.trace
+    commanded = [i for i, chunk in enumerate(trace.chunk_ids) if chunk]
+    assert commanded and commanded == list(range(commanded[0], len(trace.chunk_ids)))  # no hold, no starved tick
+    assert result.starved_ticks == 0 and result.held_ticks == 0
+    # row j of a chunk observed at tick r is meant for tick r + 1 + j: every tick runs its own step
+    for tick in commanded:
+        chunk, row = trace.chunk_ids[tick], trace.rows[tick]
+        assert trace.request_ticks[chunk] + 1 + row == tick
+    # each later chunk takes over 4 ticks after its observation: the committed rows ran meanwhile
+    switches = [tick for tick in commanded[1:] if trace.chunk_ids[tick] != trace.chunk_ids[tick - 1]]
+    assert len(switches) >= 5
+    delay = math.ceil(LATENCY * spec.control_rate_hz)
+    assert all(tick - trace.request_ticks[trace.chunk_ids[tick]] == delay for tick in switches)
+
+
+def test_sync_holds_while_the_chunk_is_inferred_and_still_succeeds(spec, scene) -> None:
+    result = oracle_loop(spec, scene, "sync").run(EVAL_SEED_BASE, time_limit=10.0)
+    assert result.success
+    trace = result.trace
+    chunks = sorted(trace.request_ticks, key=trace.request_ticks.get)
+    delay = math.ceil(LATENCY * spec.control_rate_hz)
+    for chunk in chunks[1:]:  # requested with the last executed row; the robot waits, then plays row 0
+        request = trace.request_ticks[chunk]
+        first = trace.chunk_ids.index(chunk)
+        assert trace.rows[request] == ExecutionSettings().execute_steps - 1
+        assert first - request == delay and trace.rows[first] == 0
+        assert all(np.isnan(trace.commands[t]).all() for t in range(request + 1, first))
+    assert result.held_ticks >= (len(chunks) - 1) * (delay - 1)
+    assert result.starved_ticks == 0
+
+
+def test_execution_settings_come_from_the_executor_parameter_file(tmp_path) -> None:
+    settings = ExecutionSettings.from_params_file(ROOT / "config" / "policy.yaml", mode=ExecutionMode.SYNC)
+    assert settings.mode is ExecutionMode.SYNC and settings.execute_steps == 8 and len(settings.workspace) == 6
+    with pytest.raises(ValueError, match="vla_executor"):
+        (tmp_path / "other.yaml").write_text("vla_policy:\n  ros__parameters: {seed: 1}\n")
+        ExecutionSettings.from_params_file(tmp_path / "other.yaml")
+
+
+def test_bad_plans_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="available: so101/pick_cube"):
+        EvaluationPlan(["so101"], ["stack_cups"], ["training"], ["sync"], 1)
+    with pytest.raises(ValueError, match="wordings"):
+        EvaluationPlan(["so101"], ["pick_cube"], ["casual"], ["sync"], 1)
+    with pytest.raises(ValueError, match="modes"):
+        EvaluationPlan(["so101"], ["pick_cube"], ["training"], ["fast"], 1)
+    args = build_parser().parse_args(["eval", "--oracle", "--output", "x", "--mode", "sync,async"])
+    assert args.mode == ["sync", "async"] and args.seed_base == EVAL_SEED_BASE
+
+
+@pytest.mark.slow
+def test_evaluating_the_bringup_checkpoint_counts_and_writes_reports(tmp_path, spec) -> None:
+    from vla_core.bringup_checkpoint import write_initial_checkpoint
+
+    import torch
+
+    checkpoint = write_initial_checkpoint(["so101"], tmp_path / "bringup")
+    policy = CheckpointPolicy.load(str(checkpoint), ["so101"])
+    plan = EvaluationPlan(["so101"], ["pick_cube"], ["held_out"], ["sync", "async"], episodes=2, time_limit=0.6,
+                          latency=0.05, pictures=True)  # fixed latency: chunks every 8 ticks, whatever the load
+    lines: list[str] = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as `vla eval` does: no OpenMP spin-waiting on a shared CPU
+    try:
+        summaries = evaluate(plan, lambda _: policy, ExecutionSettings(), tmp_path / "out", "bring-up", lines.append)
+    finally:
+        torch.set_num_threads(threads)
+    assert [s.key.mode for s in summaries] == ["sync", "async"]
+    for summary in summaries:
+        assert summary.episodes == 2 and summary.successes == 0  # it barely moves: the cube stays down
+        assert summary.wilson_low == 0.0 and 0.5 < summary.wilson_high < 0.9
+        assert summary.chunks >= 2 * 2 and summary.latency_median > 0
+    assert sum("episode" in line for line in lines) == 4
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [e["seed"] for e in results["episodes"]["so101/pick_cube/held_out/async"]] == [10_000, 10_001]
+    assert "| so101 | pick_cube | held_out | async | 0/2 (0%)" in (tmp_path / "out" / "results.md").read_text()
+    for name in ("success_rate.png", "strip_so101_pick_cube_held_out_sync.png",
+                 "joints_so101_pick_cube_held_out_async.png"):
+        with Image.open(tmp_path / "out" / name) as image:
+            assert image.format == "PNG" and image.width > 200 and np.asarray(image).std() > 5
