@@ -6,8 +6,8 @@ project's machines). Both produce what `ros2 bag info`, rosbags and Foxglove rea
 written byte for byte (CDR as received), stamped with their receive time as rosbag2 does.
 
 Durability: `flush()` ends the open MCAP chunk and fsyncs the file, so a crash loses at most
-what arrived since the last flush (the rosbags back end; rosbag2's writer flushes by chunk
-size on its own). `close()` writes the summary and metadata.yaml and fsyncs them with the
+what arrived since the last flush (the rosbags back end; rosbag2's writer writes chunks when
+they fill, and offers no flush). `close()` writes the summary and metadata.yaml and fsyncs them with the
 directory: after it returns the episode is on disk.
 """
 from __future__ import annotations
@@ -80,19 +80,26 @@ class Rosbag2PyBagWriter:  # pragma: no cover - rosbag2_py is not installable he
 
         self.directory = directory
         self._rosbag2 = rosbag2_py
+        options = rosbag2_py.StorageOptions(uri=str(directory), storage_id="mcap")
+        options.max_cache_size = 0  # straight to the storage plugin, not through a 100 MiB message cache
         self._writer = rosbag2_py.SequentialWriter()
-        self._writer.open(rosbag2_py.StorageOptions(uri=str(directory), storage_id="mcap"),
-                          rosbag2_py.ConverterOptions(input_serialization_format="cdr",
-                                                      output_serialization_format="cdr"))
+        self._writer.open(options, rosbag2_py.ConverterOptions(input_serialization_format="cdr",
+                                                               output_serialization_format="cdr"))
 
     def add_topic(self, topic: str, msgtype: str, qos: list[Qos]) -> None:
-        self._writer.create_topic(self._rosbag2.TopicMetadata(name=topic, type=msgtype, serialization_format="cdr"))
+        fields = {"name": topic, "type": msgtype, "serialization_format": "cdr"}
+        try:  # Jazzy and newer number topics; Humble's TopicMetadata has no id
+            metadata = self._rosbag2.TopicMetadata(id=0, **fields)
+        except TypeError:
+            metadata = self._rosbag2.TopicMetadata(**fields)
+        self._writer.create_topic(metadata)
 
     def write(self, topic: str, receive_time_ns: int, data: bytes) -> None:
         self._writer.write(topic, data, receive_time_ns)
 
     def flush(self) -> None:
-        """rosbag2's MCAP plugin writes each chunk when it fills; there is no flush to call."""
+        """rosbag2_py offers no flush: its MCAP plugin writes each chunk when it fills (a crash can
+        lose the chunk being filled); close() fsyncs everything."""
 
     def close(self, custom_data: dict[str, str]) -> None:
         close = getattr(self._writer, "close", None)
