@@ -7,7 +7,8 @@ import pytest
 from vla_core.embodiment import load_embodiment
 from vla_core.kinematics import RobotKinematics
 from vla_core.sim.pick_scene import MIN_CUBE_DISTANCE, PLACEMENT_X, PLACEMENT_Y, PickCubeScene
-from vla_core.sim.scripted_pick import JAW_AXIS, ScriptedPickTeleop, UnreachableCube
+from vla_core.sim.scripted_pick import JAW_AXIS, ScriptedPickTeleop
+from vla_core.sim.teleop import UnreachableCube
 from vla_core.sim.tasks import HELD_OUT_WORDINGS, PickTask, sample_pick_task
 from vla_core.sim.trajectory_follower import TrajectoryFollower
 

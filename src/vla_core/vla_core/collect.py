@@ -1,0 +1,122 @@
+"""`vla collect`: scripted demonstrations in the MuJoCo simulation, written as a LeRobot v3.0 dataset.
+
+No ROS: the embodiment's scripted teleoperator drives its scene directly
+(`vla_core.sim.rollout`), at the profile's control rate, rendering the profile's cameras at
+every frame. Each episode becomes an `Episode` (state = measured joints, action = the
+teleoperator's absolute joint command, instruction in the task's training wording) and goes
+through `DatasetWriter`. Episode k uses seed `--seed + k` for the scene, the task and the
+teleoperator's variation, so a dataset is reproducible. Failed demonstrations are left out
+unless `--keep-failed` (they are then marked `success: false`).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from vla_core.data.episode import Episode
+from vla_core.embodiment import EmbodimentSpec, load_embodiment
+
+
+@dataclass(frozen=True)
+class CollectSummary:
+    attempted: int
+    kept: int
+    succeeded: int
+    unreachable: int
+    seconds: float
+
+
+def _image_size(spec: EmbodimentSpec) -> int:
+    """The scenes render square frames of one size; the profile's cameras must agree on it."""
+    sizes = {(camera.width, camera.height) for camera in spec.cameras}
+    if len(sizes) != 1 or any(width != height for width, height in sizes):
+        raise ValueError(f"profile {spec.name}: the simulation renders every camera at one square size, "
+                         f"the cameras ask for {sorted(sizes)}")
+    return next(iter(sizes))[0]
+
+
+def collect(embodiment: str, task_name: str, episodes: int, seed: int, output: Path,
+            keep_failed: bool = False, log=print) -> CollectSummary:
+    """Run `episodes` scripted demonstrations and write the kept ones to a new dataset at `output`."""
+    from vla_core.data.lerobot_v3 import DatasetWriter
+    from vla_core.sim.factory import make_scene, make_teleop
+    from vla_core.sim.rollout import run_scripted_episode
+    from vla_core.sim.tasks import sample_task
+    from vla_core.sim.teleop import UnreachableCube
+
+    if episodes < 1:
+        raise ValueError(f"--episodes must be >= 1, got {episodes}")
+    spec = load_embodiment(embodiment)
+    scene = make_scene(spec.name, task_name, _image_size(spec))
+    missing = [camera.name for camera in spec.cameras if camera.name not in scene.cameras]
+    if missing:
+        raise ValueError(f"profile {spec.name} names cameras {missing} the {spec.name} scene lacks "
+                         f"(it has {list(scene.cameras)})")
+    teleop = make_teleop(spec)
+    cameras = tuple(camera.name for camera in spec.cameras)
+    kept = succeeded = unreachable = 0
+    start = time.monotonic()
+    try:
+        with DatasetWriter(output, spec, spec.control_rate_hz) as writer:
+            for index in range(episodes):
+                episode_seed = seed + index
+                task = sample_task(task_name, episode_seed, scene.colours)
+                instruction = task.instruction("training")
+                try:
+                    rollout = run_scripted_episode(scene, task, teleop, episode_seed, cameras)
+                except UnreachableCube as error:
+                    unreachable += 1
+                    log(f"[{index + 1}/{episodes}] seed {episode_seed}: skipped, {error}")
+                    continue
+                succeeded += rollout.success
+                keep = rollout.success or keep_failed
+                if keep:
+                    writer.add(Episode(
+                        name=f"{spec.name}_{task.name}_seed{episode_seed}", embodiment=spec.name,
+                        task=instruction, fps=spec.control_rate_hz, timestamps=rollout.timestamps,
+                        state=rollout.state, action=rollout.action, images=rollout.images,
+                        success=rollout.success,
+                        metadata={"seed": episode_seed, "task": task.name, "target": task.colour,
+                                  "source": "vla collect (scripted teleoperator in MuJoCo)"}))
+                    kept += 1
+                elapsed = time.monotonic() - start
+                log(f"[{index + 1}/{episodes}] seed {episode_seed}: {instruction!r} "
+                    f"{'succeeded' if rollout.success else 'FAILED'}, {len(rollout.timestamps)} frames, "
+                    f"{'kept' if keep else 'left out'} ({kept} kept, {elapsed:.0f} s, "
+                    f"{elapsed / (index + 1):.1f} s per episode)")
+            if kept == 0:
+                raise RuntimeError(f"no episode to write: none of the {episodes} demonstrations succeeded")
+    finally:
+        scene.close()
+    return CollectSummary(episodes, kept, succeeded, unreachable, time.monotonic() - start)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from vla_core.sim.tasks import TASKS
+
+    parser = subparsers.add_parser(
+        "collect", help="record scripted demonstrations in the MuJoCo simulation as a LeRobot v3.0 dataset",
+        description=__doc__.split("\n\n")[1] if __doc__ else None)
+    parser.add_argument("--embodiment", default="so101", help="embodiment profile with a simulated scene "
+                        "(so101, aloha)")
+    parser.add_argument("--task", default="pick_cube", choices=sorted(TASKS), help="the task to demonstrate")
+    parser.add_argument("--episodes", type=int, default=10, help="demonstrations to run")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (then +1 per episode)")
+    parser.add_argument("--output", type=Path, required=True, help="new dataset directory")
+    parser.add_argument("--keep-failed", action="store_true", help="also write failed demonstrations")
+    parser.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        summary = collect(args.embodiment, args.task, args.episodes, args.seed, args.output, args.keep_failed,
+                          log=lambda line: print(line, file=sys.stderr, flush=True))
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"vla collect: {error}", file=sys.stderr)
+        return 2
+    print(f"{summary.kept} of {summary.attempted} episodes written to {args.output} "
+          f"({summary.succeeded} succeeded, {summary.unreachable} unreachable) in {summary.seconds:.0f} s")
+    return 0

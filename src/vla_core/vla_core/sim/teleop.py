@@ -1,0 +1,179 @@
+"""Scripted teleoperators: the joint positions a person on a leader arm would send.
+
+`ScriptedTeleop` holds what every robot's script shares: the motion of a top-down pick
+(joint move above the cube, straight down, close, straight up) and, for the cube_in_bin task,
+the place (joint move above the bin, straight down, open, off the cube, straight up); the straight lines
+are solved point by point with the robot's IK, each point seeded by the last. A robot's
+script (`ScriptedPickTeleop` for the SO-101, `ScriptedAlohaTeleop` for the ALOHA) says which
+arm acts, how its jaws straddle a cube and how one tool position is solved.
+
+Demonstrations must not all be the same motion: each plan draws its speed, hover height,
+pauses and a small hand tremor from the generator it is given, so a seed reproduces it.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from vla_core.kinematics import RobotKinematics
+
+
+class UnreachableCube(ValueError):
+    """No face pair of the cube can be grasped from above within the arm's joint limits."""
+
+
+@dataclass(frozen=True)
+class GraspGeometry:
+    """Where a robot's jaws close around a cube, and how far the script moves."""
+
+    jaw_offset: float  # m from the end-effector frame to the middle between the pads
+    gripper_open: float  # gripper joint position with the jaws wide of the cube
+    gripper_closed: float  # past where the jaws touch the cube, so they squeeze it
+    hover: tuple[float, float] = (0.03, 0.05)  # m above the grasp, drawn per plan
+    lift: float = 0.08  # m
+    gripper_release: float | None = None  # opening when letting go in a place; None: gripper_open
+    release_shift: float = 0.0  # m along the jaw direction after letting go, before rising
+    release_height: float = 0.005  # m above its resting height where the cube is let go
+
+
+@dataclass(frozen=True)
+class TeleopTrajectory:
+    """Joint positions (N, J) at times (N,) from the start, at the teleoperator's rate."""
+
+    times: np.ndarray
+    joints: np.ndarray
+
+    @property
+    def duration(self) -> float:
+        return float(self.times[-1])
+
+    def at(self, elapsed: float) -> np.ndarray:
+        """The command for `elapsed` seconds after the start (the last one after the end)."""
+        index = int(np.searchsorted(self.times, elapsed, side="right")) - 1
+        return self.joints[int(np.clip(index, 0, len(self.joints) - 1))].copy()
+
+
+def minimum_jerk(count: int) -> np.ndarray:
+    """`count` progress values from just after 0 to 1 along a minimum-jerk profile."""
+    s = np.arange(1, count + 1) / count
+    return 10 * s**3 - 15 * s**4 + 6 * s**5
+
+
+class ScriptedTeleop(ABC):
+    """Plans picks (and places) for one embodiment; see the module docstring."""
+
+    def __init__(self, kinematics: RobotKinematics, rate_hz: float, geometry: GraspGeometry, tremor: float) -> None:
+        if not kinematics.spec.has_gripper:
+            raise ValueError(f"a scripted pick needs arms with grippers; {kinematics.spec.name} has none")
+        self.kinematics = kinematics
+        self.rate_hz = rate_hz
+        self.geometry = geometry
+        self.tremor = tremor
+        names = kinematics.spec.joint_names
+        self._arm_columns = [[names.index(j) for j in arm.joint_names] for arm in kinematics.spec.arms]
+        self._gripper_column = [names.index(arm.gripper_joint) for arm in kinematics.spec.arms]
+
+    # ---- what a robot's script says ----------------------------------------------------------------
+    @abstractmethod
+    def arm_for(self, position: np.ndarray) -> int:
+        """Index of the arm that handles an object at `position` (base frame)."""
+
+    @abstractmethod
+    def grasp(self, arm: int, row: np.ndarray, cube: np.ndarray, cube_yaw: float) -> tuple[np.ndarray, np.ndarray]:
+        """Tool position and jaw direction (horizontal, across two opposite faces) for a cube at
+        `cube` turned by `cube_yaw`, from the full joint state `row`; raises UnreachableCube."""
+
+    @abstractmethod
+    def solve(self, arm: int, tool: np.ndarray, jaw_direction: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """The arm's joints putting the tool at `tool` with the jaws along `jaw_direction`,
+        seeded from the full joint state `row`."""
+
+    # ---- planning -------------------------------------------------------------------------------
+    def plan(self, joints: np.ndarray, cube_position: np.ndarray, cube_yaw: float, rng: np.random.Generator,
+             place_at: np.ndarray | None = None) -> TeleopTrajectory:
+        """From the current joints, pick the cube at `cube_position` (base frame); with `place_at`
+        (a point on the table, base frame) carry it there and let go."""
+        g = self.geometry
+        joints = np.asarray(joints, dtype=np.float64)
+        cube_position = np.asarray(cube_position, dtype=np.float64)
+        arm = self.arm_for(cube_position)
+        hover = rng.uniform(*g.hover)
+        speed = rng.uniform(0.8, 1.25)
+        grasp, jaw_direction = self.grasp(arm, joints, cube_position, cube_yaw)
+        above = self._with_arm(joints, arm, self.solve(arm, grasp + [0, 0, hover], jaw_direction, joints), g.gripper_open)
+        segments = [self._joint_move(joints, above, 1.6 / speed),
+                    self._line(arm, grasp + [0, 0, hover], grasp, jaw_direction, g.gripper_open, above, 1.0 / speed)]
+        segments.append(self._joint_move(segments[-1][-1], self._with_gripper(segments[-1][-1], arm, g.gripper_closed),
+                                         0.6 / speed))
+        segments.append(self._hold(segments[-1][-1], rng.uniform(0.1, 0.4)))
+        segments.append(self._line(arm, grasp, grasp + [0, 0, g.lift], jaw_direction, g.gripper_closed,
+                                   segments[-1][-1], 1.0 / speed))
+        segments.append(self._hold(segments[-1][-1], rng.uniform(0.4, 0.8)))
+        if place_at is not None:
+            segments += self._place(arm, segments[-1][-1], cube_position, jaw_direction,
+                                    np.asarray(place_at, dtype=np.float64), hover, speed, rng)
+        path = np.vstack(segments)
+        moving = [column for columns in self._arm_columns for column in columns]
+        path[:, moving] += self._tremor(len(path), len(moving), rng)
+        return TeleopTrajectory(np.arange(len(path)) / self.rate_hz, path)
+
+    def _place(self, arm: int, row: np.ndarray, cube: np.ndarray, jaw_direction: np.ndarray, place_at: np.ndarray,
+               hover: float, speed: float, rng: np.random.Generator) -> list[np.ndarray]:
+        """Carry the held cube (centre at `cube`'s height when grasped) above `place_at`, lower it
+        to `release_height` above where it rests, open, move the jaws off it by `release_shift`, and rise."""
+        g = self.geometry
+        target = np.r_[place_at[:2], cube[2] + g.release_height]
+        tool, direction = self.grasp(arm, row, target, float(np.arctan2(jaw_direction[1], jaw_direction[0])))
+        lifted = tool + [0, 0, g.lift]
+        above = self._with_arm(row, arm, self.solve(arm, lifted, direction, row), g.gripper_closed)
+        segments = [self._joint_move(row, above, 2.0 / speed),
+                    self._line(arm, lifted, tool, direction, g.gripper_closed, above, 1.0 / speed)]
+        release = g.gripper_open if g.gripper_release is None else g.gripper_release
+        segments.append(self._joint_move(segments[-1][-1], self._with_gripper(segments[-1][-1], arm, release),
+                                         0.8 / speed))
+        segments.append(self._hold(segments[-1][-1], rng.uniform(0.2, 0.4)))
+        clear = tool + g.release_shift * direction
+        segments.append(self._line(arm, tool, clear, direction, release, segments[-1][-1], 0.4 / speed))
+        segments.append(self._line(arm, clear, clear + [0, 0, hover], direction, release, segments[-1][-1],
+                                   0.8 / speed))
+        segments.append(self._hold(segments[-1][-1], rng.uniform(0.5, 0.8)))
+        return segments
+
+    # ---- motion ----------------------------------------------------------------------------------
+    def _with_arm(self, row: np.ndarray, arm: int, arm_joints: np.ndarray, gripper: float) -> np.ndarray:
+        row = self._with_gripper(row, arm, gripper)
+        row[self._arm_columns[arm]] = arm_joints
+        return row
+
+    def _with_gripper(self, row: np.ndarray, arm: int, gripper: float) -> np.ndarray:
+        row = np.array(row, dtype=np.float64)
+        row[self._gripper_column[arm]] = gripper
+        return row
+
+    def _steps(self, seconds: float) -> int:
+        return max(1, round(seconds * self.rate_hz))
+
+    def _joint_move(self, start: np.ndarray, end: np.ndarray, seconds: float) -> np.ndarray:
+        s = minimum_jerk(self._steps(seconds))[:, None]
+        return np.asarray(start)[None] + (np.asarray(end) - np.asarray(start))[None] * s
+
+    def _line(self, arm: int, start: np.ndarray, end: np.ndarray, jaw_direction: np.ndarray, gripper: float,
+              row: np.ndarray, seconds: float) -> np.ndarray:
+        """A straight line of the tool from `start` to `end`, solved point by point (each seeded by the last)."""
+        rows, row = [], np.asarray(row, dtype=np.float64)
+        for s in minimum_jerk(self._steps(seconds)):
+            row = self._with_arm(row, arm, self.solve(arm, start + (end - start) * s, jaw_direction, row), gripper)
+            rows.append(row)
+        return np.array(rows)
+
+    def _hold(self, pose: np.ndarray, seconds: float) -> np.ndarray:
+        return np.repeat(pose[None], self._steps(seconds), axis=0)
+
+    def _tremor(self, count: int, joints: int, rng: np.random.Generator) -> np.ndarray:
+        """Smooth hand tremor: white noise low-passed over about a third of a second."""
+        noise = rng.normal(0.0, 1.0, (count + 10, joints))
+        kernel = np.ones(10) / 10
+        smooth = np.stack([np.convolve(noise[:, j], kernel, mode="valid")[:count] for j in range(joints)], axis=1)
+        return self.tremor * smooth / max(float(smooth.std()), 1e-9)
