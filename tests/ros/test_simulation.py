@@ -98,3 +98,40 @@ def test_a_scripted_episode_succeeds_through_the_ros_graph(ros_node, ros_process
     assert ros_node.spin_until(succeeded, 90.0), f"the cube was not lifted; last state {states.messages[-1:]}"
     bad = ros_node.create_client(ResetScene, "reset").call_async(ResetScene.Request(seed=1, wording="casual"))
     assert ros_node.spin_until(bad.done, 10.0) and not bad.result().success and "casual" in bad.result().message
+
+
+def test_aloha_bin_scene_serves_three_cameras_the_clock_and_follows_both_arms(ros_node, ros_process) -> None:
+    from vla_core.sim.aloha_scene import GRIPPER_CLOSED, JOINTS as ALOHA_JOINTS
+
+    sim_node(ros_process, "embodiment:=aloha", "task:=cube_in_bin", "image_size:=64", "camera_rate_hz:=10.0",
+             "real_time_factor:=1.0")
+    clock = Keep(ros_node, Clock, "/clock", 10)
+    joints = Keep(ros_node, JointState, "joint_states", qos_profile_sensor_data)
+    cameras = {name: Keep(ros_node, Image, f"{name}/image_raw", qos_profile_sensor_data)
+               for name in ("top", "left_wrist", "right_wrist")}
+    states = Keep(ros_node, TaskState, "task_state")
+    command = ros_node.create_publisher(JointTrajectory, "joint_trajectory_controller/joint_trajectory", RELIABLE)
+    assert ros_node.spin_until(lambda: len(joints.messages) > 10 and all(len(c.messages) > 2 for c in cameras.values())
+                               and states.messages, 30.0), "no joint states, images or task state from the simulation"
+    assert tuple(joints.messages[-1].name) == ALOHA_JOINTS
+    frames = [np.frombuffer(bytes(c.messages[-1].data), np.uint8) for c in cameras.values()]
+    assert all(f.size == 64 * 64 * 3 and f.std() > 5 for f in frames) and not np.array_equal(frames[0], frames[1])
+    assert states.messages[-1].task == "cube_in_bin" and "bin" in states.messages[-1].instruction
+    assert not states.messages[-1].success
+
+    # move the right arm and close its gripper; the left arm holds still
+    start = np.array(joints.messages[-1].position)
+    goal = start.copy()
+    goal[7:10] += [0.4, 0.3, -0.3]
+    goal[13] = GRIPPER_CLOSED
+    sent = stamp_to_seconds(clock.messages[-1].clock)
+    command.publish(JointTrajectory(joint_names=list(ALOHA_JOINTS), points=[
+        JointTrajectoryPoint(positions=goal.tolist(), time_from_start=seconds_to_duration(1.0))]))
+    assert ros_node.spin_until(
+        lambda: stamp_to_seconds(joints.messages[-1].header.stamp) > sent + 2.0, 15.0), "simulated time stood still"
+    reached = np.array(joints.messages[-1].position)
+    assert np.abs(reached[7:10] - goal[7:10]).max() < 0.03, f"right arm at {reached[7:10]}, sent {goal[7:10]}"
+    assert reached[13] == pytest.approx(GRIPPER_CLOSED, abs=0.003)
+    assert np.abs(reached[:6] - start[:6]).max() < 0.02, "the left arm moved"
+    times = [stamp_to_seconds(m.clock) for m in clock.messages]
+    assert np.all(np.diff(times) > 0), "/clock went backwards or stood still"

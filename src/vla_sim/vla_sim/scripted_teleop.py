@@ -1,7 +1,8 @@
 """A scripted teleoperator node: drives the simulated arm through ROS like a leader arm would.
 
 On every new episode announced on `task_state` it plans a pick of the target cube from the
-current `joint_states` (`vla_core.sim.scripted_pick`), then streams the plan at `rate_hz` as
+current `joint_states` with the embodiment's scripted teleoperator (`vla_core.sim.factory`:
+SO-101 or ALOHA), then streams the plan at `rate_hz` as
 single-point `trajectory_msgs/JointTrajectory` messages on the embodiment's command topic,
 each reached `1/rate_hz` after it arrives, exactly what a leader-arm teleoperation node sends
 to a joint trajectory controller. The recorder records that topic as the action label. After
@@ -17,8 +18,8 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from vla_core.embodiment import load_embodiment
-from vla_core.kinematics import RobotKinematics
-from vla_core.sim.scripted_pick import ScriptedPickTeleop, TeleopTrajectory, UnreachableCube
+from vla_core.sim.factory import make_teleop
+from vla_core.sim.teleop import TeleopTrajectory, UnreachableCube
 from vla_policy_node.node_main import run_node
 from vla_policy_node.parameters import Param, declare_and_read, in_range
 from vla_policy_node.ros_time import seconds_to_duration
@@ -27,7 +28,8 @@ from vla_msgs.msg import TaskState
 
 PARAMETERS = (
     Param("embodiment", "so101", "Embodiment profile of the robot it drives."),
-    Param("rate_hz", 30.0, "Rate of the leader-arm positions it sends.", in_range(1.0, 200.0)),
+    Param("rate_hz", 0.0, "Rate of the leader-arm positions it sends; 0 = the profile's control rate.",
+          in_range(0.0, 200.0)),
     Param("seed", 0, "Seed of the demonstrations' variation (mixed with the episode number)."),
     Param("tremor", 0.002, "Standard deviation of the hand tremor in radians.", in_range(0.0, 0.05)),
 )
@@ -39,7 +41,8 @@ class ScriptedTeleopNode(Node):
         super().__init__("scripted_teleop")
         self.params = p = declare_and_read(self, PARAMETERS)
         self.spec = load_embodiment(p["embodiment"])
-        self.script = ScriptedPickTeleop(RobotKinematics(self.spec), p["rate_hz"], tremor=p["tremor"])
+        self.rate_hz = p["rate_hz"] or self.spec.control_rate_hz
+        self.script = make_teleop(self.spec, self.rate_hz, tremor=p["tremor"])
         self.joints: np.ndarray | None = None
         self.episode: int | None = None
         self.plan: TeleopTrajectory | None = None
@@ -47,7 +50,7 @@ class ScriptedTeleopNode(Node):
         self.command_pub = self.create_publisher(JointTrajectory, self.spec.command_topic, RELIABLE)
         self.create_subscription(JointState, self.spec.joint_state_topic, self.on_joints, qos_profile_sensor_data)
         self.create_subscription(TaskState, "task_state", self.on_task, RELIABLE)
-        self.create_timer(1.0 / p["rate_hz"], self.send)
+        self.create_timer(1.0 / self.rate_hz, self.send)
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds / 1e9
@@ -77,7 +80,7 @@ class ScriptedTeleopNode(Node):
         if self.plan is None:
             return
         point = JointTrajectoryPoint(positions=self.plan.at(self.now() - self.plan_start).tolist(),
-                                     time_from_start=seconds_to_duration(1.0 / self.params["rate_hz"]))
+                                     time_from_start=seconds_to_duration(1.0 / self.rate_hz))
         self.command_pub.publish(JointTrajectory(joint_names=list(self.spec.joint_names), points=[point]))
 
 

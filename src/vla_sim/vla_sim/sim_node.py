@@ -1,17 +1,19 @@
-"""The MuJoCo pick scene behind the topics a real robot driver offers.
+"""A MuJoCo tabletop scene (SO-101 or ALOHA, pick_cube or cube_in_bin) behind the topics a
+real robot driver offers.
 
 Publishes `joint_states`, each camera's `<camera>/image_raw` and `<camera>/camera_info` (topic
 names from the embodiment profile, relative so a namespace applies), `/clock`, and the task's
 `task_state`; follows `trajectory_msgs/JointTrajectory` on the profile's command topic the way
 a ros2_control joint trajectory controller does (`vla_core.sim.TrajectoryFollower`), and
-gripper positions as `std_msgs/Float64MultiArray` on `gripper_topic` when one is set. The
+gripper positions (one per arm) as `std_msgs/Float64MultiArray` on `gripper_topic` when one
+is set. The embodiment and the task are parameters (`vla_core.sim.factory`); joint names and
+cameras come from the embodiment's profile. The
 `reset` service (`vla_msgs/ResetScene`) starts a seeded episode and says its instruction.
 
 Simulation time is the truth: every stamp is simulation time, published on `/clock`, and the
 other nodes run with `use_sim_time`. The physics loop runs on its own thread at
-`real_time_factor` (0 = as fast as the CPU allows); rendering two 224x224 cameras at 30 Hz
-costs about 1.5 CPU-seconds per simulated second on two cores, so the factor achieved is
-logged every 5 s.
+`real_time_factor` (0 = as fast as the CPU allows); rendering costs CPU time per camera and
+frame, so the factor achieved is logged every 5 s.
 """
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 from vla_core.embodiment import CameraSpec, load_embodiment
-from vla_core.sim.pick_scene import CAMERAS, JOINTS, PickCubeScene
-from vla_core.sim.tasks import PickTask, sample_pick_task
+from vla_core.sim.factory import SIMULATED_EMBODIMENTS, make_scene
+from vla_core.sim.tasks import TASKS, CubeTask, sample_task
 from vla_core.sim.trajectory_follower import TrajectoryFollower
 from vla_policy_node.node_main import run_node
 from vla_policy_node.parameters import Param, declare_and_read, in_range, one_of, positive
@@ -40,8 +42,9 @@ from vla_msgs.msg import TaskState
 from vla_msgs.srv import ResetScene
 
 PARAMETERS = (
-    Param("embodiment", "so101", "Embodiment profile of the simulated robot (only so101 has a scene so far).",
-          one_of("so101")),
+    Param("embodiment", "so101", "Embodiment profile of the simulated robot.", one_of(*SIMULATED_EMBODIMENTS)),
+    Param("task", "pick_cube", "Task of every episode (its scene gets a bin when the task needs one).",
+          one_of(*TASKS)),
     Param("physics_rate_hz", 100.0, "Rate of the control update, joint_states and /clock in simulated Hz.",
           in_range(10.0, 1000.0)),
     Param("camera_rate_hz", 30.0, "Camera frame rate in simulated Hz.", in_range(1.0, 60.0)),
@@ -49,7 +52,8 @@ PARAMETERS = (
     Param("real_time_factor", 1.0, "Simulated seconds per wall second; 0 = as fast as possible.",
           in_range(0.0, 100.0)),
     Param("seed", 0, "Seed of the first episode (later ones come from the reset service)."),
-    Param("gripper_topic", "", "Float64MultiArray topic for gripper positions; empty = only JointTrajectory."),
+    Param("gripper_topic", "", "Float64MultiArray topic for gripper positions (one per arm); "
+          "empty = only JointTrajectory."),
     Param("task_rate_hz", 10.0, "Rate of task_state in simulated Hz.", positive),
 )
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -66,11 +70,14 @@ class SimulationNode(Node):
         super().__init__("vla_sim")
         self.params = p = declare_and_read(self, PARAMETERS)
         self.spec = load_embodiment(p["embodiment"])
-        missing = [c.name for c in self.spec.cameras if c.name not in CAMERAS]
-        if missing or tuple(self.spec.joint_names) != JOINTS:
-            raise ValueError(f"the pick scene has cameras {list(CAMERAS)} and joints {list(JOINTS)}; profile "
-                             f"{self.spec.name} asks for cameras {missing} it lacks or joints {self.spec.joint_names}")
-        self.scene = PickCubeScene(image_size=p["image_size"])
+        self.scene = make_scene(self.spec.name, p["task"], image_size=p["image_size"])
+        self.joints = self.scene.joint_names
+        missing = [c.name for c in self.spec.cameras if c.name not in self.scene.cameras]
+        if missing or tuple(self.spec.joint_names) != self.joints:
+            raise ValueError(f"the {self.spec.name} scene has cameras {list(self.scene.cameras)} and joints "
+                             f"{list(self.joints)}; profile {self.spec.source} asks for cameras {missing} it lacks "
+                             f"or joints {list(self.spec.joint_names)}")
+        self.gripper_columns = [self.joints.index(arm.gripper_joint) for arm in self.spec.arms if arm.gripper_joint]
         self.lock = threading.Lock()  # the physics thread and the service/subscription callbacks share the scene
         self.follower = TrajectoryFollower(self.scene.joint_positions())
         self.gripper_override: np.ndarray | None = None
@@ -102,10 +109,10 @@ class SimulationNode(Node):
         try:
             if not msg.points:
                 raise ValueError("no points")
-            unknown = set(msg.joint_names) - set(JOINTS)
+            unknown = set(msg.joint_names) - set(self.joints)
             if unknown:
-                raise ValueError(f"unknown joints {sorted(unknown)} (expected some of {list(JOINTS)})")
-            columns = [JOINTS.index(name) for name in msg.joint_names]
+                raise ValueError(f"unknown joints {sorted(unknown)} (expected some of {list(self.joints)})")
+            columns = [self.joints.index(name) for name in msg.joint_names]
             with self.lock:
                 now = self.scene.time
                 stamp = stamp_to_seconds(msg.header.stamp)
@@ -121,9 +128,10 @@ class SimulationNode(Node):
                                       throttle_duration_sec=2.0)
 
     def on_gripper(self, msg: Float64MultiArray) -> None:
-        if len(msg.data) != 1 or not np.isfinite(msg.data[0]):
-            self.get_logger().warning(f"ignored a gripper command {list(msg.data)}: expected one finite position",
-                                      throttle_duration_sec=2.0)
+        expected = len(self.gripper_columns)
+        if len(msg.data) != expected or not np.all(np.isfinite(msg.data)):
+            self.get_logger().warning(f"ignored a gripper command {list(msg.data)}: expected {expected} finite "
+                                      f"position(s), one per arm", throttle_duration_sec=2.0)
             return
         with self.lock:
             self.gripper_override = np.array(msg.data, dtype=np.float64)
@@ -141,13 +149,13 @@ class SimulationNode(Node):
         self.get_logger().info(f"episode {self.episode} (seed {request.seed}): {self.instruction}")
         return response
 
-    def _reset(self, seed: int) -> PickTask:
+    def _reset(self, seed: int) -> CubeTask:
         """Called with the lock held (or before the physics thread starts)."""
         self.scene.reset(seed)
         self.follower = TrajectoryFollower(self.scene.joint_positions())
         self.gripper_override = None
         self.episode += 1
-        return sample_pick_task(seed, self.scene.colours)
+        return sample_task(self.params["task"], seed, self.scene.colours)
 
     # ---- physics thread ---------------------------------------------------------------------------
     def _physics_loop(self) -> None:
@@ -171,7 +179,7 @@ class SimulationNode(Node):
                     wall_start, sim_start = time.monotonic(), self.scene.time
                 target = self.follower.target(self.scene.time)
                 if self.gripper_override is not None:
-                    target[-1] = self.gripper_override[0]
+                    target[self.gripper_columns] = self.gripper_override
                 self.scene.command(target)
                 self.scene.step(period)
                 now = self.scene.time
@@ -198,7 +206,7 @@ class SimulationNode(Node):
                 self.get_logger().info(f"simulation time {now:.1f} s, real-time factor {factor:.2f}")
 
     def _publish_joints(self, stamp: Time) -> None:
-        msg = JointState(name=list(JOINTS), position=self.scene.joint_positions().tolist(),
+        msg = JointState(name=list(self.joints), position=self.scene.joint_positions().tolist(),
                          velocity=self.scene.joint_velocities().tolist())
         msg.header.stamp = stamp
         msg.header.frame_id = self.spec.base_frame
@@ -221,7 +229,7 @@ class SimulationNode(Node):
         cube = self.scene.cube(self.task.colour)
         yaw = self.scene.cube_yaw(self.task.colour)
         msg = TaskState(episode=self.episode, task=self.task.name, target=self.task.colour,
-                        instruction=self.instruction, success=self.scene.lifted(self.task.colour))
+                        instruction=self.instruction, success=self.task.success(self.scene))
         msg.header.stamp, msg.header.frame_id = stamp, self.spec.base_frame
         msg.target_pose.position.x, msg.target_pose.position.y, msg.target_pose.position.z = cube.position.tolist()
         msg.target_pose.orientation.w, msg.target_pose.orientation.z = float(np.cos(yaw / 2)), float(np.sin(yaw / 2))
