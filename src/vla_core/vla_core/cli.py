@@ -14,7 +14,7 @@ from vla_core import __version__
 
 # module path of every subcommand, in the order `vla --help` lists them
 SUBCOMMANDS: tuple[str, ...] = ("vla_core.doctor", "vla_core.bringup_checkpoint", "vla_core.up", "vla_core.record",
-                               "vla_core.evaluation.command", "vla_core.training.command",
+                               "vla_core.evaluation.command", "vla_core.training.command", "vla_core.convert",
                                "vla_core.collect")
 
 
