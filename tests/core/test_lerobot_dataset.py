@@ -4,16 +4,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import numpy as np
 import pandas as pd
 import pytest
-from vla_core.data.episode import Episode
+from vla_core.data.episode import Episode, EpisodeError
 from vla_core.data.lerobot_v3 import (
     DatasetError,
     DatasetWriter,
     load_episodes,
     read_info,
 )
+from vla_core.data.video import VideoEncoder, VideoError, VideoJoiner
 from vla_core.embodiment import EmbodimentSpec, load_embodiment
 from vla_core.kinematics import RobotKinematics
 
@@ -129,7 +131,7 @@ def test_writer_refusals(spec: EmbodimentSpec, tmp_path: Path) -> None:
     episode = make_episode(spec, 0, 10, None)
     drifting = make_episode(spec, 1, 10, None)
     drifting.timestamps = np.arange(10) / 25.0
-    with pytest.raises(DatasetError, match="grid"), DatasetWriter(tmp_path / "a", spec, 30.0) as writer:
+    with pytest.raises(EpisodeError, match="grid"), DatasetWriter(tmp_path / "a", spec, 30.0) as writer:
         writer.add(drifting)
     assert not (tmp_path / "a" / "meta/info.json").exists()
     with DatasetWriter(tmp_path / "b", spec, 30.0) as writer:
@@ -145,3 +147,36 @@ def test_reader_errors_name_the_file(written, tmp_path: Path) -> None:
     (tmp_path / "meta/info.json").write_text(json.dumps({"codebase_version": "v2.1"}))
     with pytest.raises(DatasetError, match=r"info.json: codebase_version is 'v2.1', expected 'v3.0'"):
         read_info(tmp_path)
+
+
+def test_videos_join_episode_clips_on_keyframes(written) -> None:
+    """Each episode's clip is copied into the camera's file: frame k at k / fps, every episode starting
+    on a keyframe (episode 2 starts at the odd frame 45, where one continuous gop-2 stream has none)."""
+    root, _ = written
+    meta = pd.read_parquet(root / "meta/episodes/chunk-000/file-000.parquet")
+    starts = {round(t * 30) for t in meta["videos/observation.images.front/from_timestamp"]}
+    assert starts == {0, 20, 45}
+    with av.open(str(root / "videos/observation.images.front/chunk-000/file-000.mp4")) as container:
+        stream = container.streams.video[0]
+        packets = [packet for packet in container.demux(stream) if packet.dts is not None]
+        times = np.array([float(packet.pts * stream.time_base) for packet in packets])
+        keyframes = {k for k, packet in enumerate(packets) if packet.is_keyframe}
+    np.testing.assert_allclose(np.sort(times), np.arange(60) / 30, atol=1e-4)  # LeRobot's tolerance
+    assert starts <= keyframes
+    assert not list(root.glob(".clips-*"))  # the writer's scratch clips are gone
+
+
+def test_joiner_refuses_clips_that_do_not_fit(tmp_path: Path) -> None:
+    clips = {}
+    for name, size in (("a", 32), ("b", 48)):
+        clips[name] = tmp_path / f"{name}.mp4"
+        encoder = VideoEncoder(clips[name], 30.0, size, size)
+        encoder.write(np.zeros((3, size, size, 3), np.uint8))
+        encoder.close()
+    joiner = VideoJoiner(tmp_path / "joined.mp4", 30.0)
+    assert joiner.append(clips["a"], 3) == 0 and joiner.append(clips["a"], 3) == 3
+    with pytest.raises(VideoError, match=r"b.mp4: h264 48x48 yuv420p cannot join .*joined.mp4 \(h264 32x32"):
+        joiner.append(clips["b"], 3)
+    with pytest.raises(VideoError, match="a.mp4: 3 frame\\(s\\) in the clip, the episode has 4"):
+        joiner.append(clips["a"], 4)
+    joiner.close()

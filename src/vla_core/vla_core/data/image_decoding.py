@@ -12,13 +12,13 @@ from typing import Protocol
 
 import numpy as np
 
-# encoding -> (channels, indices that give R, G, B)
-_ENCODINGS: dict[str, tuple[int, tuple[int, int, int]]] = {
-    "rgb8": (3, (0, 1, 2)),
-    "bgr8": (3, (2, 1, 0)),
-    "rgba8": (4, (0, 1, 2)),
-    "bgra8": (4, (2, 1, 0)),
-    "mono8": (1, (0, 0, 0)),
+# encoding -> (channels, the channel slice that gives R, G, B: a view, so only one copy is made)
+_ENCODINGS: dict[str, tuple[int, slice]] = {
+    "rgb8": (3, slice(0, 3)),
+    "bgr8": (3, slice(2, None, -1)),
+    "rgba8": (4, slice(0, 3)),
+    "bgra8": (4, slice(2, None, -1)),
+    "mono8": (1, slice(0, 1)),
 }
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
 
@@ -56,8 +56,10 @@ def image_to_rgb(msg: ImageMessage) -> np.ndarray:
     if buffer.size != expected:
         raise ImageConversionError(
             f"image data has {buffer.size} bytes, expected step x height = {msg.step} x {msg.height} = {expected}")
-    pixels = buffer.reshape(msg.height, msg.step)[:, :row_bytes].reshape(msg.height, msg.width, channels)
-    return np.ascontiguousarray(pixels[:, :, list(rgb)])
+    pixels = buffer.reshape(msg.height, msg.step)[:, :row_bytes].reshape(msg.height, msg.width, channels)[:, :, rgb]
+    if channels == 1:
+        return np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels)
 
 
 def _as_bytes(data: object) -> np.ndarray:

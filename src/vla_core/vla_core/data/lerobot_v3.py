@@ -24,7 +24,8 @@ its reader takes one file as well as many).
 from __future__ import annotations
 
 import json
-import math
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -38,9 +39,10 @@ import pyarrow.parquet as pq
 from vla_core.actions import get_action_space
 from vla_core.data.eef_pose import absolute_eef_poses, eef_pose_names
 from vla_core.data.episode import Episode
+from vla_core.data.episode_encoding import CameraClip, EncodedEpisode, EpisodeEncoder
 from vla_core.data.image_decoding import resize_rgb
 from vla_core.data.stats import ImageStats, vector_stats
-from vla_core.data.video import VideoEncoder, decode_frames, video_info
+from vla_core.data.video import VideoJoiner, decode_frames, video_info
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.kinematics import RobotKinematics
 
@@ -56,8 +58,6 @@ STATE = "observation.state"
 ACTION = "action"
 EEF_POSE = "action.eef_pose"
 INDEX_COLUMNS = ("frame_index", "episode_index", "index", "task_index")
-# a timestamp may sit this far (in frame periods) from its place on the fps grid
-GRID_TOLERANCE = 0.25
 
 
 class DatasetError(ValueError):
@@ -76,8 +76,10 @@ def _fps_value(fps: float) -> int | float:
 class DatasetWriter:
     """Writes episodes of one embodiment into a new LeRobot v3.0 dataset directory.
 
-    Videos are encoded as episodes arrive; the tables and metadata are written on close, so a
-    directory without meta/info.json is an unfinished (or failed) conversion.
+    Episodes come in either as `Episode`s (`add`) or already encoded elsewhere by this writer's
+    `encoder()` (`add_encoded`: conversion workers encode in parallel). Their video clips are
+    joined into the per-camera files as episodes arrive; the tables and metadata are written on
+    close, so a directory without meta/info.json is an unfinished (or failed) conversion.
     """
 
     def __init__(self, root: Path, spec: EmbodimentSpec, fps: float, action_space: str | None = None,
@@ -95,9 +97,11 @@ class DatasetWriter:
         self._tables: list[pa.Table] = []
         self._episodes: list[dict[str, Any]] = []
         self._tasks: dict[str, int] = {}
-        self._videos: dict[str, VideoEncoder] = {}
+        self._videos: dict[str, VideoJoiner] = {}
         self._image_stats = {camera.name: ImageStats() for camera in spec.cameras}
         self._frames = 0
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._clip_dir = Path(tempfile.mkdtemp(prefix=".clips-", dir=self.root))
 
     # ---- context manager ---------------------------------------------------------------------
     def __enter__(self) -> Self:
@@ -111,64 +115,67 @@ class DatasetWriter:
             self._close_videos()  # leave no metadata: the directory is not a dataset
 
     # ---- episodes ------------------------------------------------------------------------------
+    def encoder(self) -> EpisodeEncoder:
+        """Encodes episodes for `add_encoded`; picklable, to be called in worker processes."""
+        return EpisodeEncoder(self.spec, self.fps, self._clip_dir, self.codec, self.crf)
+
     def add(self, episode: Episode) -> int:
-        """Append one episode; returns its episode_index."""
-        episode.validate(self.spec)
+        """Append one episode, encoding its frames here; returns its episode_index."""
+        return self.add_encoded(self.encoder()(episode))
+
+    def add_encoded(self, episode: EncodedEpisode) -> int:
+        """Append one episode made by `encoder()`; its clips are joined and deleted. Returns its episode_index."""
         count = len(episode)
-        if not math.isclose(episode.fps, self.fps, rel_tol=1e-9):
-            raise DatasetError(f"episode {episode.name!r} is at {episode.fps} fps, the dataset at {self.fps}")
-        grid = np.arange(count) / self.fps
-        drift = np.abs(episode.timestamps - episode.timestamps[0] - grid).max()
-        if drift > GRID_TOLERANCE / self.fps:
-            raise DatasetError(f"episode {episode.name!r}: timestamps leave the {self.fps:g} fps grid by up to "
-                               f"{drift * 1e3:.1f} ms (at most {GRID_TOLERANCE / self.fps * 1e3:.1f} ms expected)")
         index = len(self._episodes)
+        for camera, clip in episode.clips.items():
+            joiner = self._videos.get(image_key(camera))
+            if joiner is not None and (clip.width, clip.height) != (joiner.width, joiner.height):
+                raise DatasetError(f"episode {episode.name!r}: camera {camera!r} frames are {clip.width}x{clip.height}, "
+                                   f"earlier episodes' were {joiner.width}x{joiner.height}")
         task_index = self._tasks.setdefault(episode.task, len(self._tasks))
         eef = absolute_eef_poses(self._kinematics, episode.action)
         columns = {
             STATE: _vectors(episode.state), ACTION: _vectors(episode.action), EEF_POSE: _vectors(eef),
-            "timestamp": pa.array(grid, pa.float32()),
+            "timestamp": pa.array(np.arange(count) / self.fps, pa.float32()),
             "frame_index": pa.array(np.arange(count), pa.int64()),
             "episode_index": pa.array(np.full(count, index), pa.int64()),
             "index": pa.array(self._frames + np.arange(count), pa.int64()),
             "task_index": pa.array(np.full(count, task_index), pa.int64()),
         }
-        self._tables.append(pa.table(columns))
         row: dict[str, Any] = {
             "episode_index": index, "tasks": [episode.task], "length": count,
             "data/chunk_index": 0, "data/file_index": 0,
             "dataset_from_index": self._frames, "dataset_to_index": self._frames + count,
         }
         for camera in self.spec.cameras:
-            row.update(self._add_video(camera.name, episode.images[camera.name], episode.name))
+            row.update(self._add_video(camera.name, episode.clips[camera.name]))
+        for clip in episode.clips.values():
+            clip.path.unlink()
         row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
                     "name": episode.name, "success": episode.success,
                     "metadata": json.dumps(episode.metadata, sort_keys=True, default=str)})
+        self._tables.append(pa.table(columns))
         self._episodes.append(row)
         self._frames += count
         return index
 
-    def _add_video(self, camera: str, frames: np.ndarray, episode: str) -> dict[str, Any]:
+    def _add_video(self, camera: str, clip: CameraClip) -> dict[str, Any]:
         key = image_key(camera)
-        encoder = self._videos.get(key)
-        if encoder is None:
+        joiner = self._videos.get(key)
+        if joiner is None:
             path = self.root / VIDEO_PATH.format(video_key=key, chunk_index=0, file_index=0)
-            encoder = self._videos[key] = VideoEncoder(path, self.fps, frames.shape[2], frames.shape[1],
-                                                       self.codec, self.crf)
-        if frames.shape[1:3] != (encoder.height, encoder.width):
-            raise DatasetError(f"episode {episode!r}: camera {camera!r} frames are {frames.shape[2]}x{frames.shape[1]}, "
-                               f"earlier episodes' were {encoder.width}x{encoder.height}")
-        start = encoder.frames
-        encoder.write(frames)
-        self._image_stats[camera].update(frames)
+            joiner = self._videos[key] = VideoJoiner(path, self.fps)
+        start = joiner.append(clip.path, clip.frames)
+        self._image_stats[camera].merge(clip.stats)
         return {f"videos/{key}/chunk_index": 0, f"videos/{key}/file_index": 0,
                 f"videos/{key}/from_timestamp": start / self.fps,
-                f"videos/{key}/to_timestamp": encoder.frames / self.fps}
+                f"videos/{key}/to_timestamp": joiner.frames / self.fps}
 
     # ---- metadata ------------------------------------------------------------------------------
     def _close_videos(self) -> None:
-        for encoder in self._videos.values():
-            encoder.close()
+        for joiner in self._videos.values():
+            joiner.close()
+        shutil.rmtree(self._clip_dir, ignore_errors=True)
 
     def close(self) -> None:
         """Finish the videos and write the data table and meta/ files."""
@@ -193,9 +200,9 @@ class DatasetWriter:
         features: dict[str, dict] = {}
         for camera in self.spec.cameras:
             key = image_key(camera.name)
-            encoder = self._videos[key]
-            features[key] = {"dtype": "video", "shape": [encoder.height, encoder.width, 3],
-                             "names": ["height", "width", "channels"], "info": video_info(encoder.path)}
+            joiner = self._videos[key]
+            features[key] = {"dtype": "video", "shape": [joiner.height, joiner.width, 3],
+                             "names": ["height", "width", "channels"], "info": video_info(joiner.path)}
         features[STATE] = {"dtype": "float32", "shape": [len(joints)], "names": joints}
         features[ACTION] = {"dtype": "float32", "shape": [len(joints)], "names": joints}
         names = eef_pose_names(self.spec)

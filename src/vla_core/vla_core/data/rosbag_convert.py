@@ -9,7 +9,8 @@ episode with gaps inside is skipped, never filled in, and both are counted in th
 
 The instruction, success flag, operator notes and episode id come from the bag's metadata.yaml
 `custom_data` (keys `vla_ros.*`, as the vla_ros recorder writes them). Bags are converted in a
-process pool, each worker reading one bag; the parent writes episodes in bag order.
+process pool, each worker reading one bag and encoding its videos into clips; the parent joins
+the clips and writes the tables in bag order.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from vla_core.data.convert_config import (
     match_topic,
 )
 from vla_core.data.episode import Episode
+from vla_core.data.episode_encoding import EncodedEpisode, EpisodeEncoder
 from vla_core.data.image_decoding import message_to_rgb, resize_rgb
 from vla_core.data.lerobot_v3 import DatasetWriter
 from vla_core.data.resample import frame_times, gap_runs, latest, nearest
@@ -315,7 +317,8 @@ def _read_images(bag: Bag, topics: dict[str, str], spec: EmbodimentSpec,
             image = resize_rgb(message_to_rgb(msg), camera.width, camera.height)
         except ValueError as error:
             raise EpisodeSkipped(f"camera {camera.name!r} on {topic}, message {ordinal}: {error}") from error
-        frames[role][positions] = image
+        for position in positions:  # one position, or more where the camera dropped frames
+            frames[role][position] = image
     return {role.split(":", 1)[1]: array for role, array in frames.items()}
 
 
@@ -359,6 +362,13 @@ def find_bags(paths: Sequence[Path]) -> list[Path]:
     return bags
 
 
+def _convert_and_encode(path: Path, spec: EmbodimentSpec, config: ConvertConfig, encoder: EpisodeEncoder
+                        ) -> tuple[EncodedEpisode | None, EpisodeReport]:
+    """`convert_bag`, then the episode's videos encoded in this (worker) process."""
+    episode, report = convert_bag(path, spec, config)
+    return (encoder(episode) if episode is not None else None), report
+
+
 def convert_bags(bags: Sequence[Path], spec: EmbodimentSpec, config: ConvertConfig, output: Path,
                  workers: int = 2, progress: Callable[[EpisodeReport], None] | None = None) -> Summary:
     """Convert every bag into one dataset at `output`; bags that fail are reported and left out."""
@@ -366,19 +376,21 @@ def convert_bags(bags: Sequence[Path], spec: EmbodimentSpec, config: ConvertConf
     started = time.perf_counter()
     reports: list[EpisodeReport] = []
     with DatasetWriter(output, spec, float(config.fps), config.action_space) as writer:
-        def take(episode: Episode | None, report: EpisodeReport) -> None:
+        encoder = writer.encoder()
+
+        def take(episode: EncodedEpisode | None, report: EpisodeReport) -> None:
             if episode is not None:
-                writer.add(episode)
+                writer.add_encoded(episode)
             reports.append(report)
             if progress is not None:
                 progress(report)
 
         if workers <= 1:
             for bag in bags:
-                take(*convert_bag(bag, spec, config))
+                take(*_convert_and_encode(bag, spec, config, encoder))
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(convert_bag, bag, spec, config) for bag in bags]
+                futures = [pool.submit(_convert_and_encode, bag, spec, config, encoder) for bag in bags]
                 for future in futures:
                     take(*future.result())
         if not any(report.kept for report in reports):

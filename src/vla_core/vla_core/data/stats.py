@@ -47,6 +47,11 @@ class ImageStats:
             self._histogram[channel] += np.bincount(grid[..., channel].ravel(), minlength=256)
         self._frames += len(frames)
 
+    def merge(self, other: ImageStats) -> None:
+        """Add the frames another accumulator counted (e.g. in a conversion worker)."""
+        self._histogram += other._histogram
+        self._frames += other._frames
+
     def result(self) -> dict[str, list]:
         if self._frames == 0:
             raise ValueError("image statistics of no frames")

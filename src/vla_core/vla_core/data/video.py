@@ -6,6 +6,13 @@ Encoding follows LeRobot's choices (yuv420p, a keyframe every `gop` frames so th
 seeking to any frame decodes at most `gop` frames); the codec is libx264 by default because it
 encodes several times faster than libsvtav1 on a small CPU (preset ultrafast: conversion must
 keep well ahead of real time on two cores), and libsvtav1 is available too.
+
+Each episode is encoded on its own into a clip (in whichever process made the episode, so
+conversions encode in parallel), and `VideoJoiner` then copies the clips' compressed packets
+into the camera's file with shifted timestamps, without decoding or re-encoding. A clip starts
+with a keyframe, so every episode in the joined file starts on one and a reader seeking to an
+episode's first frame never needs frames of the episode before. Neither encoder setting
+reorders frames (no B-frames), so a packet's decode and presentation order agree.
 """
 from __future__ import annotations
 
@@ -65,6 +72,65 @@ class VideoEncoder:
     def close(self) -> None:
         self._container.mux(self._stream.encode(None))
         self._container.close()
+
+
+class VideoJoiner:
+    """Appends single-episode clips of one camera to one mp4 file, back to back, by copying packets.
+
+    Frame k of the joined file is shown at k / fps, as if one encoder had written it; clips must
+    share codec, size and codec headers (one encoder setting makes them).
+    """
+
+    def __init__(self, path: Path, fps: float) -> None:
+        self.path = path
+        self.frames = 0
+        self.width = self.height = 0
+        self._rate = Fraction(fps).limit_denominator(1001)
+        self._container: av.container.OutputContainer | None = None
+        self._stream: av.video.stream.VideoStream | None = None
+        self._headers: tuple = ()
+
+    def append(self, clip: Path, frames: int) -> int:
+        """Copy `clip` (`frames` frames, the first a keyframe) to the end; returns the frame index it starts at."""
+        start = self.frames
+        with av.open(str(clip)) as source:
+            if not source.streams.video:
+                raise VideoError(f"{clip}: expected a video stream, found none")
+            stream = source.streams.video[0]
+            context = stream.codec_context
+            headers = (context.name, context.width, context.height, context.pix_fmt, bytes(context.extradata or b""))
+            if self._stream is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._container = av.open(str(self.path), mode="w")
+                self._stream = self._container.add_stream_from_template(stream)
+                self.width, self.height, self._headers = context.width, context.height, headers
+            elif headers != self._headers:
+                raise VideoError(f"{clip}: {headers[0]} {headers[1]}x{headers[2]} {headers[3]} cannot join "
+                                 f"{self.path} ({self._headers[0]} {self._headers[1]}x{self._headers[2]} "
+                                 f"{self._headers[3]}, same codec headers expected)")
+            shift: int | None = None
+            copied = 0
+            for packet in source.demux(stream):
+                if packet.dts is None:  # the demuxer's end-of-stream marker
+                    continue
+                if shift is None:
+                    if not packet.is_keyframe:
+                        raise VideoError(f"{clip}: first packet is not a keyframe; an episode must start on one")
+                    # the clip's first frame becomes frame `start` of the joined file
+                    shift = round(start / self._rate / stream.time_base) - packet.pts
+                packet.pts += shift
+                packet.dts += shift
+                packet.stream = self._stream
+                self._container.mux(packet)
+                copied += 1
+        if copied != frames:
+            raise VideoError(f"{clip}: {copied} frame(s) in the clip, the episode has {frames}")
+        self.frames += copied
+        return start
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
 
 
 def video_info(path: Path) -> dict:
