@@ -1,11 +1,11 @@
 """Open a dataset directory with LeRobot's own `LeRobotDataset` and check what a training run reads.
 
-Runs inside .venv-lerobot (see lerobot_check.sh), never in the project's venv: it imports only
-lerobot and its dependencies. Checks: metadata totals against the frames and episodes actually
-loaded, each episode's frame range, and for a few frames spread over the dataset (first and last
-of every episode included) that every feature is present with its declared shape, camera
-frames decode at their timestamps, and the task text resolves. Prints one JSON summary line;
-exits 1 with the reason on the first failure.
+Runs inside the cached LeRobot venv (see lerobot_check.sh), never in the project's venv: it imports
+only lerobot and its dependencies. Checks: metadata totals against the frames and episodes actually
+loaded, each episode's frame range, and for a few frames spread over the dataset (first and last of
+every episode included) that every feature is present with its declared shape, camera frames decode
+at their timestamps, and the task text resolves. Prints one JSON summary line; exits 1 with the
+reason on the first failure.
 """
 from __future__ import annotations
 

@@ -186,7 +186,7 @@ def test_image_decoding_errors() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # the first run creates .venv-lerobot: 2.5-5 min on 2 cores
+@pytest.mark.timeout(900)  # the first run on a machine builds the cached LeRobot venv: 2.5-5 min on 2 cores
 def test_lerobot_reads_the_converted_dataset(converted, tmp_path_factory: pytest.TempPathFactory) -> None:
     """LeRobot 0.4.4's own LeRobotDataset (in its separate venv) loads the dataset and decodes frames."""
     import subprocess
