@@ -11,10 +11,10 @@ import pytest
 import yaml
 from vla_core.cli import main
 from vla_core.data.convert_config import ConvertConfig, match_topic
-from vla_core.data.image_decoding import ImageConversionError, image_to_rgb
 from vla_core.data.lerobot_v3 import load_episodes
 from vla_core.data.rosbag_convert import convert_bag, convert_bags
 from vla_core.embodiment import EmbodimentSpec, load_embodiment
+from vla_core.images import ImageConversionError, image_to_rgb
 
 from tests.core.bag_factory import (
     BagSpec,

@@ -1,4 +1,5 @@
-"""sensor_msgs images of every supported encoding, padded rows and compressed formats to RGB."""
+"""The policy node's image input (vla_policy_node.image_conversion over vla_core.images): real
+sensor_msgs images of every supported encoding, padded rows and compressed formats to RGB."""
 from __future__ import annotations
 
 import io
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image as PilImage
 from sensor_msgs.msg import CompressedImage, Image
+from vla_policy_node.image_conversion import ImageConversionError, ImageConverter
 
-from vla_policy_node.image_conversion import ImageConversionError, ImageConverter, image_to_rgb
+CONVERTER = ImageConverter(use_cv_bridge=False)  # the numpy path, whether or not cv_bridge is installed
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, size=(5, 7, 3), dtype=np.uint8)
@@ -33,7 +35,7 @@ def raw_message(encoding: str, pixels: np.ndarray, padding: int = 0) -> Image:
     ],
 )
 def test_raw_encodings_with_and_without_row_padding(encoding, pixels, expected, padding) -> None:
-    converted = image_to_rgb(raw_message(encoding, pixels, padding))
+    converted = CONVERTER.convert(raw_message(encoding, pixels, padding))
     assert converted.dtype == np.uint8 and converted.shape == (5, 7, 3)
     np.testing.assert_array_equal(converted, expected)
 
@@ -43,7 +45,7 @@ def test_compressed_images_decode(fmt: str) -> None:
     smooth = np.tile(np.linspace(0, 255, 32, dtype=np.uint8)[None, :, None], (24, 1, 3))
     buffer = io.BytesIO()
     PilImage.fromarray(smooth).save(buffer, format=fmt.upper())
-    converted = ImageConverter(use_cv_bridge=False).convert(CompressedImage(format=fmt, data=buffer.getvalue()))
+    converted = CONVERTER.convert(CompressedImage(format=fmt, data=buffer.getvalue()))
     assert converted.shape == (24, 32, 3)
     tolerance = 0 if fmt == "png" else 8
     assert np.abs(converted.astype(int) - smooth.astype(int)).max() <= tolerance
@@ -60,9 +62,9 @@ def test_compressed_images_decode(fmt: str) -> None:
 )
 def test_bad_raw_images_are_refused_with_the_reason(message: Image, error: str) -> None:
     with pytest.raises(ImageConversionError, match=error.replace("(", r"\(").replace(")", r"\)")):
-        image_to_rgb(message)
+        CONVERTER.convert(message)
 
 
 def test_garbage_compressed_data_is_refused() -> None:
     with pytest.raises(ImageConversionError, match="format 'jpeg', 4 bytes"):
-        ImageConverter(use_cv_bridge=False).convert(CompressedImage(format="jpeg", data=b"\x00\x01\x02\x03"))
+        CONVERTER.convert(CompressedImage(format="jpeg", data=b"\x00\x01\x02\x03"))

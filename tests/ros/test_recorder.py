@@ -27,10 +27,10 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosbags.highlevel import AnyReader
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
-
-from vla_core.data.image_decoding import resize_rgb
 from vla_core.data.lerobot_v3 import load_episodes
+from vla_core.images import resize_rgb
 from vla_core.recording.episode_metadata import RECORDING_MARKER
+
 from vla_msgs.srv import DiscardEpisode, ResetScene, StartEpisode, StopEpisode
 
 from .conftest import PEERS

@@ -40,10 +40,10 @@ from vla_core.actions import get_action_space
 from vla_core.data.eef_pose import absolute_eef_poses, eef_pose_names
 from vla_core.data.episode import Episode
 from vla_core.data.episode_encoding import CameraClip, EncodedEpisode, EpisodeEncoder
-from vla_core.data.image_decoding import resize_rgb
 from vla_core.data.stats import ImageStats, vector_stats
 from vla_core.data.video import VideoJoiner, decode_frames, video_info
 from vla_core.embodiment import EmbodimentSpec
+from vla_core.images import resize_rgb
 from vla_core.kinematics import RobotKinematics
 
 CODEBASE_VERSION = "v3.0"

@@ -33,10 +33,10 @@ from vla_core.data.convert_config import (
 )
 from vla_core.data.episode import Episode
 from vla_core.data.episode_encoding import EncodedEpisode, EpisodeEncoder
-from vla_core.data.image_decoding import message_to_rgb, resize_rgb
 from vla_core.data.lerobot_v3 import DatasetWriter
 from vla_core.data.resample import frame_times, gap_runs, latest, nearest
 from vla_core.embodiment import EmbodimentSpec
+from vla_core.images import message_to_rgb, resize_rgb
 
 CUSTOM_PREFIX = "vla_ros."
 TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes"), ("false", "0", "no")

@@ -1,6 +1,9 @@
-"""sensor_msgs/Image and CompressedImage payloads to RGB arrays, with no ROS import.
+"""Camera images as (height, width, 3) uint8 RGB arrays: sensor_msgs/Image and CompressedImage
+payloads decoded with no ROS import, and resizing.
 
-Works on any object with the message's fields: rclpy messages, rosbags' deserialised
+One decoder for every place images arrive: the policy node's live topics (through its thin
+adapter, `vla_policy_node.image_conversion`), the rosbag2 converter and the recorder's tests.
+It works on any object with the message's fields: rclpy messages, rosbags' deserialised
 messages, hand-built stand-ins. Raw encodings: rgb8, bgr8, rgba8, bgra8 and mono8, with row
 padding (`step` larger than width x channels) honoured; compressed: jpeg and png through Pillow.
 Every refusal says what was expected.
