@@ -114,14 +114,14 @@ def success_rate(embodiment: str, task_name: str, seeds: range) -> tuple[float, 
 
 @pytest.mark.slow
 def test_aloha_scripted_pick_succeeds_with_both_arms() -> None:
-    rate, arms = success_rate("aloha", "pick_cube", range(20))
+    rate, arms = success_rate("aloha", "pick_cube", range(12))
     assert rate >= 0.95 and arms == {0, 1}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("embodiment, minimum", [("aloha", 0.95), ("so101", 0.85)])
 def test_scripted_cube_in_bin(embodiment: str, minimum: float) -> None:
-    rate, _ = success_rate(embodiment, "cube_in_bin", range(20))
+    rate, _ = success_rate(embodiment, "cube_in_bin", range(10))
     assert rate >= minimum
 
 

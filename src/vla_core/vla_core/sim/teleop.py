@@ -113,16 +113,16 @@ class ScriptedTeleop(ABC):
         segments.append(self._hold(segments[-1][-1], rng.uniform(0.4, 0.8)))
         if place_at is not None:
             segments += self._place(arm, segments[-1][-1], cube_position, jaw_direction,
-                                    np.asarray(place_at, dtype=np.float64), hover, speed, rng)
+                                    np.asarray(place_at, dtype=np.float64), speed, rng)
         path = np.vstack(segments)
         moving = [column for columns in self._arm_columns for column in columns]
         path[:, moving] += self._tremor(len(path), len(moving), rng)
         return TeleopTrajectory(np.arange(len(path)) / self.rate_hz, path)
 
     def _place(self, arm: int, row: np.ndarray, cube: np.ndarray, jaw_direction: np.ndarray, place_at: np.ndarray,
-               hover: float, speed: float, rng: np.random.Generator) -> list[np.ndarray]:
+               speed: float, rng: np.random.Generator) -> list[np.ndarray]:
         """Carry the held cube (centre at `cube`'s height when grasped) above `place_at`, lower it
-        to `release_height` above where it rests, open, move the jaws off it by `release_shift`, and rise."""
+        to `release_height` above where it rests, open, move the jaws off it by `release_shift`, and rise by `lift` (clear of a tipped cube)."""
         g = self.geometry
         target = np.r_[place_at[:2], cube[2] + g.release_height]
         tool, direction = self.grasp(arm, row, target, float(np.arctan2(jaw_direction[1], jaw_direction[0])))
@@ -136,7 +136,7 @@ class ScriptedTeleop(ABC):
         segments.append(self._hold(segments[-1][-1], rng.uniform(0.2, 0.4)))
         clear = tool + g.release_shift * direction
         segments.append(self._line(arm, tool, clear, direction, release, segments[-1][-1], 0.4 / speed))
-        segments.append(self._line(arm, clear, clear + [0, 0, hover], direction, release, segments[-1][-1],
+        segments.append(self._line(arm, clear, clear + [0, 0, g.lift], direction, release, segments[-1][-1],
                                    0.8 / speed))
         segments.append(self._hold(segments[-1][-1], rng.uniform(0.5, 0.8)))
         return segments
