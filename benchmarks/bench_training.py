@@ -19,18 +19,19 @@ import time
 from pathlib import Path
 
 import torch
+from vla_core.training.augment import augment_batch
 
 from benchmarks.measure import Measurement
-from vla_core.training.augment import augment_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 MICRO_BATCH = 8
 
 
 def _trainer(output: str, micro_batch: int, batch: int, steps: int):
-    from tests.core.training_episodes import synthetic_episode
     from vla_core.training.config import TrainConfig
     from vla_core.training.loop import Trainer
+
+    from tests.core.training_episodes import synthetic_episode
 
     episodes = [[synthetic_episode("so101", 60, seed, image=224) for seed in range(4)]]
     config = TrainConfig(datasets=[{"path": "synthetic so101"}], steps=steps, batch_size=batch,
@@ -55,10 +56,9 @@ def _worker(result_path: str, steps: int) -> None:
     """One rank of the DDP measurement (under torchrun) or the single-process reference: seconds
     per step, and with two ranks the seconds of one gloo all-reduce of every trainable gradient."""
     import torch.distributed as dist
-
     from vla_core.training.distributed import shutdown_distributed
 
-    world = int(os.environ.get("WORLD_SIZE", 1))
+    world = int(os.environ.get("WORLD_SIZE", "1"))
     with tempfile.TemporaryDirectory() as output:
         trainer = _trainer(output, 4, 4 * world, steps)
         seconds = _time_steps(trainer, warmup=3)
@@ -83,7 +83,8 @@ def _ddp_step_seconds(processes: int, steps: int) -> dict[str, list[float]]:
         environment.pop("WORLD_SIZE", None)
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
                    str(processes), __file__, "--worker", str(result), str(steps)]
-        done = subprocess.run(command, env=environment, capture_output=True, text=True, cwd=ROOT, timeout=1200)
+        done = subprocess.run(command, env=environment, capture_output=True, text=True, cwd=ROOT, timeout=1200,
+                              check=False)
         if done.returncode:
             raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
         return json.loads(result.read_text())
@@ -112,7 +113,7 @@ def run(quick: bool) -> list[Measurement]:
     load = round(os.getloadavg()[0], 1)
     notes = {"micro_batch": MICRO_BATCH, "params_trainable_M": round(trainable / 1e6, 2), "load_average_1min": load,
              "images": "224x224 front + wrist, resized to 96 / 64", "loader": "in the training process"}
-    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
+    median = lambda values: sorted(values)[len(values) // 2]
     return [
         Measurement.from_samples("training, default policy (fp32 CPU, 1 thread)", "samples/s",
                                  [MICRO_BATCH / s for s in one_thread], **notes),

@@ -6,7 +6,6 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from vla_core.checkpoint import load_pretrained
 from vla_core.cli import main as vla
 from vla_core.training.config import TrainConfig
@@ -21,9 +20,9 @@ def so101_episodes():
 
 
 def config_for(output, **settings) -> TrainConfig:
-    values = dict(datasets=[{"path": "so101"}], policy=tiny_policy_settings(), steps=4, batch_size=4,
-                  micro_batch_size=2, warmup_steps=1, save_every=2, val_every=2, val_chunks=4, log_every=1,
-                  output_dir=str(output))
+    values = {"datasets": [{"path": "so101"}], "policy": tiny_policy_settings(), "steps": 4, "batch_size": 4,
+                  "micro_batch_size": 2, "warmup_steps": 1, "save_every": 2, "val_every": 2, "val_chunks": 4, "log_every": 1,
+                  "output_dir": str(output)}
     values.update(settings)
     return TrainConfig(**values)
 
@@ -63,8 +62,8 @@ def test_resume_continues_exactly(tmp_path, so101_episodes) -> None:
 def test_new_robot_warms_up_its_prompt_then_trains_jointly_with_lora(tmp_path, so101_episodes) -> None:
     base = train(config_for(tmp_path / "base", steps=1, val_every=0), [so101_episodes])
     aloha = [synthetic_episode("aloha", 20, seed) for seed in range(2)]
-    settings = dict(datasets=[{"path": "aloha"}], policy={}, init_from=str(base), prompt_warmup_steps=2,
-                    lora_rank=2, steps=4, save_every=2)
+    settings = {"datasets": [{"path": "aloha"}], "policy": {}, "init_from": str(base), "prompt_warmup_steps": 2,
+                    "lora_rank": 2, "steps": 4, "save_every": 2}
     trainer = Trainer(config_for(tmp_path / "adapt", **settings), [aloha])
     assert trainer.new_embodiments == ["aloha"] and set(trainer.policy.embodiments) == {"so101", "aloha"}
     warmup = trainer.phases.trainable(0)

@@ -7,16 +7,25 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-
 from vla_core.embodiment import load_embodiment
 from vla_core.kinematics import RobotKinematics
 from vla_core.model.configuration import PolicyConfig
 from vla_core.model.policy import VLAPolicy
 from vla_core.runtime.decoding import ChunkDecoder
 from vla_core.training.augment import augment_batch
-from vla_core.training.config import TrainConfig, TrainConfigError, apply_overrides, load_train_config
+from vla_core.training.config import (
+    TrainConfig,
+    TrainConfigError,
+    apply_overrides,
+    load_train_config,
+)
 from vla_core.training.mixture import MixtureSampler
-from vla_core.training.samples import EpisodeChunks, fit_normalizers, merge_batches, sample_batch
+from vla_core.training.samples import (
+    EpisodeChunks,
+    fit_normalizers,
+    merge_batches,
+    sample_batch,
+)
 
 from .training_episodes import synthetic_episode, tiny_policy_settings
 
@@ -54,7 +63,7 @@ def test_chunks_past_the_episode_end_are_masked(so101) -> None:
 
 
 def test_statistics_are_quantiles_with_grippers_passed_through(so101) -> None:
-    spec, _, chunks = so101
+    _, _, chunks = so101
     stats = fit_normalizers(chunks, 16, max_chunks=1000)
     assert stats.action.kind == "quantile" and stats.action.passthrough.tolist() == [False] * 9 + [True]
     rows = np.concatenate([c.chunk(t, 16)[0] for c in chunks for t in range(len(c))])

@@ -8,7 +8,6 @@ to learn.
 from __future__ import annotations
 
 import numpy as np
-
 from vla_core.data.episode import Episode
 from vla_core.embodiment import load_embodiment
 from vla_core.kinematics import RobotKinematics
@@ -17,7 +16,8 @@ from vla_core.model.configuration import PolicyConfig
 IMAGE = 24  # pixels of the synthetic cameras
 
 
-def synthetic_episode(embodiment: str, length: int, seed: int, task: str = "pick up the cube") -> Episode:
+def synthetic_episode(embodiment: str, length: int, seed: int, task: str = "pick up the cube",
+                      image: int = IMAGE) -> Episode:
     spec = load_embodiment(embodiment)
     kinematics = RobotKinematics(spec)
     lower, upper = kinematics.position_limits()
@@ -35,10 +35,10 @@ def synthetic_episode(embodiment: str, length: int, seed: int, task: str = "pick
     for c, camera in enumerate(spec.cameras):
         level = ((joints[:length, c % spec.state_dim] - lower[c % spec.state_dim])
                  / (upper[c % spec.state_dim] - lower[c % spec.state_dim]) * 255).astype(np.uint8)
-        frames = np.zeros((length, IMAGE, IMAGE, 3), np.uint8)
+        frames = np.zeros((length, image, image, 3), np.uint8)
         frames[:, :, :, 0] = level[:, None, None]
         frames[:, ::4, :, 1] = 255 - level[:, None, None]
-        frames[:, :, :, 2] = rng.integers(0, 40, (length, IMAGE, IMAGE), dtype=np.uint8)
+        frames[:, :, :, 2] = rng.integers(0, 40, (length, image, image), dtype=np.uint8)
         images[camera.name] = frames
     return Episode(name=f"{embodiment}_{seed}", embodiment=spec.name, task=task, fps=spec.control_rate_hz,
                    timestamps=time[:length], state=joints[:length], action=joints[1:], images=images)
@@ -46,9 +46,9 @@ def synthetic_episode(embodiment: str, length: int, seed: int, task: str = "pick
 
 def tiny_policy_settings(**overrides) -> dict:
     """PolicyConfig fields of a policy that trains in milliseconds per step (ALOHA's 20 channels fit)."""
-    settings = dict(hidden_size=32, depth=2, num_heads=2, horizon=16, max_action_dim=20, max_state_dim=14,
-                    num_prompt_tokens=2, time_embedding_dim=16, image_size=16, wrist_image_size=16,
-                    vision_width=8, max_wrist_views=2, max_prefix=4, lambda_width=2, max_text_tokens=16)
+    settings = {"hidden_size": 32, "depth": 2, "num_heads": 2, "horizon": 16, "max_action_dim": 20, "max_state_dim": 14,
+                    "num_prompt_tokens": 2, "time_embedding_dim": 16, "image_size": 16, "wrist_image_size": 16,
+                    "vision_width": 8, "max_wrist_views": 2, "max_prefix": 4, "lambda_width": 2, "max_text_tokens": 16}
     settings.update(overrides)
     PolicyConfig(**settings)  # fail here, not inside a training run
     return settings

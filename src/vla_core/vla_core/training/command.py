@@ -14,7 +14,7 @@ from vla_core.training.config import TrainConfigError
 
 
 def run(args: argparse.Namespace) -> int:
-    from vla_core.training.config import apply_overrides, load_train_config, TrainConfig
+    from vla_core.training.config import TrainConfig, apply_overrides, load_train_config
     from vla_core.training.distributed import shutdown_distributed
     from vla_core.training.loop import STATE_DIR, latest_step_directory, train
     from vla_core.training.state import read_state_info

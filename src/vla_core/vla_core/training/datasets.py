@@ -22,7 +22,12 @@ from vla_core.model.configuration import PolicyConfig
 from vla_core.normalization import EmbodimentNormalizers
 from vla_core.training.config import DataSource
 from vla_core.training.mixture import Key
-from vla_core.training.samples import EpisodeChunks, fit_normalizers, merge_batches, sample_batch
+from vla_core.training.samples import (
+    EpisodeChunks,
+    fit_normalizers,
+    merge_batches,
+    sample_batch,
+)
 
 
 def load_source(source: DataSource, config: PolicyConfig | None = None) -> tuple[list[Episode], EmbodimentSpec]:

@@ -28,8 +28,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vla_core.adaptation import (apply_lora, freeze_for_prompt_warmup, merge_lora, parameter_groups,
-                                 unfreeze_for_joint_training)
+from vla_core.adaptation import (
+    apply_lora,
+    freeze_for_prompt_warmup,
+    merge_lora,
+    parameter_groups,
+    unfreeze_for_joint_training,
+)
 from vla_core.checkpoint import EMBODIMENTS_FILE, load_pretrained, referenced_weights
 from vla_core.data.episode import Episode
 from vla_core.embodiment import EmbodimentSpec, load_embodiment
@@ -38,10 +43,18 @@ from vla_core.model.policy import VLAPolicy
 from vla_core.training.augment import augment_batch
 from vla_core.training.config import TrainConfig, TrainConfigError
 from vla_core.training.datasets import ChunkDataset, TrainingData, load_source
-from vla_core.training.distributed import DistributedContext, init_distributed, wrap_for_training
+from vla_core.training.distributed import (
+    DistributedContext,
+    init_distributed,
+    wrap_for_training,
+)
 from vla_core.training.mixture import MicroBatch, MixtureSampler
 from vla_core.training.report import CURVE_FILE, MetricsLog, plot_loss_curve
-from vla_core.training.state import gather_state, restore_training_state, save_training_state
+from vla_core.training.state import (
+    gather_state,
+    restore_training_state,
+    save_training_state,
+)
 from vla_core.training.validation import validation_l1, validation_starts
 
 POLICY_DIR, STATE_DIR, CHECKPOINTS_DIR = "policy", "training_state", "checkpoints"
@@ -209,7 +222,7 @@ class Trainer:
             self.wrapped = wrap_for_training(self.policy, self.context, "ddp")
 
     # ---- the loop -----------------------------------------------------------------------------
-    def _micro_batches(self) -> Iterator[tuple[dict, MicroBatch]]:
+    def micro_batches(self) -> Iterator[tuple[dict, MicroBatch]]:
         config = self.config
         dataset = ChunkDataset(self.policy.config, self.data.train, self.policy.normalizers)
         keys = (micro.keys for micro in self.sampler.iterate(self.start_step, config.steps))
@@ -218,7 +231,7 @@ class Trainer:
                                              pin_memory=self.context.device.type == "cuda")
         return zip(loader, self.sampler.iterate(self.start_step, config.steps))  # the same plan, lazily, twice
 
-    def _train_step(self, step: int, micro_batches: Iterator[tuple[dict, MicroBatch]]) -> dict[str, float]:
+    def train_step(self, step: int, micro_batches: Iterator[tuple[dict, MicroBatch]]) -> dict[str, float]:
         config = self.config
         factor = learning_rate_factor(step, config)
         for group in self.optimizer.param_groups:
@@ -285,7 +298,7 @@ class Trainer:
         log = MetricsLog(self.output, self.start_step) if context.is_main else None
         if context.is_main:
             config.to_yaml(self.output / "train_config.yaml")
-        micro_batches = self._micro_batches()
+        micro_batches = self.micro_batches()
         progress = tqdm(total=config.steps, initial=self.start_step, disable=not context.is_main, unit="step",
                         dynamic_ncols=True)
         last_dir = step_directory(self.output, self.start_step)
@@ -295,7 +308,7 @@ class Trainer:
             if step == self.phases.warmup_steps and step > 0 and self.phases.warmup:
                 self.phases.apply(self.policy, step)  # X-VLA step two: train jointly
                 self._wrap_replicated()
-            metrics = self._train_step(step, micro_batches)
+            metrics = self.train_step(step, micro_batches)
             done, window = step + 1, window + 1
             progress.update(1)
             final = done == config.steps

@@ -19,7 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from vla_core.actions import ArmState, ArmTrajectory, encode_chunk, get_action_space, to_unified
+from vla_core.actions import (
+    ArmState,
+    ArmTrajectory,
+    encode_chunk,
+    get_action_space,
+    to_unified,
+)
 from vla_core.data.episode import Episode
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.kinematics import RobotKinematics
