@@ -9,6 +9,7 @@ Stream 2: wrist views through one shared light patch encoder, with a learned emb
 """
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 from collections import OrderedDict
@@ -34,8 +35,10 @@ def minilm_directory() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
+@functools.lru_cache(maxsize=1)
 def minilm_version() -> str:
-    """The installed version of the package the text encoder's weights come from."""
+    """The installed version of the package the text encoder's weights come from (cached: scanning
+    every installed distribution takes over a second, and saves and loads ask several times)."""
     distributions = importlib.metadata.packages_distributions().get(MINILM_PACKAGE, [MINILM_PACKAGE])
     return importlib.metadata.version(distributions[0])
 
