@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The main job on the embedded default. Until a trained checkpoint exists, this runs the
-# simulation with the untrained bring-up checkpoint (scripts/demo_closed_loop.py).
+# The main job on the embedded default: instructed episodes in the simulation over DDS on every
+# simulated embodiment, with checkpoints/default/ when it exists, else the untrained bring-up
+# checkpoint; success, latency and PNGs in outputs/demo/ (scripts/demo_closed_loop.py).
+# DEMO_EPISODES, DEMO_EPISODE_SECONDS and DEMO_EMBODIMENTS make it shorter (CI).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

@@ -1,84 +1,271 @@
-"""The end-to-end path that exists today: the MuJoCo SO-101 pick scene (vla_sim), the policy
-node and the chunk executor, each its own process over DDS on simulated time, for DEMO_SECONDS
-of wall time; prints what the robot receives and whether the task succeeded.
+"""`make demo`'s closed loop: simulation, policy node and executor as separate processes over DDS.
 
-The policy is the untrained bring-up checkpoint (`vla init-checkpoint`): it barely moves the
-arm and does not pick the cube, but every part is real: MuJoCo cameras and joint states,
-/clock, sensor QoS, nearest-stamp observations, inference, asynchronous execution with a
-committed prefix, IK, safety, JointTrajectory into the simulated controller. A trained
-checkpoint replaces this one when it exists.
+For every embodiment the simulation node offers (read from its `embodiment` parameter check),
+this starts the MuJoCo scene (`vla_sim`) and the two runtime nodes (`vla up`, simulated time),
+(DEMO_EMBODIMENTS, comma-separated, picks some), then runs DEMO_EPISODES instructed episodes: the scene's `reset` service draws a seeded task
+(training and held-out wordings alternate), an ExecuteInstruction goal hands its sentence to
+the policy node, and the episode ends at success (`task_state`, then `~/mark_success`) or at
+DEMO_EPISODE_SECONDS of simulated time. It prints success and latency and writes into
+outputs/demo/ an image strip of the main camera and a plot of joint targets against measured
+joints over the first episode.
+
+The checkpoint is checkpoints/default/ when it exists (a trained one), else the untrained
+bring-up checkpoint (`vla init-checkpoint`, which barely moves the arm: every part is real,
+but it does not pick the cube).
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import rclpy
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from action_msgs.msg import GoalStatus
+from rclpy.action import ActionClient
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 from vla_core.bringup_checkpoint import write_initial_checkpoint
 from vla_core.embodiment import load_embodiment
-from vla_core.sim.tasks import sample_pick_task
+from vla_core.evaluation import EVAL_SEED_BASE
+from vla_core.evaluation.report import plot_joint_tracking, write_image_strip
+from vla_policy_node.ros_time import seconds_to_duration, stamp_to_seconds
 from vla_policy_node.status import STATE_NAMES
 
+from vla_msgs.action import ExecuteInstruction
 from vla_msgs.msg import PolicyStatus, TaskState
+from vla_msgs.srv import ResetScene
 
 ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINT = ROOT / ".cache" / "bringup_so101"
-DEMO_SECONDS = float(os.environ.get("DEMO_SECONDS", "20"))
-SEED = 0
+TRAINED = ROOT / "checkpoints" / "default"
+CACHE = ROOT / ".cache"
+OUTPUT = ROOT / "outputs" / "demo"
+EPISODES = int(os.environ.get("DEMO_EPISODES", "3"))
+EPISODE_SECONDS = float(os.environ.get("DEMO_EPISODE_SECONDS", "10"))  # simulated
+START_TIMEOUT = 120.0  # wall seconds for the nodes to come up and serve a first chunk
+READY_TIMEOUT = 60.0  # wall seconds for the policy node to have fresh observations after a reset
+FRAME_PERIOD = 0.5  # simulated seconds between the frames kept for the image strip
+
+
+def simulated_embodiments() -> list[str]:
+    """Profiles the simulation node's `embodiment` parameter accepts."""
+    from vla_sim.sim_node import PARAMETERS
+
+    param = next(p for p in PARAMETERS if p.name == "embodiment")
+    names = sorted(path.stem for path in (ROOT / "config" / "embodiments").glob("*.yaml"))
+    wanted = [n.strip() for n in os.environ.get("DEMO_EMBODIMENTS", "").split(",") if n.strip()] or names
+    return [name for name in wanted if param.check is None or param.check(name) is None]
+
+
+def checkpoint_for(embodiments: list[str]) -> tuple[Path, str, list[str]]:
+    """The checkpoint, what it is, and the simulated embodiments it was made for."""
+    if (TRAINED / "model.safetensors").is_file():
+        covered = json.loads((TRAINED / "embodiments.json").read_text())
+        return TRAINED, f"the trained checkpoint {TRAINED.relative_to(ROOT)}", [e for e in embodiments if e in covered]
+    bringup = CACHE / f"bringup_{'_'.join(embodiments)}"
+    if not (bringup / "model.safetensors").is_file():
+        write_initial_checkpoint(embodiments, bringup)
+    return bringup, "the untrained bring-up checkpoint (no checkpoints/default/ yet): it barely moves", embodiments
+
+
+@dataclass
+class Recording:
+    """What the demo's own node hears, for the report."""
+
+    task: TaskState | None = None
+    status: dict[str, PolicyStatus] = field(default_factory=dict)
+    commands: int = 0
+    target: np.ndarray | None = None  # the first point of the newest JointTrajectory
+    measured: tuple[float, np.ndarray] | None = None  # (sim time, joints)
+    samples: list[tuple[float, np.ndarray, np.ndarray]] = field(default_factory=list)  # (time, target, measured)
+    frames: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    keep: bool = False  # record samples and frames (first episode only)
+
+
+class DemoClient:
+    def __init__(self, spec, recording: Recording) -> None:
+        self.spec, self.rec = spec, recording
+        self.node = node = rclpy.create_node(f"vla_demo_{spec.name}")
+        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        self.columns: list[int] | None = None
+        node.create_subscription(TaskState, "task_state", self._on_task, 10)
+        node.create_subscription(JointTrajectory, spec.command_topic, self._on_command, reliable)
+        node.create_subscription(JointState, spec.joint_state_topic, self._on_joints, qos_profile_sensor_data)
+        node.create_subscription(Image, spec.main_camera.topic, self._on_image, qos_profile_sensor_data)
+        for name in ("vla_policy", "vla_executor"):
+            node.create_subscription(PolicyStatus, f"{name}/status",
+                                     lambda m, n=name: recording.status.__setitem__(n, m), 10)
+        self.reset = node.create_client(ResetScene, "reset")
+        self.mark_success = node.create_client(Trigger, "vla_policy/mark_success")
+        self.goals = ActionClient(node, ExecuteInstruction, "vla_policy/execute_instruction")
+
+    def _on_task(self, msg: TaskState) -> None:
+        self.rec.task = msg
+
+    def _on_command(self, msg: JointTrajectory) -> None:
+        self.rec.commands += 1
+        if msg.points:
+            target = np.full(self.spec.state_dim, np.nan)
+            for name, value in zip(msg.joint_names, msg.points[0].positions):
+                target[self.spec.joint_names.index(name)] = value
+            self.rec.target = target
+
+    def _on_joints(self, msg: JointState) -> None:
+        order = [list(msg.name).index(n) for n in self.spec.joint_names]
+        now = stamp_to_seconds(msg.header.stamp)
+        joints = np.asarray(msg.position)[order]
+        self.rec.measured = (now, joints)
+        if self.rec.keep:
+            target = self.rec.target if self.rec.target is not None else np.full(len(joints), np.nan)
+            self.rec.samples.append((now, target.copy(), joints))
+
+    def _on_image(self, msg: Image) -> None:
+        now = stamp_to_seconds(msg.header.stamp)
+        if self.rec.keep and (not self.rec.frames or abs(now - self.rec.frames[-1][0]) >= FRAME_PERIOD):
+            pixels = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)[:, : msg.width * 3]
+            self.rec.frames.append((now, pixels.reshape(msg.height, msg.width, 3).copy()))
+
+    def spin_until(self, done, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            rclpy.spin_once(self.node, timeout_sec=0.05)
+            if done():
+                return True
+        return False
+
+    def call(self, client, request, timeout: float = 30.0):
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise RuntimeError(f"service {client.srv_name} is not available")
+        future = client.call_async(request)
+        if not self.spin_until(future.done, timeout):
+            raise RuntimeError(f"no answer from {client.srv_name} within {timeout:.0f} s")
+        return future.result()
+
+
+@dataclass
+class EpisodeOutcome:
+    instruction: str
+    success: bool
+    time_to_success: float | None
+    wall_seconds: float
+
+
+def run_episode(client: DemoClient, seed: int, wording: str, keep: bool) -> EpisodeOutcome:
+    """Reset, wait until the policy node has fresh observations again, then give the instruction."""
+    rec = client.rec
+    reset = client.call(client.reset, ResetScene.Request(seed=seed, wording=wording))
+    if not reset.success:
+        raise RuntimeError(f"reset refused: {reset.message}")
+    started_wall = time.monotonic()
+    client.spin_until(lambda: rec.task is not None and rec.task.instruction == reset.instruction
+                      and stamp_to_seconds(rec.task.header.stamp) < 1.0, 10.0)
+    # the reset rewinds /clock; the policy node serves again once its buffers hold post-reset samples
+    client.spin_until(lambda: rec.status.get("vla_policy") is not None
+                      and stamp_to_seconds(rec.status["vla_policy"].header.stamp) < stamp_to_seconds(rec.task.header.stamp) + 1
+                      and rec.status["vla_policy"].state == PolicyStatus.STATE_READY, READY_TIMEOUT)
+    start = stamp_to_seconds(rec.task.header.stamp) if rec.task else 0.0
+    if keep:
+        rec.samples.clear()
+        rec.frames.clear()
+    rec.keep = keep
+    goal = ExecuteInstruction.Goal(instruction=reset.instruction, time_limit=seconds_to_duration(EPISODE_SECONDS))
+    if not client.goals.wait_for_server(timeout_sec=30.0):
+        raise RuntimeError("the policy node's execute_instruction action is not available")
+    sent = client.goals.send_goal_async(goal)
+    client.spin_until(sent.done, 30.0)
+    handle = sent.result()
+    if handle is None or not handle.accepted:
+        raise RuntimeError(f"the policy node refused the goal {reset.instruction!r}")
+    result = handle.get_result_async()
+    success_at = None
+    # wall-time guard: the simulation may run slower than real time on a loaded machine
+    deadline = time.monotonic() + 6 * EPISODE_SECONDS + 30
+    while not result.done() and time.monotonic() < deadline:
+        rclpy.spin_once(client.node, timeout_sec=0.05)
+        task = rec.task
+        if success_at is None and task is not None and task.success and task.instruction == reset.instruction:
+            success_at = stamp_to_seconds(task.header.stamp) - start
+            client.call(client.mark_success, Trigger.Request())
+    if not result.done():
+        handle.cancel_goal_async()
+        client.spin_until(result.done, 10.0)
+    succeeded = success_at is not None and result.done() and result.result().status == GoalStatus.STATUS_SUCCEEDED
+    return EpisodeOutcome(reset.instruction, succeeded, success_at, time.monotonic() - started_wall)
+
+
+def demo_embodiment(name: str, checkpoint: Path) -> list[EpisodeOutcome]:
+    spec = load_embodiment(name)
+    print(f"\n== {name}: simulation, policy node and executor as three processes over DDS ==", flush=True)
+    simulation = [sys.executable, "-m", "vla_sim.sim_node", "--ros-args", "-p", f"embodiment:={name}",
+                  "-p", f"seed:={EVAL_SEED_BASE}"]
+    up = ["vla", "up", "--checkpoint", str(checkpoint), "--embodiment", name, "--use-sim-time"]
+    processes = [subprocess.Popen(simulation), subprocess.Popen(up)]
+    recording = Recording()
+    client = DemoClient(spec, recording)
+    outcomes: list[EpisodeOutcome] = []
+    try:
+        ready = client.spin_until(lambda: "vla_policy" in recording.status and
+                                  recording.status["vla_policy"].state == PolicyStatus.STATE_READY, START_TIMEOUT)
+        if not ready:
+            raise RuntimeError(f"the policy node did not come up within {START_TIMEOUT:.0f} s")
+        for index in range(EPISODES):
+            wording = "training" if index % 2 == 0 else "held_out"
+            outcome = run_episode(client, EVAL_SEED_BASE + index, wording, keep=index == 0)
+            recording.keep = False
+            outcomes.append(outcome)
+            executor = recording.status.get("vla_executor")
+            latency = f"{executor.latency_median * 1e3:.0f} ms" if executor else "n/a"
+            state = STATE_NAMES.get(executor.state, "?") if executor else "no status"
+            result = f"success after {outcome.time_to_success:.1f} s" if outcome.success else "not done"
+            print(f"episode {index + 1}/{EPISODES} {outcome.instruction!r}: {result} (simulated), "
+                  f"{outcome.wall_seconds:.0f} s wall | commands received {recording.commands} | executor {state}, "
+                  f"chunks {executor.chunks if executor else 0}, inference median {latency}", flush=True)
+        write_pictures(spec, recording)
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+            process.wait(timeout=15)
+        client.node.destroy_node()
+    if recording.commands == 0:
+        raise RuntimeError(f"the simulated {name} received no command: see the node output above")
+    return outcomes
+
+
+def write_pictures(spec, recording: Recording) -> None:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    if recording.frames:
+        path = write_image_strip(recording.frames, OUTPUT / f"{spec.name}_camera_strip.png")
+        print(f"wrote {path.relative_to(ROOT)} ({len(recording.frames)} frames kept, 6 shown)")
+    if recording.samples:
+        times, targets, measured = (np.array(column) for column in zip(*recording.samples))
+        path = plot_joint_tracking(times, targets, measured, spec.joint_names,
+                                   OUTPUT / f"{spec.name}_joint_tracking.png",
+                                   f"{spec.name}, first demo episode: targets sent vs joints measured")
+        print(f"wrote {path.relative_to(ROOT)}")
 
 
 def main() -> int:
     os.environ.setdefault("ROS_DOMAIN_ID", "42")
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    spec = load_embodiment("so101")
-    if not (CHECKPOINT / "model.safetensors").is_file():
-        write_initial_checkpoint(["so101"], CHECKPOINT)
-    instruction = sample_pick_task(SEED, ("red", "green", "blue")).instruction()
-    simulation = [sys.executable, "-m", "vla_sim.sim_node", "--ros-args", "-p", f"seed:={SEED}"]
-    up = ["vla", "up", "--checkpoint", str(CHECKPOINT), "--use-sim-time", "--policy-param", f"instruction:={instruction}"]
-    print(f"instruction: {instruction}", flush=True)
-    processes = [subprocess.Popen(simulation), subprocess.Popen(up)]
+    checkpoint, which, embodiments = checkpoint_for(simulated_embodiments())
+    print(f"checkpoint: {which}; embodiments in the simulation: {', '.join(embodiments)}; "
+          f"{EPISODES} episodes of up to {EPISODE_SECONDS:.0f} s simulated each", flush=True)
     rclpy.init()
-    node = rclpy.create_node("vla_demo")
-    commands: list[JointTrajectory] = []
-    status: dict[str, PolicyStatus] = {}
-    task: list[TaskState] = []
-    node.create_subscription(TaskState, "task_state", task.append, 10)
-    node.create_subscription(JointTrajectory, spec.command_topic, commands.append,
-                             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
-    for name in ("vla_policy", "vla_executor"):
-        node.create_subscription(PolicyStatus, f"{name}/status", lambda m, n=name: status.__setitem__(n, m), 10)
+    summary = []
     try:
-        end, next_print = time.monotonic() + DEMO_SECONDS, time.monotonic() + 1.0
-        while time.monotonic() < end:
-            rclpy.spin_once(node, timeout_sec=0.05)
-            if time.monotonic() >= next_print:
-                next_print += 1.0
-                executor = status.get("vla_executor")
-                line = f"commands received {len(commands):4d}"
-                if task:
-                    line += f" | sim time {task[-1].header.stamp.sec:3d} s | cube lifted {task[-1].success}"
-                if executor is not None:
-                    line += (f" | executor {STATE_NAMES[executor.state]}: {executor.detail} | chunks {executor.chunks}"
-                             f" | inference median {executor.latency_median * 1e3:.0f} ms")
-                print(line, flush=True)
+        for name in embodiments:
+            outcomes = demo_embodiment(name, checkpoint)
+            successes = sum(o.success for o in outcomes)
+            summary.append(f"{name}: {successes}/{len(outcomes)} episodes succeeded")
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            process.wait(timeout=15)
-        node.destroy_node()
         rclpy.try_shutdown()
-    if not commands:
-        print("the simulated robot received no command: see the node output above", file=sys.stderr)
-        return 1
-    lifted = bool(task) and task[-1].success
-    print(f"done: {len(commands)} JointTrajectory commands in {DEMO_SECONDS:.0f} s; "
-          f"task {'succeeded' if lifted else 'not done (the bring-up checkpoint is untrained)'}")
+    print("\ndone: " + "; ".join(summary) + f" ({which.split(':')[0]}); pictures in {OUTPUT.relative_to(ROOT)}/")
     return 0
 
 
