@@ -15,7 +15,7 @@ from vla_core.embodiment import load_embodiment
 from vla_core.evaluation import EVAL_SEED_BASE
 from vla_core.evaluation.closed_loop import ClosedLoop, ExecutionSettings
 from vla_core.evaluation.environments import sim_task
-from vla_core.evaluation.policies import CheckpointPolicy, ScriptedPickOracle
+from vla_core.evaluation.policies import CheckpointPolicy, ScriptedOracle
 from vla_core.evaluation.runner import EvaluationPlan, evaluate
 from vla_core.evaluation.summary import wilson_interval
 from vla_core.runtime.scheduling import ExecutionMode
@@ -37,7 +37,7 @@ def scene(spec):
 
 
 def oracle_loop(spec, scene, mode: str) -> ClosedLoop:
-    return ClosedLoop(sim_task("so101", "pick_cube"), spec, ScriptedPickOracle(spec),
+    return ClosedLoop(sim_task("so101", "pick_cube"), spec, ScriptedOracle(spec),
                       ExecutionSettings(mode=ExecutionMode(mode)), scene=scene, latency=LATENCY)
 
 
@@ -134,3 +134,14 @@ def test_evaluating_the_bringup_checkpoint_counts_and_writes_reports(tmp_path, s
                  "joints_so101_pick_cube_held_out_async.png"):
         with Image.open(tmp_path / "out" / name) as image:
             assert image.format == "PNG" and image.width > 200 and np.asarray(image).std() > 5
+
+
+@pytest.mark.parametrize("embodiment, task", [("aloha", "pick_cube"), ("aloha", "cube_in_bin")])
+def test_the_loop_is_generic_over_embodiments_and_tasks(embodiment, task) -> None:
+    spec = load_embodiment(embodiment)
+    loop = ClosedLoop(sim_task(embodiment, task), spec, ScriptedOracle(spec), ExecutionSettings(), latency=LATENCY)
+    try:
+        result = loop.run(EVAL_SEED_BASE)
+    finally:
+        loop.close()
+    assert result.success and result.starved_ticks == 0

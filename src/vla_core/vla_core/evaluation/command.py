@@ -24,7 +24,7 @@ def _names(value: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from vla_core.embodiment import load_embodiment
     from vla_core.evaluation.closed_loop import ExecutionSettings
-    from vla_core.evaluation.policies import CheckpointPolicy, ScriptedPickOracle
+    from vla_core.evaluation.policies import CheckpointPolicy, ScriptedOracle
     from vla_core.evaluation.runner import EvaluationPlan, evaluate
     from vla_core.up import default_params_file
 
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     settings = ExecutionSettings.from_params_file(Path(args.params_file) if args.params_file else default_params_file())
     if args.oracle:
         description = "scripted oracle (privileged: reads the cube pose)"
-        policy_for = lambda embodiment: ScriptedPickOracle(load_embodiment(embodiment))  # noqa: E731
+        policy_for = lambda embodiment: ScriptedOracle(load_embodiment(embodiment))  # noqa: E731
     else:
         checkpoint = CheckpointPolicy.load(args.checkpoint, args.embodiment)
         description = f"checkpoint {args.checkpoint}"

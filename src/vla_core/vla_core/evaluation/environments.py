@@ -2,7 +2,7 @@
 
 The evaluator only needs what a robot driver would offer (joint positions, position commands,
 cameras, time) plus the task's success test, so every scene with the PickCubeScene interface
-plugs in through one `SimTaskDefinition` entry in `SIM_TASKS`.
+plugs in: `sim_task` builds the definition from the simulation's own factory and task table.
 """
 from __future__ import annotations
 
@@ -55,32 +55,21 @@ class SimTaskDefinition:
     succeeded: Callable[[SimScene, EpisodeTask], bool]
 
 
-def _pick_scene(image_size: int) -> SimScene:
-    from vla_core.sim.pick_scene import PickCubeScene
 
-    return PickCubeScene(image_size=image_size)
-
-
-def _draw_pick_task(seed: int, scene: SimScene) -> EpisodeTask:
-    from vla_core.sim.tasks import sample_pick_task
-
-    return sample_pick_task(seed, scene.colours)
-
-
-def _cube_lifted(scene: SimScene, task: EpisodeTask) -> bool:
-    return scene.lifted(task.colour)
-
-
-# The scripted teleoperator needs about 5-7 s for a pick; 15 s leaves a policy room to retry.
-SIM_TASKS: dict[tuple[str, str], SimTaskDefinition] = {
-    ("so101", "pick_cube"): SimTaskDefinition("so101", "pick_cube", 15.0, _pick_scene, _draw_pick_task, _cube_lifted),
-}
+# Simulated seconds before an episode counts as failed: the scripted teleoperator needs about
+# 5-7 s for a pick and twice that for a pick-and-place, which leaves a policy room to retry.
+TIME_LIMITS: dict[str, float] = {"pick_cube": 15.0, "cube_in_bin": 25.0}
 
 
 def sim_task(embodiment: str, task: str) -> SimTaskDefinition:
-    """The definition for a pair, or an error listing the pairs that have one."""
-    try:
-        return SIM_TASKS[(embodiment, task)]
-    except KeyError:
-        known = ", ".join(f"{e}/{t}" for e, t in sorted(SIM_TASKS))
-        raise ValueError(f"no simulated task {task!r} for embodiment {embodiment!r}; available: {known}") from None
+    """The definition for a pair the simulation has (`vla_core.sim.factory`), or an error naming them."""
+    from vla_core.sim.factory import SIMULATED_EMBODIMENTS, make_scene
+    from vla_core.sim.tasks import TASKS, sample_task
+
+    if embodiment not in SIMULATED_EMBODIMENTS or task not in TASKS:
+        known = ", ".join(f"{e}/{t}" for e in SIMULATED_EMBODIMENTS for t in TASKS)
+        raise ValueError(f"no simulated task {task!r} for embodiment {embodiment!r}; available: {known}")
+    return SimTaskDefinition(embodiment, task, TIME_LIMITS.get(task, 20.0),
+                             lambda size: make_scene(embodiment, task, size),
+                             lambda seed, scene: sample_task(task, seed, scene.colours),
+                             lambda scene, drawn: drawn.success(scene))

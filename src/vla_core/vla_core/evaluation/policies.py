@@ -49,49 +49,55 @@ class CheckpointPolicy:
         return self.policy.predict_chunk(observation, instruction, embodiment, prefix, seed)
 
 
-class ScriptedPickOracle:
-    """Replays the scripted teleoperator's plan (`vla_core.sim.scripted_pick`) as action chunks.
+class ScriptedOracle:
+    """Replays the embodiment's scripted teleoperator (`vla_core.sim.factory.make_teleop`) as chunks.
 
     At a request, the chunk's row j is the plan's joints for control tick r + 1 + j (the
     scheduler's timing convention, r the tick of the observation), encoded in the embodiment's
     action space relative to the observed joints; the executor decodes it back through IK.
     """
 
-    def __init__(self, spec: EmbodimentSpec, gripper_threshold: float | None = None) -> None:
-        from vla_core.sim.scripted_pick import ScriptedPickTeleop
+    def __init__(self, spec: EmbodimentSpec) -> None:
+        from vla_core.sim.factory import make_teleop
 
         self.spec = spec
         self.kinematics = RobotKinematics(spec)
-        self.teleop = ScriptedPickTeleop(self.kinematics, rate_hz=spec.control_rate_hz)
-        geometry = self.teleop.geometry
-        # the plan's gripper joint below the middle of its open and closed positions means "closed"
-        self.gripper_threshold = (gripper_threshold if gripper_threshold is not None
-                                  else (geometry.gripper_open + geometry.gripper_closed) / 2)
+        self.teleop = make_teleop(spec, tremor=0.0)
+        self._columns = [[spec.joint_names.index(name) for name in arm.joint_names] for arm in spec.arms]
+        self._grippers = [spec.joint_names.index(arm.gripper_joint) if arm.gripper_joint else None
+                          for arm in spec.arms]
         self._scene: SimScene | None = None
         self._plan = None
 
     def start_episode(self, scene: SimScene, task: EpisodeTask, seed: int) -> None:
         self._scene = scene
+        place_at = scene.bin_position if getattr(task, "needs_bin", False) else None
         self._plan = self.teleop.plan(scene.joint_positions(), scene.cube(task.colour).position,
-                                      scene.cube_yaw(task.colour), np.random.default_rng(seed))
+                                      scene.cube_yaw(task.colour), np.random.default_rng(seed), place_at=place_at)
+
+    def _closed(self, gripper: np.ndarray) -> np.ndarray:
+        """1 where the plan's gripper joint is nearer its closed than its open position."""
+        geometry = self.teleop.geometry
+        return (np.abs(gripper - geometry.gripper_closed) < np.abs(gripper - geometry.gripper_open)).astype(float)
 
     def predict_chunk(self, observation: Observation, instruction: str, embodiment: str,
                       prefix: np.ndarray | None = None, seed: int | None = None) -> PredictedChunk:
         if self._plan is None or self._scene is None:
-            raise RuntimeError("ScriptedPickOracle.predict_chunk before start_episode")
+            raise RuntimeError("ScriptedOracle.predict_chunk before start_episode")
         spec = self.spec
         rate = spec.control_rate_hz
         tick = round(self._scene.time * rate)
         joints = np.stack([self._plan.at((tick + 1 + j) / rate) for j in range(spec.chunk_size)])
         state = np.asarray(observation.state, dtype=np.float64)
-        arm = spec.arms[0]
-        arm_columns = [spec.joint_names.index(name) for name in arm.joint_names]
-        gripper_column = spec.joint_names.index(arm.gripper_joint)
-        poses = np.stack([self.kinematics.forward(row)[0] for row in joints])
-        trajectory = ArmTrajectory(poses=poses, joints=joints[:, arm_columns],
-                                   gripper=(joints[:, gripper_column] < self.gripper_threshold).astype(np.float64))
-        start = ArmState(pose=self.kinematics.forward(state)[0], joints=state[arm_columns])
-        actions = encode_chunk(spec.action_space, [trajectory], [start], spec.has_gripper)
+        row_poses = [self.kinematics.forward(row) for row in joints]
+        start_poses = self.kinematics.forward(state)
+        trajectories, starts = [], []
+        for arm, (columns, gripper) in enumerate(zip(self._columns, self._grippers)):
+            trajectories.append(ArmTrajectory(poses=np.stack([poses[arm] for poses in row_poses]),
+                                              joints=joints[:, columns],
+                                              gripper=None if gripper is None else self._closed(joints[:, gripper])))
+            starts.append(ArmState(pose=start_poses[arm], joints=state[columns]))
+        actions = encode_chunk(spec.action_space, trajectories, starts, spec.has_gripper)
         committed = 0 if prefix is None else len(prefix)
         if committed:
             actions[:committed] = prefix  # as VLAPolicy does: the committed rows come back unchanged
