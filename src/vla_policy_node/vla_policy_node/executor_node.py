@@ -5,7 +5,8 @@ callback is short, so nothing delays it) asks the
 ChunkScheduler which target to command at this tick and when to request the next chunk
 (synchronous, asynchronous with a committed prefix as in Xiaomi-Robotics-0, or ACT's temporal
 ensembling). Requests go to the policy node's GetActionChunk service without blocking the
-tick; answers are validated, decoded with their chunk-start poses and solved by IK on a side
+tick (the policy may run on another computer: each answer's round trip minus the inference time
+the policy reports is the network's share of the latency, in /diagnostics and the log); answers are validated, decoded with their chunk-start poses and solved by IK on a side
 node's executor thread (see side_executor.py), then handed to the scheduler. Every target passes the safety
 filter before the command interface sends it; anything refused means holding the last safe
 position.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from functools import partial
 
 import numpy as np
@@ -132,6 +134,9 @@ class ExecutorNode(Node):
         self.joint_reader = JointStateReader(self.spec.joint_names, p["joint_state_topic"] or self.spec.joint_state_topic)
         self._causes = CauseLog(self.get_logger())
         self._latency = LatencyWindow()
+        self._round_trip = LatencyWindow()  # request sent -> answer received, monotonic wall time
+        self._network = LatencyWindow()  # round trip minus the policy's reported inference time
+        self._answered = 0  # chunk requests answered with a chunk
         self._lock = threading.Lock()
         self._tick = 0
         self._measured: np.ndarray | None = None
@@ -228,7 +233,8 @@ class ExecutorNode(Node):
             msg.source_chunk_id, msg.source_start_step = request.source_chunk_id, request.source_start_step
             msg.prefix_length, msg.committed_actions = len(rows), rows.reshape(-1).tolist()
         self._request_sent_at = now
-        self._client.call_async(msg).add_done_callback(partial(self._on_response, request))
+        # wall time, not ROS time: under use_sim_time the ROS clock says nothing about the network
+        self._client.call_async(msg).add_done_callback(partial(self._on_response, request, time.monotonic()))
 
     def _refuse(self, request: ChunkRequest, cause: str, message: str) -> None:
         self._causes.report(cause, message)
@@ -237,12 +243,13 @@ class ExecutorNode(Node):
                 self.scheduler.cancel_pending()
                 self._retry_at = self.now() + self.params["retry_interval"]
 
-    def _on_response(self, request: ChunkRequest, future) -> None:
+    def _on_response(self, request: ChunkRequest, sent_at: float, future) -> None:
         response = future.result()
         if response is None or not response.success:
             reason = response.message if response is not None else "no answer"
             self._refuse(request, "policy_refused", f"policy refused chunk request {request.request_id}: {reason}")
             return
+        self._record_round_trip(time.monotonic() - sent_at, response.chunk.inference_latency)
         try:
             chunk = chunk_from_message(response.chunk)
             self._check_chunk(chunk)
@@ -268,6 +275,19 @@ class ExecutorNode(Node):
             self.watchdog.feed("chunks", self.now())
             self._chunks_received += 1
             self._latency.add(chunk.inference_latency)
+
+    def _record_round_trip(self, round_trip: float, inference: float) -> None:
+        """Split a request's round trip into the policy's inference and the rest (transport, queueing):
+        the part a faster network or compressed images can shrink, and the part only a faster GPU can."""
+        network = max(0.0, round_trip - inference)  # >= 0 up to the float32 rounding of `inference`
+        with self._lock:
+            self._round_trip.add(round_trip)
+            self._network.add(network)
+            self._answered += 1
+            answers = self._answered
+        if answers == 1 or answers % NETWORK_LOG_EVERY == 0:
+            self.get_logger().info(f"chunk request round trip {round_trip * 1e3:.1f} ms: inference "
+                                   f"{inference * 1e3:.1f} ms, network and queueing {network * 1e3:.1f} ms")
 
     def _check_chunk(self, chunk: ReceivedChunk) -> None:
         spec = self.spec
@@ -372,11 +392,12 @@ class ExecutorNode(Node):
             counters = dict(self.safety.counts)
             state, detail = self._state, self._detail
             chunks, latency = self._chunks_received, self._latency.summary()
+            round_trip, network = self._round_trip.summary(), self._network.summary()
         counters.update(self._causes.counts)
         holds = sum(v for k, v in self.safety.counts.items() if k not in ("commands", "starved_ticks"))
         report = StatusReport(state, detail, self.params["policy_service"], self.spec.name, chunks=chunks,
                               latency=latency, rejected_inputs=self._causes.total, safety_holds=holds,
-                              counters=counters)
+                              counters=counters, round_trip=round_trip, network=network)
         stamp = self.get_clock().now().to_msg()
         self._status_pub.publish(status_message(report, stamp, self.spec.base_frame))
         self._diagnostics_pub.publish(diagnostics_message(report, f"{self.get_fully_qualified_name()}: executor",
@@ -411,6 +432,7 @@ def _raise_priority(node: ExecutorNode) -> None:
                                   "scheduling (grant CAP_SYS_NICE or an rtprio limit in limits.conf)")
 
 
+NETWORK_LOG_EVERY = 100  # answers between log lines on the round trip (the first is logged too)
 GIL_SWITCH_INTERVAL = 0.0005  # s; Python's default 5 ms would let an IK solve delay a control tick that long
 
 

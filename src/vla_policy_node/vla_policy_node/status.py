@@ -75,6 +75,10 @@ class StatusReport:
     rejected_inputs: int = 0
     safety_holds: int = 0
     counters: Mapping[str, int] = field(default_factory=dict)
+    # executor only: chunk request round trips and their share beyond the policy's inference time
+    # (PolicyStatus has no field for them yet, so they travel in /diagnostics)
+    round_trip: LatencySummary | None = None
+    network: LatencySummary | None = None
 
 
 def status_message(report: StatusReport, stamp: Time, frame_id: str = "") -> PolicyStatus:
@@ -97,6 +101,10 @@ def diagnostics_message(report: StatusReport, name: str, hardware_id: str, stamp
               KeyValue(key="latency_p95_s", value=f"{report.latency.p95:.4f}"),
               KeyValue(key="rejected_inputs", value=str(report.rejected_inputs)),
               KeyValue(key="safety_holds", value=str(report.safety_holds))]
+    for prefix, summary in (("round_trip", report.round_trip), ("network_latency", report.network)):
+        if summary is not None:
+            values += [KeyValue(key=f"{prefix}_median_s", value=f"{summary.median:.4f}"),
+                       KeyValue(key=f"{prefix}_p95_s", value=f"{summary.p95:.4f}")]
     values += [KeyValue(key=k, value=str(v)) for k, v in sorted(report.counters.items())]
     status = DiagnosticStatus(level=_LEVELS.get(report.state, DiagnosticStatus.WARN), name=name,
                               message=report.detail or STATE_NAMES.get(report.state, ""), hardware_id=hardware_id,

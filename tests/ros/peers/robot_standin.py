@@ -5,7 +5,9 @@ that follows the joints so observations change as the robot moves), and follows
 `trajectory_msgs/JointTrajectory` on --command-topic the way a ros2_control joint trajectory
 controller does: it interpolates linearly between points by `time_from_start`, starting from the
 trajectory's header stamp (or its arrival when the stamp is zero). Every trajectory received is
-logged on stdout as `TRAJECTORY <receive time> <n points>`, for tests to count.
+logged on stdout as `TRAJECTORY <receive time> <n points>`, for tests to count. With
+`--image-transport compressed` the cameras are JPEG `CompressedImage`s on
+`<camera>/image_raw/compressed`, as image_transport's compressed plugin publishes them.
 
     python robot_standin.py --joints a b c --cameras main wrist --rate 100 --image-size 64
 """
@@ -13,26 +15,31 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import sys
 
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import Image, JointState
+from PIL import Image as PILImage
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 from vla_policy_node.node_main import run_node
 
 
 class RobotStandIn(Node):
     def __init__(self, joints: list[str], cameras: list[str], rate: float, image_size: int, command_topic: str,
-                 position: list[float] | None) -> None:
+                 position: list[float] | None, compressed: bool = False) -> None:
         super().__init__("robot_standin")
         self.joints = joints
         self.position = np.array(position, dtype=float) if position else np.zeros(len(joints))
         self.image_size = image_size
         self.trajectory: tuple[float, np.ndarray, np.ndarray, np.ndarray] | None = None  # start, times, points, from
         self.joint_pub = self.create_publisher(JointState, "joint_states", qos_profile_sensor_data)
-        self.image_pubs = {c: self.create_publisher(Image, f"{c}/image_raw", qos_profile_sensor_data) for c in cameras}
+        self.compressed = compressed
+        image_type, suffix = (CompressedImage, "/compressed") if compressed else (Image, "")
+        self.image_pubs = {c: self.create_publisher(image_type, f"{c}/image_raw{suffix}", qos_profile_sensor_data)
+                           for c in cameras}
         self.create_subscription(JointTrajectory, command_topic, self.on_trajectory,
                                  QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.create_timer(1.0 / rate, self.step)
@@ -68,12 +75,22 @@ class RobotStandIn(Node):
         pixels[:, :, camera_index % 3] = 255 - shade
         return pixels.tobytes()
 
+    @functools.lru_cache(maxsize=64)
+    def jpeg(self, camera_index: int, shade: int) -> bytes:
+        buffer = io.BytesIO()
+        pixels = np.frombuffer(self.pixels(camera_index, shade), np.uint8).reshape(self.image_size, self.image_size, 3)
+        PILImage.fromarray(pixels).save(buffer, format="JPEG")
+        return buffer.getvalue()
+
     def publish_images(self) -> None:
         stamp = self.get_clock().now().to_msg()
         shade = int(np.clip(128 + 60 * self.position.sum(), 0, 255))
         for index, (camera, publisher) in enumerate(self.image_pubs.items()):
-            msg = Image(height=self.image_size, width=self.image_size, encoding="rgb8",
-                        step=3 * self.image_size, data=self.pixels(index, shade))
+            if self.compressed:
+                msg = CompressedImage(format="jpeg", data=self.jpeg(index, shade))
+            else:
+                msg = Image(height=self.image_size, width=self.image_size, encoding="rgb8",
+                            step=3 * self.image_size, data=self.pixels(index, shade))
             msg.header.stamp = stamp
             msg.header.frame_id = f"{camera}_optical_frame"
             publisher.publish(msg)
@@ -87,9 +104,11 @@ def main() -> int:
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--command-topic", default="joint_trajectory")
     parser.add_argument("--position", type=float, nargs="*", help="initial joint positions (default zeros)")
+    parser.add_argument("--image-transport", choices=("raw", "compressed"), default="raw")
     args, ros_args = parser.parse_known_args()  # leaves --ros-args (namespace, remaps) to rclpy
     return run_node("robot_standin", lambda: RobotStandIn(args.joints, args.cameras, args.rate, args.image_size,
-                                                         args.command_topic, args.position),
+                                                         args.command_topic, args.position,
+                                                         args.image_transport == "compressed"),
                     [sys.argv[0], *ros_args], after_start=lambda node: print("READY", flush=True))
 
 
