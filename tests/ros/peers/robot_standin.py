@@ -19,9 +19,9 @@ import io
 import sys
 
 import numpy as np
+from PIL import Image as PILImage
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from PIL import Image as PILImage
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 from vla_policy_node.node_main import run_node
