@@ -2,12 +2,13 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build test test-fast demo bench lock clean
+.PHONY: help setup build test test-fast demo bench checkpoint lock clean
 
 help:
 	@echo "make demo   set up, then run the main job on the embedded default"
 	@echo "make test   set up, then run the whole test suite (what CI runs)"
 	@echo "make bench  set up, then run the benchmarks and write benchmarks/results/"
+	@echo "make checkpoint  set up, then retrain checkpoints/default (collect, train, evaluate; hours on a CPU)"
 	@echo "make setup  only set up (.venv, Debian packages, colcon build)"
 	@echo "make lock   rewrite requirements/lock.txt from the current .venv"
 	@echo "make clean  remove build/, install/ and log/"
@@ -28,6 +29,9 @@ demo: setup
 
 bench: setup
 	@bash -c 'source env.sh && python -m benchmarks'
+
+checkpoint: setup
+	@bash scripts/train_default_checkpoint.sh
 
 lock:
 	@.venv/bin/python scripts/write_lock.py

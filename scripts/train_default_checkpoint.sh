@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Retrain the shipped checkpoint (checkpoints/default) with this project's own pipeline:
+# scripted teleoperation in the MuJoCo simulation -> LeRobot v3.0 datasets (vla collect) ->
+# vla train (config/train/default_checkpoint.yaml) -> vla eval (seeds from 10000, never used for
+# demonstrations) -> checkpoints/default with its evaluation. `make checkpoint` runs this.
+# Sizes can be changed through the environment: SO101_EPISODES, ALOHA_EPISODES, STEPS,
+# EVAL_EPISODES (the model card states what the shipped checkpoint used).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=../env.sh
+source "$ROOT/env.sh"
+WORK=outputs/default_checkpoint
+TARGET=checkpoints/default
+SO101_EPISODES=${SO101_EPISODES:-60}
+ALOHA_EPISODES=${ALOHA_EPISODES:-40}
+STEPS=${STEPS:-1200}
+EVAL_EPISODES=${EVAL_EPISODES:-10}
+
+for robot in so101 aloha; do
+    episodes_var="${robot^^}_EPISODES"
+    if [ ! -f "$WORK/data/${robot}_pick/meta/info.json" ]; then
+        rm -rf "$WORK/data/${robot}_pick"
+        vla collect --embodiment "$robot" --task pick_cube --episodes "${!episodes_var}" --seed 0 \
+            --output "$WORK/data/${robot}_pick"
+    fi
+done
+rm -rf "$WORK/run"
+vla train --config config/train/default_checkpoint.yaml --set steps="$STEPS"
+newest=$(ls -d "$WORK"/run/checkpoints/step_* | sort | tail -n 1)
+rm -rf "$TARGET"
+mkdir -p "$TARGET"
+cp -r "$newest/policy/." "$TARGET/"
+cp "$WORK/run/metrics.jsonl" "$WORK/run/loss_curve.png" "$TARGET/"
+vla eval --checkpoint "$TARGET" --embodiment so101,aloha --task pick_cube --episodes "$EVAL_EPISODES" \
+    --wording training,held_out --mode sync,async --torch-threads 1 --output "$TARGET/eval"
+echo "checkpoint in $TARGET, evaluation in $TARGET/eval/results.md"
