@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         measurements = importlib.import_module(f"benchmarks.bench_{name}").run(quick=args.quick)
         for m in measurements:
             print(f"  {m.name}: median {m.median:.4g} {m.unit} (p10 {m.p10:.4g}, p90 {m.p90:.4g}, n={m.samples}) {m.notes}")
-        if not args.quick:
+        if not args.quick and measurements:  # none: the benchmark said why it measured nothing
             write_result(name, measurements, machine)
     write_table()
     print(f"results in {RESULTS}/")

@@ -1,0 +1,74 @@
+"""Chunk latency of the X-VLA-0.9B-sized preset (`vla_core.model.presets`, random weights):
+observation encoding once, then Euler steps of the 24-block expert, H = 30, one 224x224 main
+and one 224x224 wrist view, on CUDA when there is one (bf16 autocast, as the policy node runs).
+
+On a CPU the preset runs at CPU_STEPS Euler steps instead of 10, and only when one warm-up chunk
+fits CPU_BUDGET_S; the rows say which steps and device they were measured with. A 10-step
+figure is never extrapolated: without CUDA that number is not measured here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import resource
+import time
+
+import numpy as np
+import torch
+
+from benchmarks.measure import Measurement
+from vla_core.embodiment import load_embodiment
+from vla_core.model.batching import Observation
+from vla_core.model.policy import VLAPolicy
+from vla_core.model.presets import preset_config
+
+PRESET = "xvla-0.9b"
+CUDA_STEPS = 10
+CPU_STEPS = 2
+CPU_BUDGET_S = 30.0  # one warm-up chunk on the CPU; above it the CPU run is left out
+
+
+def run(quick: bool) -> list[Measurement]:
+    cuda = torch.cuda.is_available()
+    device = "cuda" if cuda else "cpu"
+    steps = CUDA_STEPS if cuda else CPU_STEPS
+    torch.manual_seed(0)
+    config = preset_config(PRESET, flow_steps=steps)
+    spec = dataclasses.replace(load_embodiment("so101"), chunk_size=config.horizon)
+    policy = VLAPolicy(config, {spec.name: spec}).eval().to(device)
+    rng = np.random.default_rng(0)
+    observation = Observation(
+        main_image=rng.integers(0, 256, (224, 224, 3), dtype=np.uint8),
+        state=np.zeros(spec.state_dim),
+        wrist_images={"wrist": rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)},
+    )
+
+    def chunk(seed: int):
+        return policy.predict_chunk(observation, "pick up the red cube", spec.name, seed=seed)
+
+    started = time.perf_counter()
+    chunk(0)  # warm-up: allocator, kernels, the instruction's text cache
+    warmup_s = time.perf_counter() - started
+    if not cuda and warmup_s > CPU_BUDGET_S:
+        print(f"  {PRESET} needs CUDA: one {steps}-step chunk took {warmup_s:.0f} s on this CPU "
+              f"(budget {CPU_BUDGET_S:.0f} s); nothing measured")
+        return []
+    repeats = (20 if quick else 100) if cuda else (2 if quick else 5)
+    for i in range(1, 3 if cuda else 1):
+        chunk(i)
+    chunks = [chunk(seed) for seed in range(repeats)]
+    notes = {
+        "device": torch.cuda.get_device_name() if cuda else "cpu", "preset": PRESET, "flow_steps": steps,
+        "horizon": config.horizon, "params_M": round(sum(p.numel() for p in policy.parameters()) / 1e6, 1),
+        "dtype": "bf16 autocast" if cuda else "fp32", "torch_threads": torch.get_num_threads(),
+    }
+    if cuda:
+        notes["peak_cuda_MiB"] = round(torch.cuda.max_memory_allocated() / 2**20)
+    else:
+        notes["peak_rss_MiB"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    ms = 1e3
+    return [
+        Measurement.from_samples(f"{PRESET} chunk latency ({steps} Euler steps, {device})", "ms",
+                                 [c.latency_seconds * ms for c in chunks], **notes),
+        Measurement.from_samples("  of which encoding (once per chunk)", "ms", [c.encode_seconds * ms for c in chunks]),
+        Measurement.from_samples(f"  of which {steps} Euler steps", "ms", [c.denoise_seconds * ms for c in chunks]),
+    ]
