@@ -20,5 +20,7 @@ setup(
     entry_points={"console_scripts": [
         "sim_node = vla_sim.sim_node:main",
         "scripted_teleop = vla_sim.scripted_teleop:main",
+        "record_demonstrations = vla_sim.record_demonstrations:main",
+        "instructed_episode = vla_sim.instructed_episode:main",
     ]},
 )

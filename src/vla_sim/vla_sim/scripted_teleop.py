@@ -1,12 +1,22 @@
 """A scripted teleoperator node: drives the simulated arm through ROS like a leader arm would.
 
-On every new episode announced on `task_state` it plans a pick of the target cube from the
-current `joint_states` with the embodiment's scripted teleoperator (`vla_core.sim.factory`:
-SO-101 or ALOHA), then streams the plan at `rate_hz` as
-single-point `trajectory_msgs/JointTrajectory` messages on the embodiment's command topic,
-each reached `1/rate_hz` after it arrives, exactly what a leader-arm teleoperation node sends
-to a joint trajectory controller. The recorder records that topic as the action label. After
-the plan it keeps sending the last position, as a resting leader arm does.
+On every new episode announced on `task_state` it waits `start_delay` seconds of simulated
+time (an operator's moment to look; the recording has begun by then), plans the task from the
+joint states measured after the reset with the embodiment's scripted teleoperator
+(`vla_core.sim.factory`: SO-101 or ALOHA): a pick of the target cube, and for tasks with a
+destination (cube_in_bin) the place at the message's `goal_pose`. It then streams the plan at
+`rate_hz` as single-point `trajectory_msgs/JointTrajectory` messages on the embodiment's
+command topic, each reached `1/rate_hz` after it arrives, exactly what a leader-arm
+teleoperation node sends to a joint trajectory controller. The recorder records that topic as
+the action label. After the plan it keeps sending the last position, as a resting leader arm
+does, and says once on `~/plan_finished` (`std_msgs/UInt64`, latched) which episode's plan
+has been sent to its end: the operator's cue to press "stop".
+
+The plan's clock is the stamp of the newest joint state, not the node clock: a reset rewinds
+simulated time, and `/clock` on another topic may lag the joint stream. Which joint states
+belong to a new episode is told by the rewinds of that stream (a stamp lower than the one
+before), not by stamps alone: both episodes' stamps start at zero, and the new task_state can
+arrive before or after the first rewound joint state.
 """
 from __future__ import annotations
 
@@ -14,15 +24,17 @@ import sys
 
 import numpy as np
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
+from std_msgs.msg import UInt64
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from vla_core.embodiment import load_embodiment
 from vla_core.sim.factory import make_teleop
+from vla_core.sim.tasks import TASKS
 from vla_core.sim.teleop import TeleopTrajectory, UnreachableCube
 from vla_policy_node.node_main import run_node
 from vla_policy_node.parameters import Param, declare_and_read, in_range
-from vla_policy_node.ros_time import seconds_to_duration
+from vla_policy_node.ros_time import seconds_to_duration, stamp_to_seconds
 
 from vla_msgs.msg import TaskState
 
@@ -32,8 +44,11 @@ PARAMETERS = (
           in_range(0.0, 200.0)),
     Param("seed", 0, "Seed of the demonstrations' variation (mixed with the episode number)."),
     Param("tremor", 0.002, "Standard deviation of the hand tremor in radians.", in_range(0.0, 0.05)),
+    Param("start_delay", 0.5, "Simulated seconds from a new episode's first task_state to the first motion.",
+          in_range(0.0, 10.0)),
 )
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class ScriptedTeleopNode(Node):
@@ -44,44 +59,72 @@ class ScriptedTeleopNode(Node):
         self.rate_hz = p["rate_hz"] or self.spec.control_rate_hz
         self.script = make_teleop(self.spec, self.rate_hz, tremor=p["tremor"])
         self.joints: np.ndarray | None = None
+        self.joints_stamp = 0.0  # simulated time of `joints`
         self.episode: int | None = None
+        self.pending: TaskState | None = None  # an episode announced but not planned yet
+        self.rewinds = 0  # times the joint stream's stamps went back (a reset)
+        self.episode_rewinds = 0  # rewinds the joint stream must have shown for `episode`'s states
         self.plan: TeleopTrajectory | None = None
         self.plan_start = 0.0
+        self.finished = False
         self.command_pub = self.create_publisher(JointTrajectory, self.spec.command_topic, RELIABLE)
+        self.finished_pub = self.create_publisher(UInt64, "~/plan_finished", LATCHED)
         self.create_subscription(JointState, self.spec.joint_state_topic, self.on_joints, qos_profile_sensor_data)
         self.create_subscription(TaskState, "task_state", self.on_task, RELIABLE)
         self.create_timer(1.0 / self.rate_hz, self.send)
 
-    def now(self) -> float:
-        return self.get_clock().now().nanoseconds / 1e9
-
     def on_joints(self, msg: JointState) -> None:
         order = {name: i for i, name in enumerate(msg.name)}
         if all(name in order for name in self.spec.joint_names):
-            self.joints = np.array([msg.position[order[name]] for name in self.spec.joint_names])
+            stamp = stamp_to_seconds(msg.header.stamp)
+            self.rewinds += self.joints is not None and stamp < self.joints_stamp
+            self.joints, self.joints_stamp = np.array([msg.position[order[n]] for n in self.spec.joint_names]), stamp
 
     def on_task(self, msg: TaskState) -> None:
-        if msg.episode == self.episode or self.joints is None:
+        if msg.episode == self.episode:
             return
-        self.episode = msg.episode
+        # every reset since the episode before rewinds the joint stream once; on the first
+        # task_state this node sees, the stream is already in the current episode
+        resets = 0 if self.episode is None else max(1, msg.episode - self.episode)
+        self.episode_rewinds = (self.rewinds if self.episode is None else self.episode_rewinds) + resets
+        self.episode, self.pending, self.plan, self.finished = msg.episode, msg, None, False
+
+    def start_plan(self, msg: TaskState) -> None:
+        """Plan from the current joints; an unknown task or an unreachable cube means no motion."""
+        task = TASKS.get(msg.task)
+        if task is None:
+            self.get_logger().error(f"episode {msg.episode}: unknown task {msg.task!r} (known: {sorted(TASKS)}); "
+                                    "not moving")
+            return
         position = msg.target_pose.position
         yaw = 2.0 * np.arctan2(msg.target_pose.orientation.z, msg.target_pose.orientation.w)
+        goal = msg.goal_pose.position
+        place_at = np.array([goal.x, goal.y, goal.z]) if task.needs_bin else None
         rng = np.random.default_rng([self.params["seed"], msg.episode])
         try:
-            self.plan = self.script.plan(self.joints, np.array([position.x, position.y, position.z]), yaw, rng)
+            self.plan = self.script.plan(self.joints, np.array([position.x, position.y, position.z]), yaw, rng,
+                                         place_at=place_at)
         except UnreachableCube as error:
-            self.plan = None
             self.get_logger().error(f"episode {msg.episode}: {error}; not moving")
             return
-        self.plan_start = self.now()
+        self.plan_start = self.joints_stamp
         self.get_logger().info(f"episode {msg.episode}: {msg.instruction} ({self.plan.duration:.1f} s)")
 
     def send(self) -> None:
+        pending = self.pending
+        if pending is not None and self.joints is not None and self.rewinds >= self.episode_rewinds \
+                and self.joints_stamp >= stamp_to_seconds(pending.header.stamp) + self.params["start_delay"]:
+            self.pending = None
+            self.start_plan(pending)
         if self.plan is None:
             return
-        point = JointTrajectoryPoint(positions=self.plan.at(self.now() - self.plan_start).tolist(),
+        elapsed = self.joints_stamp - self.plan_start
+        point = JointTrajectoryPoint(positions=self.plan.at(elapsed).tolist(),
                                      time_from_start=seconds_to_duration(1.0 / self.rate_hz))
         self.command_pub.publish(JointTrajectory(joint_names=list(self.spec.joint_names), points=[point]))
+        if not self.finished and elapsed >= self.plan.duration:
+            self.finished = True
+            self.finished_pub.publish(UInt64(data=self.episode))
 
 
 def main() -> int:

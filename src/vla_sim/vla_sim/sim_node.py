@@ -3,11 +3,12 @@ real robot driver offers.
 
 Publishes `joint_states`, each camera's `<camera>/image_raw` and `<camera>/camera_info` (topic
 names from the embodiment profile, relative so a namespace applies), `/clock`, and the task's
-`task_state`; follows `trajectory_msgs/JointTrajectory` on the profile's command topic the way
-a ros2_control joint trajectory controller does (`vla_core.sim.TrajectoryFollower`), and
-gripper positions (one per arm) as `std_msgs/Float64MultiArray` on `gripper_topic` when one
-is set. The embodiment and the task are parameters (`vla_core.sim.factory`); joint names and
-cameras come from the embodiment's profile. The
+`task_state` (with the bin as `goal_pose` in cube_in_bin); follows
+`trajectory_msgs/JointTrajectory` on the profile's command topic the way a ros2_control joint
+trajectory controller does (`vla_core.sim.TrajectoryFollower`), and gripper positions (one per
+arm) as `std_msgs/Float64MultiArray` on `gripper_topic` when one is set. The embodiment and the
+task are parameters (`vla_core.sim.factory`); joint names and cameras come from the
+embodiment's profile. The
 `reset` service (`vla_msgs/ResetScene`) starts a seeded episode and says its instruction.
 
 Simulation time is the truth: every stamp is simulation time, published on `/clock`, and the
@@ -233,6 +234,9 @@ class SimulationNode(Node):
         msg.header.stamp, msg.header.frame_id = stamp, self.spec.base_frame
         msg.target_pose.position.x, msg.target_pose.position.y, msg.target_pose.position.z = cube.position.tolist()
         msg.target_pose.orientation.w, msg.target_pose.orientation.z = float(np.cos(yaw / 2)), float(np.sin(yaw / 2))
+        if self.task.needs_bin:
+            msg.goal_pose.position.x, msg.goal_pose.position.y, msg.goal_pose.position.z = \
+                self.scene.bin_position.tolist()
         self.task_pub.publish(msg)
 
     def destroy_node(self) -> None:
