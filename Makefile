@@ -2,13 +2,15 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help setup build test test-fast demo bench checkpoint lock clean
+.PHONY: help setup build test test-fast demo bench checkpoint loop lock clean
 
 help:
 	@echo "make demo   set up, then run the main job on the embedded default"
 	@echo "make test   set up, then run the whole test suite (what CI runs)"
 	@echo "make bench  set up, then run the benchmarks and write benchmarks/results/"
 	@echo "make checkpoint  set up, then retrain checkpoints/default (collect, train, evaluate; hours on a CPU)"
+	@echo "make loop   set up, then teleop -> record -> convert -> fine-tune -> deploy -> eval on a new task"
+	@echo "            (BASE=checkpoint, EPISODES, STEPS, EVAL_EPISODES: see scripts/teleop_to_policy.sh)"
 	@echo "make setup  only set up (.venv, Debian packages, colcon build)"
 	@echo "make lock   rewrite requirements/lock.txt from the current .venv"
 	@echo "make clean  remove build/, install/ and log/"
@@ -32,6 +34,9 @@ bench: setup
 
 checkpoint: setup
 	@bash scripts/train_default_checkpoint.sh
+
+loop: setup
+	@bash scripts/teleop_to_policy.sh $(BASE)
 
 lock:
 	@.venv/bin/python scripts/write_lock.py
