@@ -26,7 +26,9 @@ for robot in so101 aloha; do
     fi
 done
 rm -rf "$WORK/run"
+started=$SECONDS
 vla train --config config/train/default_checkpoint.yaml --set steps="$STEPS"
+train_seconds=$((SECONDS - started))
 newest=$(ls -d "$WORK"/run/checkpoints/step_* | sort | tail -n 1)
 rm -rf "$TARGET"
 mkdir -p "$TARGET"
@@ -34,4 +36,5 @@ cp -r "$newest/policy/." "$TARGET/"
 cp "$WORK/run/metrics.jsonl" "$WORK/run/loss_curve.png" "$TARGET/"
 vla eval --checkpoint "$TARGET" --embodiment so101,aloha --task pick_cube --episodes "$EVAL_EPISODES" \
     --wording training,held_out --mode sync,async --torch-threads 1 --output "$TARGET/eval"
-echo "checkpoint in $TARGET, evaluation in $TARGET/eval/results.md"
+python scripts/write_model_card.py --checkpoint "$TARGET" --run "$WORK/run" --train-seconds "$train_seconds"
+echo "checkpoint in $TARGET, model card $TARGET/README.md, evaluation in $TARGET/eval/results.md"
