@@ -18,6 +18,11 @@ sink and each other.
 
 With `gripper_bce_weight > 0` a second linear head reads gripper logits from the same step
 states (X-VLA trains its gripper channel with BCE and applies a sigmoid at the end).
+
+Inference calls the expert once per Euler step with the same observation and prefix, so what
+depends only on them (every block's cross-attention keys and values of the observation, the
+masks, the prompt and sink tokens) is computed once per chunk by `prepare_context` and read by
+`velocity` at every step. Training's `forward` is the same two calls, with a fresh context.
 """
 from __future__ import annotations
 
@@ -35,6 +40,16 @@ from vla_core.model.layers import Attention, FeedForward, sinusoidal_embedding
 class ExpertOutput(NamedTuple):
     velocity: torch.Tensor  # (B, H, K_max) flow-matching velocity of every step
     gripper_logits: torch.Tensor | None  # (B, H, K_max) when the policy has a gripper head
+
+
+class ExpertContext(NamedTuple):
+    """What stays fixed while one chunk is denoised: made once by `ActionExpert.prepare_context`."""
+
+    head: torch.Tensor  # (B, P (+1), D) soft prompt (and sink) tokens in front of the steps
+    is_prefix: torch.Tensor  # (B, H) bool: committed prefix steps
+    self_mask: torch.Tensor  # (B, 1, L, L) bool: the Lambda-shaped self-attention mask
+    observation_mask: torch.Tensor  # (B, 1, 1, N) bool: valid observation tokens
+    observation_key_values: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per block: cross-attention K, V
 
 
 class ExpertBlock(nn.Module):
@@ -58,14 +73,15 @@ class ExpertBlock(nn.Module):
             nn.init.zeros_(self.modulation[1].bias)
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor, self_mask: torch.Tensor,
-                observation: EncodedTokens) -> torch.Tensor:
+                observation_key_value: tuple[torch.Tensor, torch.Tensor],
+                observation_mask: torch.Tensor) -> torch.Tensor:
         if self.modulation is None:
             shift1 = scale1 = shift2 = scale2 = 0.0
             gate1 = gate2 = 1.0
         else:
             shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(condition)[:, None].chunk(6, dim=-1)
         x = x + gate1 * self.self_attention(self.norm_self(x) * (1 + scale1) + shift1, mask=self_mask)
-        x = x + self.cross_attention(self.norm_cross(x), observation.tokens, observation.valid[:, None, None, :])
+        x = x + self.cross_attention(self.norm_cross(x), mask=observation_mask, key_value=observation_key_value)
         return x + gate2 * self.mlp(self.norm_mlp(x) * (1 + scale2) + shift2)
 
 
@@ -132,28 +148,44 @@ class ActionExpert(nn.Module):
         mask[:, :head, head:] = False  # prompt and sink tokens do not read the (noisy) steps
         return mask[:, None]
 
-    def forward(self, actions: torch.Tensor, tau: torch.Tensor, state: torch.Tensor, prefix_length: torch.Tensor,
-                embodiments: Sequence[str], observation: EncodedTokens) -> ExpertOutput:
-        """Velocity (B, H, K_max) at flow time `tau` (B,) of `actions` (B, H, K_max), whose first
-        `prefix_length` (B,) rows are clean committed actions; `state` (B, max_state_dim)."""
-        batch, horizon, _ = actions.shape
-        step = torch.arange(horizon, device=actions.device)
-        is_prefix = step[None] < prefix_length[:, None]  # (B, H)
+    def prepare_context(self, observation: EncodedTokens, prefix_length: torch.Tensor,
+                        embodiments: Sequence[str]) -> ExpertContext:
+        """Everything `velocity` needs that does not change over the Euler steps of a chunk:
+        `observation` tokens, committed `prefix_length` (B,) and each sample's embodiment."""
+        batch = prefix_length.shape[0]
+        parts = [self.prompt_tokens(embodiments)]
+        if self.sink is not None:
+            parts.append(self.sink.expand(batch, -1, -1))
+        tokens = self.observation_in(observation.tokens)
+        step = torch.arange(self.config.horizon, device=prefix_length.device)
+        return ExpertContext(
+            head=torch.cat(parts, dim=1),
+            is_prefix=step[None] < prefix_length[:, None],
+            self_mask=self.attention_mask(prefix_length),
+            observation_mask=observation.valid[:, None, None, :],
+            observation_key_values=tuple(block.cross_attention.key_value(tokens) for block in self.blocks),
+        )
+
+    def velocity(self, actions: torch.Tensor, tau: torch.Tensor, state: torch.Tensor,
+                 context: ExpertContext) -> ExpertOutput:
+        """Velocity (B, H, K_max) at flow time `tau` (B,) of `actions` (B, H, K_max), whose
+        committed prefix rows hold clean actions; `state` (B, max_state_dim)."""
+        horizon = actions.shape[1]
+        is_prefix = context.is_prefix
         step_tau = torch.where(is_prefix, torch.ones_like(is_prefix, dtype=tau.dtype), tau[:, None])
         time_features = sinusoidal_embedding(step_tau, self.config.time_embedding_dim).to(actions.dtype)
         proprio = state[:, None].expand(-1, horizon, -1)
         steps = self.step_in(torch.cat([proprio, actions, time_features], dim=-1)) + self.step_positions[:, :horizon]
         steps = steps + is_prefix[..., None].to(steps.dtype) * self.prefix_offset
-        parts = [self.prompt_tokens(embodiments).to(steps.dtype)]
-        if self.sink is not None:
-            parts.append(self.sink.expand(batch, -1, -1).to(steps.dtype))
-        head = sum(p.shape[1] for p in parts)
-        x = torch.cat([*parts, steps], dim=1)
+        x = torch.cat([context.head.to(steps.dtype), steps], dim=1)
         condition = self.time_condition(sinusoidal_embedding(tau, self.config.time_embedding_dim).to(actions.dtype))
-        context = EncodedTokens(self.observation_in(observation.tokens), observation.valid)
-        mask = self.attention_mask(prefix_length)
-        for block in self.blocks:
-            x = block(x, condition, mask, context)
-        step_states = self.norm_out(x[:, head:])
+        for block, key_value in zip(self.blocks, context.observation_key_values, strict=True):
+            x = block(x, condition, context.self_mask, key_value, context.observation_mask)
+        step_states = self.norm_out(x[:, context.head.shape[1]:])
         logits = self.gripper_head(step_states) if self.gripper_head is not None else None
         return ExpertOutput(self.head(step_states), logits)
+
+    def forward(self, actions: torch.Tensor, tau: torch.Tensor, state: torch.Tensor, prefix_length: torch.Tensor,
+                embodiments: Sequence[str], observation: EncodedTokens) -> ExpertOutput:
+        """One velocity with a fresh context (training); see `prepare_context` and `velocity`."""
+        return self.velocity(actions, tau, state, self.prepare_context(observation, prefix_length, embodiments))

@@ -12,7 +12,9 @@ class Attention(nn.Module):
     """Multi-head attention with plain Linear projections (so LoRA can wrap them by name).
 
     `mask` is boolean, True where a query may attend to a key; shape broadcastable to
-    (B, heads, queries, keys).
+    (B, heads, queries, keys). `key_value`: the context's keys and values from `key_value()`,
+    computed once when the context stays fixed over many calls (the observation over the Euler
+    steps of one chunk); without it they are projected from `context` here.
     """
 
     def __init__(self, dim: int, heads: int, context_dim: int | None = None) -> None:
@@ -23,17 +25,20 @@ class Attention(nn.Module):
         self.v = nn.Linear(context_dim or dim, dim)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        context = x if context is None else context
+    def key_value(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of `context` (B, N, C), each (B, heads, N, dim / heads)."""
+        return self._split_heads(self.k(context)), self._split_heads(self.v(context))
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                key_value: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        keys, values = key_value if key_value is not None else self.key_value(x if context is None else context)
+        attended = F.scaled_dot_product_attention(self._split_heads(self.q(x)), keys, values, attn_mask=mask)
         batch, queries, dim = x.shape
-
-        def split(t: torch.Tensor) -> torch.Tensor:
-            return t.view(batch, t.shape[1], self.heads, dim // self.heads).transpose(1, 2)
-
-        attended = F.scaled_dot_product_attention(split(self.q(x)), split(self.k(context)), split(self.v(context)),
-                                                  attn_mask=mask)
         return self.out(attended.transpose(1, 2).reshape(batch, queries, dim))
+
+    def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
+        batch, tokens, dim = t.shape
+        return t.view(batch, tokens, self.heads, dim // self.heads).transpose(1, 2)
 
 
 class FeedForward(nn.Module):

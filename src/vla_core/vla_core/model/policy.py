@@ -10,7 +10,7 @@ action space.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,10 +18,11 @@ import torch
 from torch import nn
 
 from vla_core.embodiment import EmbodimentSpec
-from vla_core.model.action_expert import ActionExpert
+from vla_core.model.action_expert import ActionExpert, ExpertContext
 from vla_core.model.batching import Observation, collate_observations, pad_last
 from vla_core.model.builtin_encoder import BuiltinVisionLanguageEncoder, WristEncoder
 from vla_core.model.configuration import PolicyConfig
+from vla_core.model.cuda_graphs import CudaGraphRunner
 from vla_core.model.flow_matching import euler_integrate, interpolate, sample_tau, target_velocity
 from vla_core.model.interfaces import EncodedTokens, VisionLanguageEncoder
 from vla_core.model.losses import gripper_bce_loss, masked_flow_loss
@@ -84,6 +85,8 @@ class VLAPolicy(nn.Module):
             torch.randn(config.history_length, 1, self.vision_language.output_dim) * 0.02)
         self.wrist_in = nn.Linear(config.hidden_size, self.vision_language.output_dim)
         self.expert = ActionExpert(config, self.vision_language.output_dim, prompt_names=[])
+        self._compiled_velocity: Callable | None = None  # set by optimize_for_inference
+        self._graphed_denoise: CudaGraphRunner | None = None
         for name, spec in embodiments.items():
             stats = (normalizers or {}).get(name) or EmbodimentNormalizers.identity(spec.action_dim, spec.state_dim)
             self.add_embodiment(spec, stats)
@@ -189,21 +192,50 @@ class VLAPolicy(nn.Module):
             prefix_length = torch.zeros(size, dtype=torch.long)
         prefix_length = prefix_length.to(self.device)
         state = batch["state"].to(self.device)
-        last_gripper_logits: list[torch.Tensor | None] = [None]
-
-        def velocity(x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
-            output = self.expert(x, tau, state, prefix_length, batch["embodiments"], encoded)
-            last_gripper_logits[0] = output.gripper_logits
-            return output.velocity
-
-        prefix = prefix.to(self.device) if prefix is not None else None
-        actions = euler_integrate(velocity, noise, steps or self.config.flow_steps, prefix, prefix_length)
-        if last_gripper_logits[0] is None:
+        context = self.expert.prepare_context(encoded, prefix_length, batch["embodiments"])
+        steps = steps or self.config.flow_steps
+        if self._graphed_denoise is not None and not torch.is_grad_enabled():
+            prefix = prefix.to(self.device) if prefix is not None else torch.zeros_like(noise)
+            actions, gripper_logits = self._graphed_denoise(noise, state, prefix, prefix_length, context, steps)
+        else:
+            prefix = prefix.to(self.device) if prefix is not None else None
+            actions, gripper_logits = self._denoise(noise, state, prefix, prefix_length, context, steps)
+        if gripper_logits is None:
             return actions
         # X-VLA: the gripper channels are the sigmoid of the gripper head, except on prefix rows
         generated = torch.arange(shape[1], device=self.device)[None, :, None] >= prefix_length[:, None, None]
         gripper = generated & self.gripper_mask(batch["embodiments"])[:, None, :]
-        return torch.where(gripper, torch.sigmoid(last_gripper_logits[0].to(actions.dtype)), actions)
+        return torch.where(gripper, torch.sigmoid(gripper_logits.to(actions.dtype)), actions)
+
+    def _denoise(self, noise: torch.Tensor, state: torch.Tensor, prefix: torch.Tensor | None,
+                 prefix_length: torch.Tensor, context: ExpertContext,
+                 steps: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The Euler loop: normalised actions and the last step's gripper logits (None without a
+        gripper head). Every step reads the same `context`; this is what a CUDA graph captures."""
+        velocity_of = self._compiled_velocity or self.expert.velocity
+        last_gripper_logits: list[torch.Tensor | None] = [None]
+
+        def velocity(x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+            output = velocity_of(x, tau, state, context)
+            last_gripper_logits[0] = output.gripper_logits
+            return output.velocity
+
+        return euler_integrate(velocity, noise, steps, prefix, prefix_length), last_gripper_logits[0]
+
+    def optimize_for_inference(self, compile: bool = False, cuda_graphs: bool = False) -> VLAPolicy:
+        """Inference-only speed-ups, off by default; training is unaffected.
+
+        `compile`: the per-step velocity goes through `torch.compile` (compiled at the first
+        chunk, again for a new input shape; needs a C++ compiler on a CPU). `cuda_graphs`: the
+        Euler loop of a chunk is captured once per input shape and replayed (CUDA only; call
+        this after moving the policy to its device). Both off restores the plain path.
+        """
+        if cuda_graphs and self.device.type != "cuda":
+            raise ValueError(f"cuda_graphs needs the policy on a CUDA device, it is on {self.device}; move it with "
+                             f".to('cuda') first or leave cuda_graphs off")
+        self._compiled_velocity = torch.compile(self.expert.velocity) if compile else None
+        self._graphed_denoise = CudaGraphRunner(self._denoise) if cuda_graphs else None
+        return self
 
     # ---- checkpoints (the I/O lives in vla_core.checkpoint) ---------------------------------
     @classmethod
