@@ -66,6 +66,10 @@ PARAMETERS = (
     Param("device", "cpu", "Torch device for the model: cpu, cuda, cuda:N.", non_empty),
     Param("torch_threads", 0, "Intra-op CPU threads of the model; 0 = torch's default. On a machine shared "
                               "with the drivers, fewer threads keep latency steady."),
+    Param("inference_compile", False, "torch.compile the model's per-step velocity (compiled during the warm-up "
+                                      "chunk at configure; on a CPU it needs a C++ compiler)."),
+    Param("inference_cuda_graphs", False, "Replay each chunk's Euler loop from a CUDA graph (device cuda only; one "
+                                          "capture per batch and observation-token count)."),
     Param("staleness_limit", 0.2, "Seconds a stream's nearest message may be from the observation time.", positive),
     Param("observation_rate_hz", 30.0, "Rate of the observation timeline (nearest-stamp assembly).",
           in_range(1.0, 200.0)),
@@ -158,6 +162,7 @@ class PolicyNode(LifecycleNode):
             torch.set_num_threads(self.params["torch_threads"])
         spec = load_embodiment(self.params["embodiment"])
         policy = VLAPolicy.from_pretrained(self.params["checkpoint"], device=self.params["device"])
+        policy.optimize_for_inference(self.params["inference_compile"], self.params["inference_cuda_graphs"])
         if spec.name not in policy.embodiments:
             raise ValueError(f"checkpoint {self.params['checkpoint']} was trained for {sorted(policy.embodiments)}, "
                              f"not for this node's embodiment {spec.name!r}")
