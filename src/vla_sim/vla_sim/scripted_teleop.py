@@ -13,10 +13,11 @@ does, and says once on `~/plan_finished` (`std_msgs/UInt64`, latched) which epis
 has been sent to its end: the operator's cue to press "stop".
 
 The plan's clock is the stamp of the newest joint state, not the node clock: a reset rewinds
-simulated time, and `/clock` on another topic may lag the joint stream. Which joint states
-belong to a new episode is told by the rewinds of that stream (a stamp lower than the one
-before), not by stamps alone: both episodes' stamps start at zero, and the new task_state can
-arrive before or after the first rewound joint state.
+simulated time, and `/clock` on another topic may lag the joint stream. Joint states belong
+to a new episode once one arrives stamped within `ALIGN_WINDOW` after the episode's first
+task_state (the simulation stamps both at the same step); until then the newest joint state
+may still be one measured before the reset, whose stamp is the old episode's time. (An
+episode shorter than that window could be mistaken for the next: resets come seconds apart.)
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ PARAMETERS = (
 )
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+ALIGN_WINDOW = 1.0  # simulated s after an episode's first task_state in which its joint states are recognised
 
 
 class ScriptedTeleopNode(Node):
@@ -62,8 +64,7 @@ class ScriptedTeleopNode(Node):
         self.joints_stamp = 0.0  # simulated time of `joints`
         self.episode: int | None = None
         self.pending: TaskState | None = None  # an episode announced but not planned yet
-        self.rewinds = 0  # times the joint stream's stamps went back (a reset)
-        self.episode_rewinds = 0  # rewinds the joint stream must have shown for `episode`'s states
+        self.aligned = False  # `joints` belongs to the pending episode
         self.plan: TeleopTrajectory | None = None
         self.plan_start = 0.0
         self.finished = False
@@ -76,18 +77,21 @@ class ScriptedTeleopNode(Node):
     def on_joints(self, msg: JointState) -> None:
         order = {name: i for i, name in enumerate(msg.name)}
         if all(name in order for name in self.spec.joint_names):
-            stamp = stamp_to_seconds(msg.header.stamp)
-            self.rewinds += self.joints is not None and stamp < self.joints_stamp
-            self.joints, self.joints_stamp = np.array([msg.position[order[n]] for n in self.spec.joint_names]), stamp
+            self.joints = np.array([msg.position[order[name]] for name in self.spec.joint_names])
+            self.joints_stamp = stamp_to_seconds(msg.header.stamp)
+            self.align()
 
     def on_task(self, msg: TaskState) -> None:
         if msg.episode == self.episode:
             return
-        # every reset since the episode before rewinds the joint stream once; on the first
-        # task_state this node sees, the stream is already in the current episode
-        resets = 0 if self.episode is None else max(1, msg.episode - self.episode)
-        self.episode_rewinds = (self.rewinds if self.episode is None else self.episode_rewinds) + resets
-        self.episode, self.pending, self.plan, self.finished = msg.episode, msg, None, False
+        self.episode, self.pending, self.plan, self.finished, self.aligned = msg.episode, msg, None, False, False
+        self.align()
+
+    def align(self) -> None:
+        """The newest joint state is the pending episode's when it is stamped at its start."""
+        if self.pending is not None and not self.aligned and self.joints is not None:
+            start = stamp_to_seconds(self.pending.header.stamp)
+            self.aligned = start <= self.joints_stamp <= start + ALIGN_WINDOW
 
     def start_plan(self, msg: TaskState) -> None:
         """Plan from the current joints; an unknown task or an unreachable cube means no motion."""
@@ -112,7 +116,7 @@ class ScriptedTeleopNode(Node):
 
     def send(self) -> None:
         pending = self.pending
-        if pending is not None and self.joints is not None and self.rewinds >= self.episode_rewinds \
+        if pending is not None and self.aligned \
                 and self.joints_stamp >= stamp_to_seconds(pending.header.stamp) + self.params["start_delay"]:
             self.pending = None
             self.start_plan(pending)
