@@ -2,9 +2,14 @@
 observation encoding once, then Euler steps of the 24-block expert, H = 30, one 224x224 main
 and one 224x224 wrist view, on CUDA when there is one (bf16 autocast, as the policy node runs).
 
-On a CPU the preset runs at CPU_STEPS Euler steps instead of 10, and only when one warm-up chunk
-fits CPU_BUDGET_S; the rows say which steps and device they were measured with. A 10-step
-figure is never extrapolated: without CUDA that number is not measured here.
+On CUDA every inference variant is measured in one run, interleaved chunk by chunk
+(benchmarks/inference_variants.py): the expert re-projecting the observation at every step (the
+path before the observation K/V cache), the policy's default path (K/V cached once per chunk),
+and that path with torch.compile, with CUDA graphs, and with both.
+
+On a CPU the preset runs only the default path, at CPU_STEPS Euler steps instead of 10, and only
+when one warm-up chunk fits CPU_BUDGET_S; the rows say which steps and device they were measured
+with. A 10-step figure is never extrapolated: without CUDA that number is not measured here.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import time
 import numpy as np
 import torch
 
+from benchmarks.inference_variants import denoise_speedups, measure_variants
 from benchmarks.measure import Measurement
 from vla_core.embodiment import load_embodiment
 from vla_core.model.batching import Observation
@@ -25,6 +31,14 @@ PRESET = "xvla-0.9b"
 CUDA_STEPS = 10
 CPU_STEPS = 2
 CPU_BUDGET_S = 30.0  # one warm-up chunk on the CPU; above it the CPU run is left out
+INSTRUCTION = "pick up the red cube"
+CUDA_VARIANTS = {  # name: optimize_for_inference arguments; None = the uncached reference loop
+    "no K/V cache": None,
+    "K/V cache": {},
+    "K/V cache + torch.compile": {"compile": True},
+    "K/V cache + CUDA graphs": {"cuda_graphs": True},
+    "K/V cache + torch.compile + CUDA graphs": {"compile": True, "cuda_graphs": True},
+}
 
 
 def run(quick: bool) -> list[Measurement]:
@@ -42,33 +56,36 @@ def run(quick: bool) -> list[Measurement]:
         wrist_images={"wrist": rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)},
     )
 
-    def chunk(seed: int):
-        return policy.predict_chunk(observation, "pick up the red cube", spec.name, seed=seed)
-
     started = time.perf_counter()
-    chunk(0)  # warm-up: allocator, kernels, the instruction's text cache
+    policy.predict_chunk(observation, INSTRUCTION, spec.name, seed=0)  # warm-up: allocator, kernels, text cache
     warmup_s = time.perf_counter() - started
     if not cuda and warmup_s > CPU_BUDGET_S:
         print(f"  {PRESET} needs CUDA: one {steps}-step chunk took {warmup_s:.0f} s on this CPU "
               f"(budget {CPU_BUDGET_S:.0f} s); nothing measured")
         return []
     repeats = (20 if quick else 100) if cuda else (2 if quick else 5)
-    for i in range(1, 3 if cuda else 1):
-        chunk(i)
-    chunks = [chunk(seed) for seed in range(repeats)]
     notes = {
         "device": torch.cuda.get_device_name() if cuda else "cpu", "preset": PRESET, "flow_steps": steps,
         "horizon": config.horizon, "params_M": round(sum(p.numel() for p in policy.parameters()) / 1e6, 1),
         "dtype": "bf16 autocast" if cuda else "fp32", "torch_threads": torch.get_num_threads(),
     }
+    variants = CUDA_VARIANTS if cuda else {"K/V cache": {}}
+    measured = measure_variants(policy, spec, observation, INSTRUCTION, variants, repeats, warm_up=2 if cuda else 0)
     if cuda:
         notes["peak_cuda_MiB"] = round(torch.cuda.max_memory_allocated() / 2**20)
     else:
         notes["peak_rss_MiB"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    ms = 1e3
-    return [
-        Measurement.from_samples(f"{PRESET} chunk latency ({steps} Euler steps, {device})", "ms",
-                                 [c.latency_seconds * ms for c in chunks], **notes),
-        Measurement.from_samples("  of which encoding (once per chunk)", "ms", [c.encode_seconds * ms for c in chunks]),
-        Measurement.from_samples(f"  of which {steps} Euler steps", "ms", [c.denoise_seconds * ms for c in chunks]),
-    ]
+    rows = []
+    for i, (name, (timings, variant_notes)) in enumerate(measured.items()):
+        ms = [(encode * 1e3, denoise * 1e3) for encode, denoise in timings]
+        rows += [
+            Measurement.from_samples(f"{PRESET} chunk latency, {name} ({steps} Euler steps, {device})", "ms",
+                                     [e + d for e, d in ms], **(notes if i == 0 else {}), **variant_notes),
+            Measurement.from_samples("  of which encoding (once per chunk)", "ms", [e for e, _ in ms]),
+            Measurement.from_samples(f"  of which {steps} Euler steps", "ms", [d for _, d in ms]),
+        ]
+        if name != "K/V cache" and "K/V cache" in measured:
+            rows.append(Measurement.from_samples("  Euler steps: speed-up over the K/V cache path", "x",
+                                                 denoise_speedups(measured, "K/V cache", name),
+                                                 note="per interleaved round; < 1: slower"))
+    return rows

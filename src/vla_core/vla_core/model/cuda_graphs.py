@@ -31,10 +31,6 @@ class CudaGraphRunner:
         self.function = function
         self._captured: dict[tuple, tuple[torch.cuda.CUDAGraph, list[torch.Tensor], Any]] = {}
 
-    @property
-    def captures(self) -> int:
-        return len(self._captured)
-
     def __call__(self, *args: Any) -> Any:
         leaves, spec = pytree.tree_flatten(args)
         for leaf in leaves:
@@ -63,6 +59,7 @@ class CudaGraphRunner:
                 self.function(*static_args)
         torch.cuda.current_stream().wait_stream(side)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph), autocast:
+        # thread_local: the node's other threads (cameras, ROS callbacks) may touch CUDA meanwhile
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"), autocast:
             static_outputs = self.function(*static_args)
         return graph, [x for x in static_leaves if isinstance(x, torch.Tensor)], static_outputs

@@ -85,8 +85,10 @@ class VLAPolicy(nn.Module):
             torch.randn(config.history_length, 1, self.vision_language.output_dim) * 0.02)
         self.wrist_in = nn.Linear(config.hidden_size, self.vision_language.output_dim)
         self.expert = ActionExpert(config, self.vision_language.output_dim, prompt_names=[])
-        self._compiled_velocity: Callable | None = None  # set by optimize_for_inference
-        self._graphed_denoise: CudaGraphRunner | None = None
+        # optimize_for_inference: what is on, and the compiled step and graphs, kept when switched off
+        self._use_compile = self._use_cuda_graphs = False
+        self._compiled_velocity: Callable | None = None
+        self._graphs: CudaGraphRunner | None = None
         for name, spec in embodiments.items():
             stats = (normalizers or {}).get(name) or EmbodimentNormalizers.identity(spec.action_dim, spec.state_dim)
             self.add_embodiment(spec, stats)
@@ -194,12 +196,14 @@ class VLAPolicy(nn.Module):
         state = batch["state"].to(self.device)
         context = self.expert.prepare_context(encoded, prefix_length, batch["embodiments"])
         steps = steps or self.config.flow_steps
-        if self._graphed_denoise is not None and not torch.is_grad_enabled():
+        if self._use_cuda_graphs and not torch.is_grad_enabled():
             prefix = prefix.to(self.device) if prefix is not None else torch.zeros_like(noise)
-            actions, gripper_logits = self._graphed_denoise(noise, state, prefix, prefix_length, context, steps)
+            actions, gripper_logits = self._graphs(noise, state, prefix, prefix_length, context, steps,
+                                                   self._use_compile)
         else:
             prefix = prefix.to(self.device) if prefix is not None else None
-            actions, gripper_logits = self._denoise(noise, state, prefix, prefix_length, context, steps)
+            actions, gripper_logits = self._denoise(noise, state, prefix, prefix_length, context, steps,
+                                                    self._use_compile)
         if gripper_logits is None:
             return actions
         # X-VLA: the gripper channels are the sigmoid of the gripper head, except on prefix rows
@@ -208,11 +212,11 @@ class VLAPolicy(nn.Module):
         return torch.where(gripper, torch.sigmoid(gripper_logits.to(actions.dtype)), actions)
 
     def _denoise(self, noise: torch.Tensor, state: torch.Tensor, prefix: torch.Tensor | None,
-                 prefix_length: torch.Tensor, context: ExpertContext,
-                 steps: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+                 prefix_length: torch.Tensor, context: ExpertContext, steps: int,
+                 compiled: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The Euler loop: normalised actions and the last step's gripper logits (None without a
         gripper head). Every step reads the same `context`; this is what a CUDA graph captures."""
-        velocity_of = self._compiled_velocity or self.expert.velocity
+        velocity_of = self._compiled_velocity if compiled else self.expert.velocity
         last_gripper_logits: list[torch.Tensor | None] = [None]
 
         def velocity(x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
@@ -228,13 +232,17 @@ class VLAPolicy(nn.Module):
         `compile`: the per-step velocity goes through `torch.compile` (compiled at the first
         chunk, again for a new input shape; needs a C++ compiler on a CPU). `cuda_graphs`: the
         Euler loop of a chunk is captured once per input shape and replayed (CUDA only; call
-        this after moving the policy to its device). Both off restores the plain path.
+        this after moving the policy to its device). Both off restores the plain path; the
+        compiled step and the captured graphs are kept, so switching back costs nothing.
         """
         if cuda_graphs and self.device.type != "cuda":
             raise ValueError(f"cuda_graphs needs the policy on a CUDA device, it is on {self.device}; move it with "
                              f".to('cuda') first or leave cuda_graphs off")
-        self._compiled_velocity = torch.compile(self.expert.velocity) if compile else None
-        self._graphed_denoise = CudaGraphRunner(self._denoise) if cuda_graphs else None
+        if compile and self._compiled_velocity is None:
+            self._compiled_velocity = torch.compile(self.expert.velocity)
+        if cuda_graphs and self._graphs is None:
+            self._graphs = CudaGraphRunner(self._denoise)
+        self._use_compile, self._use_cuda_graphs = compile, cuda_graphs
         return self
 
     # ---- checkpoints (the I/O lives in vla_core.checkpoint) ---------------------------------
