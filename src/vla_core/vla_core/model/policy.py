@@ -236,8 +236,8 @@ class VLAPolicy(nn.Module):
         compiled step and the captured graphs are kept, so switching back costs nothing.
         """
         if cuda_graphs and self.device.type != "cuda":
-            raise ValueError(f"cuda_graphs needs the policy on a CUDA device, it is on {self.device}; move it with "
-                             f".to('cuda') first or leave cuda_graphs off")
+            raise ValueError(f"cuda_graphs needs the policy on a CUDA device, it is on {self.device}: load or move "
+                             f"it to cuda first, or leave cuda_graphs off")
         if compile and self._compiled_velocity is None:
             self._compiled_velocity = torch.compile(self.expert.velocity)
         if cuda_graphs and self._graphs is None:
