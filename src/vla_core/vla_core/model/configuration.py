@@ -1,7 +1,7 @@
 """Every hyper-parameter of the policy, with its default and meaning; serialised as config.json.
 
 The defaults are the configuration benchmarked in benchmarks/bench_model_latency.py: a chunk of
-16 actions from a 224x224 main and a 224x224 wrist view in about 22 ms on two CPU cores.
+16 actions from a 224x224 main and a 224x224 wrist view in 22-31 ms on two CPU cores.
 """
 from __future__ import annotations
 
