@@ -9,11 +9,16 @@ With --resume the saved run's config is the base; --config is not read and --set
 from __future__ import annotations
 
 import argparse
+import sys
 
 from vla_core.training.config import TrainConfigError
 
 
 def run(args: argparse.Namespace) -> int:
+    from vla_core.checkpoint import CheckpointError
+    from vla_core.data.episode import EpisodeError
+    from vla_core.data.lerobot_v3 import DatasetError
+    from vla_core.embodiment import ProfileError
     from vla_core.training.config import TrainConfig, apply_overrides, load_train_config
     from vla_core.training.distributed import shutdown_distributed
     from vla_core.training.loop import STATE_DIR, latest_step_directory, train
@@ -32,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
             raise TrainConfigError("no datasets to train on: set datasets in the config or with "
                                    "--set datasets='[{path: DIR, weight: 1}]'")
         checkpoint = train(config, resume=args.resume, device=args.device)
+    except (TrainConfigError, DatasetError, EpisodeError, CheckpointError, ProfileError, FileNotFoundError) as error:
+        # the settings, datasets or checkpoints named on the command line: say which, no traceback
+        print(f"vla train: {error}", file=sys.stderr)
+        return 2
     finally:
         shutdown_distributed()
     print(f"final checkpoint: {checkpoint}")
