@@ -37,8 +37,8 @@ from vla_core.data.lerobot_v3 import DatasetWriter
 from vla_core.data.resample import frame_times, gap_runs, latest, nearest
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.images import message_to_rgb, resize_rgb
+from vla_core.recording.episode_metadata import EMBODIMENT, EPISODE_ID, INSTRUCTION, OPERATOR_NOTES, SUCCESS
 
-CUSTOM_PREFIX = "vla_ros."
 TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes"), ("false", "0", "no")
 
 
@@ -205,7 +205,8 @@ def _read_streams(bag: Bag, topics: dict[str, str], spec: EmbodimentSpec, config
 
 # ---- one bag -> one episode --------------------------------------------------------------------
 def _custom(bag: Bag, key: str) -> str | None:
-    value = bag.custom_data.get(CUSTOM_PREFIX + key)
+    """A metadata.yaml custom_data entry the recorder writes (keys: vla_core.recording.episode_metadata)."""
+    value = bag.custom_data.get(key)
     return value if value not in (None, "") else None
 
 
@@ -217,14 +218,14 @@ def _success(value: str | None) -> bool | None:
 
 
 def _episode_from_bag(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig, report: EpisodeReport) -> Episode:
-    recorded_embodiment = _custom(bag, "embodiment")
+    recorded_embodiment = _custom(bag, EMBODIMENT)
     if recorded_embodiment is not None and recorded_embodiment != spec.name:
         raise EpisodeSkipped(f"recorded for embodiment {recorded_embodiment!r} (metadata.yaml custom_data "
-                             f"vla_ros.embodiment), converting for {spec.name!r}")
+                             f"{EMBODIMENT}), converting for {spec.name!r}")
     topics = resolve_topics(bag, spec, config)
-    task = _custom(bag, "instruction") or config.task
+    task = _custom(bag, INSTRUCTION) or config.task
     if task is None:
-        raise EpisodeSkipped("no instruction: metadata.yaml custom_data has no 'vla_ros.instruction' "
+        raise EpisodeSkipped(f"no instruction: metadata.yaml custom_data has no {INSTRUCTION!r} "
                              "and no --task was given")
     report.matched = {role: topic for role, topic in topics.items()}
     streams = _read_streams(bag, topics, spec, config)
@@ -283,10 +284,10 @@ def _episode_from_bag(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig, rep
     metadata = {
         "bag": str(bag.path), "start_time_ns": int(times[0]), "topics": report.matched,
         "action_source": action_source, "stamps": config.stamps, "gap_frames_trimmed": report.gap_frames,
-        "operator_notes": _custom(bag, "operator_notes"), "episode_id": _custom(bag, "episode_id"),
+        "operator_notes": _custom(bag, OPERATOR_NOTES), "episode_id": _custom(bag, EPISODE_ID),
     }
     return Episode(name=report.name, embodiment=spec.name, task=task, fps=fps, timestamps=(times - times[0]) * 1e-9,
-                   state=state, action=action, images=images, success=_success(_custom(bag, "success")),
+                   state=state, action=action, images=images, success=_success(_custom(bag, SUCCESS)),
                    metadata={key: value for key, value in metadata.items() if value is not None})
 
 
@@ -328,7 +329,7 @@ def convert_bag(path: Path, spec: EmbodimentSpec, config: ConvertConfig) -> tupl
     bag = None
     try:
         bag = open_bag(Path(path))
-        report.name = _custom(bag, "episode_id") or report.name
+        report.name = _custom(bag, EPISODE_ID) or report.name
         episode = _episode_from_bag(bag, spec, config, report)
         episode.validate(spec)
     except (EpisodeSkipped, BagError) as error:
