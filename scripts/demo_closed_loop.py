@@ -37,10 +37,10 @@ from vla_core.evaluation import EVAL_SEED_BASE
 from vla_core.evaluation.report import plot_joint_tracking, write_image_strip
 from vla_policy_node.ros_time import seconds_to_duration, stamp_to_seconds
 from vla_policy_node.status import STATE_NAMES
+from vla_sim.sim_client import SimulationClient
 
 from vla_msgs.action import ExecuteInstruction
-from vla_msgs.msg import PolicyStatus, TaskState
-from vla_msgs.srv import ResetScene
+from vla_msgs.msg import PolicyStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED = ROOT / "checkpoints" / "default"
@@ -78,7 +78,6 @@ def checkpoint_for(embodiments: list[str]) -> tuple[Path, str, list[str]]:
 class Recording:
     """What the demo's own node hears, for the report."""
 
-    task: TaskState | None = None
     status: dict[str, PolicyStatus] = field(default_factory=dict)
     commands: int = 0
     target: np.ndarray | None = None  # the first point of the newest JointTrajectory
@@ -92,21 +91,17 @@ class DemoClient:
     def __init__(self, spec, recording: Recording) -> None:
         self.spec, self.rec = spec, recording
         self.node = node = rclpy.create_node(f"vla_demo_{spec.name}")
+        self.sim = SimulationClient(node)  # reset, task_state, spinning and service calls
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.columns: list[int] | None = None
-        node.create_subscription(TaskState, "task_state", self._on_task, 10)
         node.create_subscription(JointTrajectory, spec.command_topic, self._on_command, reliable)
         node.create_subscription(JointState, spec.joint_state_topic, self._on_joints, qos_profile_sensor_data)
         node.create_subscription(Image, spec.main_camera.topic, self._on_image, qos_profile_sensor_data)
         for name in ("vla_policy", "vla_executor"):
             node.create_subscription(PolicyStatus, f"{name}/status",
                                      lambda m, n=name: recording.status.__setitem__(n, m), 10)
-        self.reset = node.create_client(ResetScene, "reset")
         self.mark_success = node.create_client(Trigger, "vla_policy/mark_success")
         self.goals = ActionClient(node, ExecuteInstruction, "vla_policy/execute_instruction")
-
-    def _on_task(self, msg: TaskState) -> None:
-        self.rec.task = msg
 
     def _on_command(self, msg: JointTrajectory) -> None:
         self.rec.commands += 1
@@ -131,22 +126,6 @@ class DemoClient:
             pixels = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)[:, : msg.width * 3]
             self.rec.frames.append((now, pixels.reshape(msg.height, msg.width, 3).copy()))
 
-    def spin_until(self, done, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            rclpy.spin_once(self.node, timeout_sec=0.05)
-            if done():
-                return True
-        return False
-
-    def call(self, client, request, timeout: float = 30.0):
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise RuntimeError(f"service {client.srv_name} is not available")
-        future = client.call_async(request)
-        if not self.spin_until(future.done, timeout):
-            raise RuntimeError(f"no answer from {client.srv_name} within {timeout:.0f} s")
-        return future.result()
-
 
 @dataclass
 class EpisodeOutcome:
@@ -158,45 +137,40 @@ class EpisodeOutcome:
 
 def run_episode(client: DemoClient, seed: int, wording: str, keep: bool) -> EpisodeOutcome:
     """Reset, wait until the policy node has fresh observations again, then give the instruction."""
-    rec = client.rec
-    reset = client.call(client.reset, ResetScene.Request(seed=seed, wording=wording))
-    if not reset.success:
-        raise RuntimeError(f"reset refused: {reset.message}")
+    rec, sim = client.rec, client.sim
     started_wall = time.monotonic()
-    client.spin_until(lambda: rec.task is not None and rec.task.instruction == reset.instruction
-                      and stamp_to_seconds(rec.task.header.stamp) < 1.0, 10.0)
+    task = sim.reset(seed, wording)
     # the reset rewinds /clock; the policy node serves again once its buffers hold post-reset samples
-    client.spin_until(lambda: rec.status.get("vla_policy") is not None
-                      and stamp_to_seconds(rec.status["vla_policy"].header.stamp) < stamp_to_seconds(rec.task.header.stamp) + 1
-                      and rec.status["vla_policy"].state == PolicyStatus.STATE_READY, READY_TIMEOUT)
-    start = stamp_to_seconds(rec.task.header.stamp) if rec.task else 0.0
+    sim.spin_until(lambda: rec.status.get("vla_policy") is not None
+                   and stamp_to_seconds(rec.status["vla_policy"].header.stamp) < stamp_to_seconds(task.header.stamp) + 1
+                   and rec.status["vla_policy"].state == PolicyStatus.STATE_READY, READY_TIMEOUT)
+    start = stamp_to_seconds(task.header.stamp)
     if keep:
         rec.samples.clear()
         rec.frames.clear()
     rec.keep = keep
-    goal = ExecuteInstruction.Goal(instruction=reset.instruction, time_limit=seconds_to_duration(EPISODE_SECONDS))
+    goal = ExecuteInstruction.Goal(instruction=task.instruction, time_limit=seconds_to_duration(EPISODE_SECONDS))
     if not client.goals.wait_for_server(timeout_sec=30.0):
         raise RuntimeError("the policy node's execute_instruction action is not available")
     sent = client.goals.send_goal_async(goal)
-    client.spin_until(sent.done, 30.0)
+    sim.spin_until(sent.done, 30.0)
     handle = sent.result()
     if handle is None or not handle.accepted:
-        raise RuntimeError(f"the policy node refused the goal {reset.instruction!r}")
+        raise RuntimeError(f"the policy node refused the goal {task.instruction!r}")
     result = handle.get_result_async()
     success_at = None
     # wall-time guard: the simulation may run slower than real time on a loaded machine
     deadline = time.monotonic() + 6 * EPISODE_SECONDS + 30
     while not result.done() and time.monotonic() < deadline:
         rclpy.spin_once(client.node, timeout_sec=0.05)
-        task = rec.task
-        if success_at is None and task is not None and task.success and task.instruction == reset.instruction:
-            success_at = stamp_to_seconds(task.header.stamp) - start
-            client.call(client.mark_success, Trigger.Request())
+        if success_at is None and sim.succeeded(task.episode):
+            success_at = stamp_to_seconds(sim.task.header.stamp) - start
+            sim.call(client.mark_success, Trigger.Request())
     if not result.done():
         handle.cancel_goal_async()
-        client.spin_until(result.done, 10.0)
+        sim.spin_until(result.done, 10.0)
     succeeded = success_at is not None and result.done() and result.result().status == GoalStatus.STATUS_SUCCEEDED
-    return EpisodeOutcome(reset.instruction, succeeded, success_at, time.monotonic() - started_wall)
+    return EpisodeOutcome(task.instruction, succeeded, success_at, time.monotonic() - started_wall)
 
 
 def demo_embodiment(name: str, checkpoint: Path) -> list[EpisodeOutcome]:
@@ -210,7 +184,7 @@ def demo_embodiment(name: str, checkpoint: Path) -> list[EpisodeOutcome]:
     client = DemoClient(spec, recording)
     outcomes: list[EpisodeOutcome] = []
     try:
-        ready = client.spin_until(lambda: "vla_policy" in recording.status and
+        ready = client.sim.spin_until(lambda: "vla_policy" in recording.status and
                                   recording.status["vla_policy"].state == PolicyStatus.STATE_READY, START_TIMEOUT)
         if not ready:
             raise RuntimeError(f"the policy node did not come up within {START_TIMEOUT:.0f} s")
