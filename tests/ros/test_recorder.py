@@ -306,7 +306,11 @@ def test_a_recorded_simulation_episode_converts_to_what_was_published(ros_node, 
     _, recorded = read_bag(Path(started.bag_path))
     header_ns = {topic: [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for _, m in recorded[topic]]
                  for topic in ("/front/image_raw", "/wrist/image_raw", "/joint_states")}
-    span = (min(max(s) for s in header_ns.values()) - max(min(s) for s in header_ns.values())) / 1e9
+    # frames run while every camera and the joints overlap and a command has arrived (the leader arm
+    # starts moving a moment after the reset); a JointTrajectory's zero stamp means its receive time
+    first_command = min(stamp for stamp, _ in recorded[COMMAND_TOPIC])
+    start = max(max(min(s) for s in header_ns.values()), first_command)
+    span = (min(max(s) for s in header_ns.values()) - start) / 1e9
 
     dataset = tmp_path / "dataset"
     result = subprocess.run([sys.executable, "-m", "vla_core.cli", "convert", started.bag_path, "--output",
