@@ -22,7 +22,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Empty, String
 from std_srvs.srv import Trigger
-from trajectory_msgs.msg import JointTrajectory
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from vla_core.bringup_checkpoint import write_initial_checkpoint
 from vla_core.embodiment import load_embodiment
@@ -148,6 +148,46 @@ def test_stop_halts_at_once_and_resume_needs_a_fresh_chunk(ros_node, ros_process
     chunks_before = status.messages[-1].chunks
     wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_RUNNING and s.chunks > chunks_before,
                     5.0, "running again on a fresh chunk")
+
+
+def test_an_idle_policy_leaves_the_robot_alone_and_the_next_goal_starts_where_it_is(ros_node, ros_process,
+                                                                                     fast_so101) -> None:
+    """When the goal ends the executor stops commanding, so something else (a teleoperator, a
+    simulation reset) may move the robot; the next chunk starts from there, with no jump refused."""
+    profile, _ = fast_so101
+    commands = Recorder(ros_node, JointTrajectory, SO101.command_topic)
+    status = Recorder(ros_node, PolicyStatus, "vla_executor/status")
+    standin(ros_process)
+    ros_process(str(PEERS / "scripted_policy.py"), "--embodiment", str(profile))
+    ros_process("-m", "vla_policy_node.executor_node", "--ros-args", "-p", f"embodiment:={profile}",
+                "-p", "status_rate_hz:=10.0", ready_line=None)
+    assert ros_node.spin_until(lambda: len(commands.messages) > 5, 30.0)
+    switch = ros_node.create_publisher(String, "scripted_policy/mode", RELIABLE)
+    ros_node.spin_until(lambda: switch.get_subscription_count() > 0, 5.0)
+    switch.publish(String(data="idle"))
+    wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_READY and "idle" in s.detail, 10.0,
+                    "idle")
+    commands.clear()
+    ros_node.spin_until(lambda: False, 0.5)
+    assert not commands.messages, "an idle executor sends nothing: the controller holds the robot"
+
+    # someone else moves the arm 1 rad (twice max_jump) while the executor is idle
+    moved = np.array(START) + np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    joints = Recorder(ros_node, JointState, SO101.joint_state_topic, qos_profile_sensor_data)
+    other = ros_node.create_publisher(JointTrajectory, SO101.command_topic, RELIABLE)
+    other.publish(JointTrajectory(joint_names=list(SO101.joint_names), points=[
+        JointTrajectoryPoint(positions=moved.tolist(), time_from_start=seconds_to_duration(0.3))]))
+    assert ros_node.spin_until(lambda: joints.messages and abs(joints.messages[-1].position[0] - moved[0]) < 0.01,
+                               5.0), "the stand-in did not follow the other command"
+    holds_before = counters(status.messages[-1]).get("max_jump", 0)
+    commands.clear()
+    switch.publish(String(data="ok"))
+    wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_RUNNING, 10.0, "running again")
+    ros_node.spin_until(lambda: len(commands.messages) > 10, 5.0)
+    executed = np.array([msg.points[0].positions for msg in commands.messages])
+    arm = [SO101.joint_names.index(n) for n in SO101.arms[0].joint_names]
+    assert np.max(np.abs(executed[:, arm] - moved[arm])) < 0.05, "the new chunk starts where the arm now is"
+    assert counters(status.messages[-1]).get("max_jump", 0) == holds_before
 
 
 @pytest.mark.parametrize("mode, cause", [("nan", "bad_chunk"), ("far", "ik_unreachable")])
@@ -347,6 +387,14 @@ def test_execute_instruction_goal_gives_feedback_and_each_outcome(ros_node, ros_
 
     result, _ = run_goal("close the drawer", 0.0, mark_success)
     assert result.outcome == ExecuteInstruction.Result.OUTCOME_SUCCEEDED and result.reason == "marked successful"
+
+    # no goal and no standing instruction: refused as idle, which tells the executor to stop commanding
+    future = chunk_client.call_async(GetActionChunk.Request())
+    ros_node.spin_until(future.done, 10.0)
+    assert not future.result().success and future.result().idle and "no instruction" in future.result().message
+    future = chunk_client.call_async(GetActionChunk.Request(instruction="pick up the cube", prefix_length=2))
+    ros_node.spin_until(future.done, 10.0)
+    assert not future.result().success and not future.result().idle, "a bad request is not idleness"
 
 
 def test_two_robots_side_by_side_in_their_namespaces_with_servo_poses(ros_node, ros_process, fast_so101) -> None:

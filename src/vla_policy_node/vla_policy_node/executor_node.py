@@ -13,8 +13,13 @@ position.
 
 The executor starts commanding with the first chunk target that passes the safety filter;
 from then on it commands every tick: the target, or the hold position while it waits, holds
-or is stopped. Interfaces (relative to the node's namespace): `~/stop` (std_msgs/Empty topic
-and std_srvs/Trigger service) halts motion at once; `~/resume` (Trigger) lets the executor
+or is stopped, until the policy refuses a request as idle (no instruction to execute: the goal
+ended). Then it drops the rest of the chunk and stops commanding, and the robot's controller
+holds where the last command left it; the next goal starts from the measured joints, so a
+teleoperator, a simulation reset or another controller may move the robot in between.
+
+Interfaces (relative to the node's namespace): `~/stop` (std_msgs/Empty topic and
+std_srvs/Trigger service) halts motion at once; `~/resume` (Trigger) lets the executor
 move again with a fresh chunk; `~/status` (vla_msgs/PolicyStatus) and `/diagnostics`.
 """
 from __future__ import annotations
@@ -143,6 +148,7 @@ class ExecutorNode(Node):
         self._last_command: np.ndarray | None = None
         self._hold: np.ndarray | None = None
         self._commanding = False
+        self._idle = False  # the policy said it has no instruction; cleared by the next chunk
         self._last_chunk_id = 0
         self._stopped = False
         self._chunks: dict[int, ReceivedChunk] = {}
@@ -243,8 +249,24 @@ class ExecutorNode(Node):
                 self.scheduler.cancel_pending()
                 self._retry_at = self.now() + self.params["retry_interval"]
 
+    def _go_idle(self, request: ChunkRequest) -> None:
+        """The policy has nothing to execute: drop the chunk, stop commanding and forget the last
+        command, so the next goal's first target is checked against the joints measured then."""
+        with self._lock:
+            pending = self.scheduler.pending
+            if pending is None or pending.request_id != request.request_id:
+                return  # an answer to an older request: a newer one may already serve a new goal
+            if self._commanding:
+                self.get_logger().info("the policy has no instruction: idle, not commanding until the next goal")
+            self.scheduler.reset()
+            self._commanding, self._idle, self._last_command, self._hold = False, True, None, None
+            self._retry_at = self.now() + self.params["retry_interval"]
+
     def _on_response(self, request: ChunkRequest, sent_at: float, future) -> None:
         response = future.result()
+        if response is not None and response.idle:
+            self._go_idle(request)
+            return
         if response is None or not response.success:
             reason = response.message if response is not None else "no answer"
             self._refuse(request, "policy_refused", f"policy refused chunk request {request.request_id}: {reason}")
@@ -272,6 +294,7 @@ class ExecutorNode(Node):
             for old in [cid for cid in self._chunks if cid < chunk.chunk_id - 8]:
                 del self._chunks[old]
             self.scheduler.on_chunk(request.request_id, chunk.chunk_id, targets.positions, self._tick)
+            self._idle = False
             self.watchdog.feed("chunks", self.now())
             self._chunks_received += 1
             self._latency.add(chunk.inference_latency)
@@ -354,6 +377,9 @@ class ExecutorNode(Node):
             if self._commanding and waiting_since_chunk:
                 return self._enter_hold(PolicyStatus.STATE_HOLDING, f"no chunk: {waiting_since_chunk[0]}",
                                         "watchdog:chunks"), False
+            if self._idle:  # nothing to hold: the robot's controller keeps the last command
+                self._state, self._detail = PolicyStatus.STATE_READY, "idle: the policy has no instruction"
+                return None, False
             return self._enter_hold(PolicyStatus.STATE_WAITING, "waiting for a chunk", None), False
         previous = self._last_command if self._last_command is not None else self._measured
         positions = (self.decoder.end_effector_positions(decision.target)

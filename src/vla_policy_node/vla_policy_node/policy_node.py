@@ -82,6 +82,9 @@ PARAMETERS = (
 )
 
 
+NO_INSTRUCTION = "no_instruction"  # the refusal cause that tells the executor to go idle
+
+
 class RequestRefused(Exception):
     """A chunk request the node cannot serve; the message says why."""
 
@@ -267,6 +270,7 @@ class PolicyNode(LifecycleNode):
         except RequestRefused as refusal:
             self._causes.report(refusal.cause, f"chunk request refused: {refusal}")
             response.success, response.message = False, str(refusal)
+            response.idle = refusal.cause == NO_INSTRUCTION
         return response
 
     def _instruction(self, requested: str) -> str:
@@ -274,7 +278,7 @@ class PolicyNode(LifecycleNode):
             goal = self._goal
         instruction = requested or (goal.instruction if goal else "") or self.params["instruction"]
         if not instruction:
-            raise RequestRefused("no_instruction", "no instruction: send an ExecuteInstruction goal, put one in "
+            raise RequestRefused(NO_INSTRUCTION, "no instruction: send an ExecuteInstruction goal, put one in "
                                                    "the request, or set the 'instruction' parameter")
         return instruction
 

@@ -9,7 +9,8 @@ The mode can be switched at run time with the std_msgs/String topic `scripted_po
 - ok: identity rows (the robot stays where it is, the gripper opens);
 - nan: NaN in row 3;
 - far: a target 3 m away (beyond reach, workspace and jump limits);
-- refuse: success = false with a reason.
+- refuse: success = false with a reason;
+- idle: success = false with `idle` set, as the policy node answers when no goal runs.
 
     python scripted_policy.py --embodiment so101 --latency 0.05
 """
@@ -59,6 +60,9 @@ class ScriptedPolicy(Node):
     def on_request(self, request: GetActionChunk.Request, response: GetActionChunk.Response):
         if self.mode == "refuse" or self.joints is None:
             response.success, response.message = False, "scripted refusal" if self.joints is not None else "no joints"
+            return response
+        if self.mode == "idle":
+            response.success, response.message, response.idle = False, "no instruction (scripted)", True
             return response
         time.sleep(self.latency)
         start = self.decoder.start_from_joints(self.joints)
