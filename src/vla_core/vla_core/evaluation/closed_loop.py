@@ -22,7 +22,7 @@ import numpy as np
 import yaml
 
 from vla_core.embodiment import EmbodimentSpec
-from vla_core.evaluation.environments import EpisodeTask, SimScene, SimTaskDefinition
+from vla_core.evaluation.environments import SimScene, SimTaskDefinition
 from vla_core.evaluation.policies import PolicyUnderTest
 from vla_core.model.batching import Observation
 from vla_core.runtime.decoding import ChunkDecoder, ChunkStart
