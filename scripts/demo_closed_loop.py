@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,21 +26,18 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from action_msgs.msg import GoalStatus
-from rclpy.action import ActionClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
-from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 from vla_core.bringup_checkpoint import write_initial_checkpoint
 from vla_core.embodiment import load_embodiment
 from vla_core.evaluation import EVAL_SEED_BASE
 from vla_core.evaluation.report import plot_joint_tracking, write_image_strip
-from vla_policy_node.ros_time import seconds_to_duration, stamp_to_seconds
+from vla_policy_node.ros_time import stamp_to_seconds
 from vla_policy_node.status import STATE_NAMES
+from vla_sim.instructed_episode import EpisodeResult, InstructedEpisode
 from vla_sim.sim_client import SimulationClient
 
-from vla_msgs.action import ExecuteInstruction
 from vla_msgs.msg import PolicyStatus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,6 +90,7 @@ class DemoClient:
         self.spec, self.rec = spec, recording
         self.node = node = rclpy.create_node(f"vla_demo_{spec.name}")
         self.sim = SimulationClient(node)  # reset, task_state, spinning and service calls
+        self.episode = InstructedEpisode(self.sim, spec.command_topic, "vla_policy")  # goal, success, readiness
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.columns: list[int] | None = None
         node.create_subscription(JointTrajectory, spec.command_topic, self._on_command, reliable)
@@ -100,8 +99,6 @@ class DemoClient:
         for name in ("vla_policy", "vla_executor"):
             node.create_subscription(PolicyStatus, f"{name}/status",
                                      lambda m, n=name: recording.status.__setitem__(n, m), 10)
-        self.mark_success = node.create_client(Trigger, "vla_policy/mark_success")
-        self.goals = ActionClient(node, ExecuteInstruction, "vla_policy/execute_instruction")
 
     def _on_command(self, msg: JointTrajectory) -> None:
         self.rec.commands += 1
@@ -127,62 +124,27 @@ class DemoClient:
             self.rec.frames.append((now, pixels.reshape(msg.height, msg.width, 3).copy()))
 
 
-@dataclass
-class EpisodeOutcome:
-    instruction: str
-    success: bool
-    time_to_success: float | None
-    wall_seconds: float
+def run_episode(client: DemoClient, seed: int, wording: str, keep: bool) -> EpisodeResult:
+    """One instructed episode; with `keep`, frames and joint samples are kept from the goal on."""
+    def start_keeping(_task) -> None:
+        client.rec.samples.clear()
+        client.rec.frames.clear()
+        client.rec.keep = True
+
+    return client.episode.run(seed, wording, EPISODE_SECONDS, READY_TIMEOUT, on_start=start_keeping if keep else None)
 
 
-def run_episode(client: DemoClient, seed: int, wording: str, keep: bool) -> EpisodeOutcome:
-    """Reset, wait until the policy node has fresh observations again, then give the instruction."""
-    rec, sim = client.rec, client.sim
-    started_wall = time.monotonic()
-    task = sim.reset(seed, wording)
-    # the reset rewinds /clock; the policy node serves again once its buffers hold post-reset samples
-    sim.spin_until(lambda: rec.status.get("vla_policy") is not None
-                   and stamp_to_seconds(rec.status["vla_policy"].header.stamp) < stamp_to_seconds(task.header.stamp) + 1
-                   and rec.status["vla_policy"].state == PolicyStatus.STATE_READY, READY_TIMEOUT)
-    start = stamp_to_seconds(task.header.stamp)
-    if keep:
-        rec.samples.clear()
-        rec.frames.clear()
-    rec.keep = keep
-    goal = ExecuteInstruction.Goal(instruction=task.instruction, time_limit=seconds_to_duration(EPISODE_SECONDS))
-    if not client.goals.wait_for_server(timeout_sec=30.0):
-        raise RuntimeError("the policy node's execute_instruction action is not available")
-    sent = client.goals.send_goal_async(goal)
-    sim.spin_until(sent.done, 30.0)
-    handle = sent.result()
-    if handle is None or not handle.accepted:
-        raise RuntimeError(f"the policy node refused the goal {task.instruction!r}")
-    result = handle.get_result_async()
-    success_at = None
-    # wall-time guard: the simulation may run slower than real time on a loaded machine
-    deadline = time.monotonic() + 6 * EPISODE_SECONDS + 30
-    while not result.done() and time.monotonic() < deadline:
-        rclpy.spin_once(client.node, timeout_sec=0.05)
-        if success_at is None and sim.succeeded(task.episode):
-            success_at = stamp_to_seconds(sim.task.header.stamp) - start
-            sim.call(client.mark_success, Trigger.Request())
-    if not result.done():
-        handle.cancel_goal_async()
-        sim.spin_until(result.done, 10.0)
-    succeeded = success_at is not None and result.done() and result.result().status == GoalStatus.STATUS_SUCCEEDED
-    return EpisodeOutcome(task.instruction, succeeded, success_at, time.monotonic() - started_wall)
-
-
-def demo_embodiment(name: str, checkpoint: Path) -> list[EpisodeOutcome]:
+def demo_embodiment(name: str, checkpoint: Path) -> list[EpisodeResult]:
     spec = load_embodiment(name)
     print(f"\n== {name}: simulation, policy node and executor as three processes over DDS ==", flush=True)
     simulation = [sys.executable, "-m", "vla_sim.sim_node", "--ros-args", "-p", f"embodiment:={name}",
                   "-p", f"seed:={EVAL_SEED_BASE}"]
     up = ["vla", "up", "--checkpoint", str(checkpoint), "--embodiment", name, "--use-sim-time"]
-    processes = [subprocess.Popen(simulation), subprocess.Popen(up)]
+    # own process groups: stopping one stops its children too (`vla up` runs two nodes)
+    processes = [subprocess.Popen(command, start_new_session=True) for command in (simulation, up)]
     recording = Recording()
     client = DemoClient(spec, recording)
-    outcomes: list[EpisodeOutcome] = []
+    outcomes: list[EpisodeResult] = []
     try:
         ready = client.sim.spin_until(lambda: "vla_policy" in recording.status and
                                   recording.status["vla_policy"].state == PolicyStatus.STATE_READY, START_TIMEOUT)
@@ -202,13 +164,30 @@ def demo_embodiment(name: str, checkpoint: Path) -> list[EpisodeOutcome]:
                   f"chunks {executor.chunks if executor else 0}, inference median {latency}", flush=True)
         write_pictures(spec, recording)
     finally:
-        for process in reversed(processes):
-            process.terminate()
-            process.wait(timeout=15)
+        stop_processes(processes)
         client.node.destroy_node()
     if recording.commands == 0:
         raise RuntimeError(f"the simulated {name} received no command: see the node output above")
     return outcomes
+
+
+def stop_processes(processes: list[subprocess.Popen], timeout: float = 30.0) -> None:
+    """SIGTERM to every process group, SIGKILL to those still running after `timeout` s: no node
+    outlives the demo (an orphan would keep running and hold the caller's output pipe open)."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"{' '.join(process.args[:3])} did not stop within {timeout:.0f} s of SIGTERM: killed", flush=True)
+        try:
+            os.killpg(process.pid, signal.SIGKILL)  # also any child left behind by a process that did exit
+        except ProcessLookupError:
+            pass
+        process.wait()
 
 
 def write_pictures(spec, recording: Recording) -> None:

@@ -293,11 +293,11 @@ def test_a_recorded_simulation_episode_converts_to_what_was_published(ros_node, 
     published = Published(ros_node)
     reset = call(ros_node, ResetScene, "reset", ResetScene.Request(seed=3))
     assert reset.success, reset.message
-    ros_node.spin_until(lambda: False, 0.5)  # the reset rewinds /clock: let every node see the new time
     published.clear()
     started = call(ros_node, StartEpisode, "/vla_recorder/start_episode",
                    StartEpisode.Request(instruction=reset.instruction))
-    first_stamp = max(published.joints) if published.joints else 0
+    assert ros_node.spin_until(lambda: published.joints, 10.0), "no joint states after the start"
+    first_stamp = max(published.joints)
     assert ros_node.spin_until(lambda: published.joints and max(published.joints) > first_stamp + 3e9, 60.0), \
         "the simulation did not advance 3 s"
     stopped = call(ros_node, StopEpisode, "/vla_recorder/stop_episode", StopEpisode.Request(task_success=True))

@@ -82,8 +82,10 @@ def test_a_scripted_episode_succeeds_through_the_ros_graph(ros_node, ros_process
     sim_node(ros_process, "image_size:=64", "camera_rate_hz:=5.0", "real_time_factor:=0.0")
     ros_process("-m", "vla_sim.scripted_teleop", "--ros-args", "-p", "use_sim_time:=true")
     states = Keep(ros_node, TaskState, "task_state")
+    clock = Keep(ros_node, Clock, "/clock", 10)
     reset = ros_node.create_client(ResetScene, "reset")
     assert reset.wait_for_service(timeout_sec=10.0)
+    assert ros_node.spin_until(lambda: clock.messages and stamp_to_seconds(clock.messages[-1].clock) > 1.0, 20.0)
     future = reset.call_async(ResetScene.Request(seed=5, wording="held_out"))
     assert ros_node.spin_until(future.done, 10.0)
     reply = future.result()
@@ -96,6 +98,11 @@ def test_a_scripted_episode_succeeds_through_the_ros_graph(ros_node, ros_process
         return bool(latest) and latest[-1].success
 
     assert ros_node.spin_until(succeeded, 90.0), f"the cube was not lifted; last state {states.messages[-1:]}"
+    # the reset restarted the physics, not ROS time: /clock and the task stamps ran on through it
+    times = [stamp_to_seconds(m.clock) for m in clock.messages]
+    assert np.all(np.diff(times) > 0), "/clock went backwards at the reset"
+    episode = [m for m in states.messages if m.instruction == reply.instruction]
+    assert stamp_to_seconds(episode[0].header.stamp) > 1.0
     bad = ros_node.create_client(ResetScene, "reset").call_async(ResetScene.Request(seed=1, wording="casual"))
     assert ros_node.spin_until(bad.done, 10.0) and not bad.result().success and "casual" in bad.result().message
 

@@ -3,8 +3,8 @@
     instructed_episode --seed 100000 --time-limit 30
 
 With `sim_node` and the runtime nodes (`vla up`) running, this waits until the policy node
-serves, resets the scene (seeded), waits until it serves again from post-reset observations, sends the instruction as an
-`ExecuteInstruction` goal, and while it runs watches `task_state`: when the simulation reports
+serves, resets the scene (seeded), waits until it serves again from post-reset observations
+(`SETTLE` simulated seconds after the reset), sends the instruction as an `ExecuteInstruction` goal, and while it runs watches `task_state`: when the simulation reports
 the task done it calls the policy node's `~/mark_success`, as a success detector or an
 operator would. It prints one line with the outcome, the commands the robot received and the
 chunks executed. The exit status is 0 whether or not the task succeeded (an untrained policy
@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import rclpy
 from rclpy.action import ActionClient
@@ -27,13 +29,38 @@ from vla_core.evaluation import EVAL_SEED_BASE
 from vla_policy_node.ros_time import seconds_to_duration, stamp_to_seconds
 
 from vla_msgs.action import ExecuteInstruction
-from vla_msgs.msg import PolicyStatus
+from vla_msgs.msg import PolicyStatus, TaskState
 
 from .sim_client import EpisodeError, SimulationClient
 
+SETTLE = 0.5  # simulated s after a reset before the goal: the policy's newest frames show the new scene
 OUTCOMES = {ExecuteInstruction.Result.OUTCOME_SUCCEEDED: "succeeded", ExecuteInstruction.Result.OUTCOME_TIMED_OUT:
             "timed out", ExecuteInstruction.Result.OUTCOME_CANCELED: "canceled",
             ExecuteInstruction.Result.OUTCOME_ABORTED: "aborted"}
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    """One instructed episode as the simulation judged it."""
+
+    seed: int
+    instruction: str
+    time_to_success: float | None  # simulated seconds from the reset; None = the task never held
+    outcome: str  # how the goal ended: succeeded, timed out, canceled, aborted
+    reason: str
+    commands: int  # JointTrajectory messages the robot received while the goal ran
+    chunks_executed: int
+    wall_seconds: float
+
+    @property
+    def success(self) -> bool:
+        return self.time_to_success is not None
+
+    def line(self) -> str:
+        after = f" after {self.time_to_success:.1f} s simulated" if self.success else ""
+        return (f"policy episode (seed {self.seed}) {self.instruction!r}: {self.outcome} ({self.reason}); "
+                f"success: {str(self.success).lower()}{after}; commands received: {self.commands}; "
+                f"chunks executed: {self.chunks_executed}")
 
 
 class InstructedEpisode:
@@ -43,7 +70,6 @@ class InstructedEpisode:
         self.sim = sim
         node = sim.node
         self.status: PolicyStatus | None = None
-        self.status_rewinds = 0  # times the status stamps went back: resets of the simulated clock
         self.commands = 0
         node.create_subscription(PolicyStatus, f"{policy}/status", self._on_status, 10)
         node.create_subscription(JointTrajectory, command_topic, self._on_command,
@@ -52,34 +78,36 @@ class InstructedEpisode:
         self.mark_success = node.create_client(Trigger, f"{policy}/mark_success")
 
     def _on_status(self, msg: PolicyStatus) -> None:
-        if self.status is not None and stamp_to_seconds(msg.header.stamp) < stamp_to_seconds(self.status.header.stamp):
-            self.status_rewinds += 1
         self.status = msg
 
     def _on_command(self, msg: JointTrajectory) -> None:
         self.commands += 1
 
-    def wait_ready(self, rewinds: int, timeout: float, what: str) -> None:
-        if not self.sim.spin_until(lambda: self.ready(rewinds), timeout):
+    def wait_ready(self, timeout: float, what: str, since: float = 0.0) -> None:
+        if not self.sim.spin_until(lambda: self.ready(since), timeout):
             detail = self.status.detail if self.status else "no status at all"
             raise EpisodeError(f"the policy node did not come up {what} within {timeout:.0f} s: {detail}")
 
-    def ready(self, rewinds: int = 0) -> bool:
-        """The policy node serves, from observations taken after `rewinds` resets of the clock."""
+    def ready(self, since: float = 0.0) -> bool:
+        """The policy node serves, by a status stamped at or after `since` (simulated seconds)."""
         return (self.status is not None and self.status.state == PolicyStatus.STATE_READY
-                and self.status_rewinds >= rewinds)
+                and stamp_to_seconds(self.status.header.stamp) >= since)
 
-    def run(self, seed: int, wording: str, time_limit: float, ready_timeout: float) -> tuple[str, bool, float | None]:
-        """(instruction, success, simulated seconds to success)."""
+    def run(self, seed: int, wording: str, time_limit: float, ready_timeout: float,
+            on_start: Callable[[TaskState], None] | None = None) -> EpisodeResult:
+        """Reset, wait for post-reset observations, run the goal and judge it. `on_start` is called
+        with the episode's first task_state just before the goal is sent (the demo starts keeping
+        frames there)."""
         sim = self.sim
-        self.wait_ready(0, ready_timeout, "to serve (checkpoint loaded, every input fresh)")
-        rewinds = self.status_rewinds
+        started_wall = time.monotonic()
+        self.wait_ready(ready_timeout, "to serve (checkpoint loaded, every input fresh)")
         task = sim.reset(seed, wording)
         start = stamp_to_seconds(task.header.stamp)
-        # the status stream rewinds with the clock; READY after that is about the new scene
-        self.wait_ready(rewinds + 1, ready_timeout, "to serve again after the reset")
+        self.wait_ready(ready_timeout, "to serve again after the reset", since=start + SETTLE)
         if not self.goals.wait_for_server(timeout_sec=ready_timeout):
             raise EpisodeError("the policy node's execute_instruction action is not available")
+        if on_start is not None:
+            on_start(task)
         self.commands = 0  # those the robot receives while the goal runs
         sent = self.goals.send_goal_async(ExecuteInstruction.Goal(instruction=task.instruction,
                                                                   time_limit=seconds_to_duration(time_limit)))
@@ -96,11 +124,8 @@ class InstructedEpisode:
         if not result.done():
             raise EpisodeError(f"the goal did not end within {10 * time_limit + 60:.0f} wall seconds")
         outcome = result.result().result
-        print(f"policy episode (seed {seed}) {task.instruction!r}: {OUTCOMES.get(outcome.outcome, '?')} "
-              f"({outcome.reason}); success: {str(success_at is not None).lower()}"
-              + (f" after {success_at:.1f} s simulated" if success_at is not None else "")
-              + f"; commands received: {self.commands}; chunks executed: {outcome.chunks_executed}", flush=True)
-        return task.instruction, success_at is not None, success_at
+        return EpisodeResult(seed, task.instruction, success_at, OUTCOMES.get(outcome.outcome, "?"), outcome.reason,
+                             self.commands, outcome.chunks_executed, time.monotonic() - started_wall)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,9 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init()
     node = rclpy.create_node("instructed_episode")
     try:
-        episode = InstructedEpisode(SimulationClient(node), spec.command_topic, args.policy)
-        episode.run(args.seed, args.wording, args.time_limit, args.ready_timeout)
-        if episode.commands == 0:
+        result = InstructedEpisode(SimulationClient(node), spec.command_topic, args.policy).run(
+            args.seed, args.wording, args.time_limit, args.ready_timeout)
+        print(result.line(), flush=True)
+        if result.commands == 0:
             raise EpisodeError(f"no command reached the robot on {spec.command_topic}")
     except EpisodeError as error:
         print(f"instructed_episode: {error}", file=sys.stderr)

@@ -12,12 +12,11 @@ the action label. After the plan it keeps sending the last position, as a restin
 does, and says once on `~/plan_finished` (`std_msgs/UInt64`, latched) which episode's plan
 has been sent to its end: the operator's cue to press "stop".
 
-The plan's clock is the stamp of the newest joint state, not the node clock: a reset rewinds
-simulated time, and `/clock` on another topic may lag the joint stream. Joint states belong
-to a new episode once one arrives stamped within `ALIGN_WINDOW` after the episode's first
-task_state (the simulation stamps both at the same step); until then the newest joint state
-may still be one measured before the reset, whose stamp is the old episode's time. (An
-episode shorter than that window could be mistaken for the next: resets come seconds apart.)
+The plan's clock is the stamp of the newest joint state, not the node clock: `/clock` on
+another topic may lag the joint stream. Joint states belong to a new episode once one arrives
+stamped at or after the episode's first task_state (the simulation stamps both at the same step,
+and its clock never goes back); until then the newest joint state may still be one measured
+before the reset.
 """
 from __future__ import annotations
 
@@ -50,7 +49,6 @@ PARAMETERS = (
 )
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-ALIGN_WINDOW = 1.0  # simulated s after an episode's first task_state in which its joint states are recognised
 
 
 class ScriptedTeleopNode(Node):
@@ -88,10 +86,10 @@ class ScriptedTeleopNode(Node):
         self.align()
 
     def align(self) -> None:
-        """The newest joint state is the pending episode's when it is stamped at its start."""
+        """The newest joint state is the pending episode's when it is stamped at or after its start."""
         if self.pending is not None and not self.aligned and self.joints is not None:
             start = stamp_to_seconds(self.pending.header.stamp)
-            self.aligned = start <= self.joints_stamp <= start + ALIGN_WINDOW
+            self.aligned = self.joints_stamp >= start
 
     def start_plan(self, msg: TaskState) -> None:
         """Plan from the current joints; an unknown task or an unreachable cube means no motion."""

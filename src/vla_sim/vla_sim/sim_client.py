@@ -1,9 +1,9 @@
 """The simulation as a program on the graph sees it: reset service, task_state, service calls.
 
 Shared by the programs that run episodes against `sim_node` from their own process (the
-recording driver, the instructed episode): starting an episode means calling `reset` and then
-waiting for the task_state of the new episode, because the reset rewinds simulated time and
-every later decision (success, plan finished) must be about that episode, not the last one.
+recording driver, the instructed episode, the demo): starting an episode means calling `reset`
+and then waiting for the task_state of the new episode (by its episode number), because every
+later decision (success, plan finished) must be about that episode, not the last one.
 """
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ embodiment's profile. The
 `reset` service (`vla_msgs/ResetScene`) starts a seeded episode and says its instruction.
 
 Simulation time is the truth: every stamp is simulation time, published on `/clock`, and the
-other nodes run with `use_sim_time`. The physics loop runs on its own thread at
+other nodes run with `use_sim_time`. It never goes back: a reset restarts the physics at zero,
+and the node adds the simulated time of the earlier episodes, as a real robot's clock runs on
+through a reset of its workspace. The physics loop runs on its own thread at
 `real_time_factor` (0 = as fast as the CPU allows); rendering costs CPU time per camera and
 frame, so the factor achieved is logged every 5 s.
 """
@@ -80,6 +82,7 @@ class SimulationNode(Node):
                              f"or joints {list(self.spec.joint_names)}")
         self.gripper_columns = [self.joints.index(arm.gripper_joint) for arm in self.spec.arms if arm.gripper_joint]
         self.lock = threading.Lock()  # the physics thread and the service/subscription callbacks share the scene
+        self.earlier_episodes_time = 0.0  # simulated seconds before the last reset: /clock is monotonic
         self.follower = TrajectoryFollower(self.scene.joint_positions())
         self.gripper_override: np.ndarray | None = None
         self.episode = 0
@@ -115,7 +118,7 @@ class SimulationNode(Node):
                 raise ValueError(f"unknown joints {sorted(unknown)} (expected some of {list(self.joints)})")
             columns = [self.joints.index(name) for name in msg.joint_names]
             with self.lock:
-                now = self.scene.time
+                now = self.now()
                 stamp = stamp_to_seconds(msg.header.stamp)
                 points = np.repeat(self.follower.target(now)[None], len(msg.points), axis=0)
                 for row, point in enumerate(msg.points):
@@ -150,8 +153,13 @@ class SimulationNode(Node):
         self.get_logger().info(f"episode {self.episode} (seed {request.seed}): {self.instruction}")
         return response
 
+    def now(self) -> float:
+        """Simulated seconds since the node started, across resets. Lock held."""
+        return self.earlier_episodes_time + self.scene.time
+
     def _reset(self, seed: int) -> CubeTask:
         """Called with the lock held (or before the physics thread starts)."""
+        self.earlier_episodes_time += self.scene.time
         self.scene.reset(seed)
         self.follower = TrajectoryFollower(self.scene.joint_positions())
         self.gripper_override = None
@@ -172,18 +180,17 @@ class SimulationNode(Node):
         p = self.params
         period, camera_period, task_period = 1.0 / p["physics_rate_hz"], 1.0 / p["camera_rate_hz"], 1.0 / p["task_rate_hz"]
         next_camera = next_task = 0.0
-        wall_start, sim_start, next_report = time.monotonic(), self.scene.time, time.monotonic() + 5.0
+        with self.lock:
+            sim_start = self.now()
+        wall_start, next_report = time.monotonic(), time.monotonic() + 5.0
         while self.running and self.context.ok():
             with self.lock:
-                if self.scene.time < next_camera - camera_period:  # a reset rewound the clock
-                    next_camera = next_task = 0.0
-                    wall_start, sim_start = time.monotonic(), self.scene.time
-                target = self.follower.target(self.scene.time)
+                target = self.follower.target(self.now())
                 if self.gripper_override is not None:
                     target[self.gripper_columns] = self.gripper_override
                 self.scene.command(target)
                 self.scene.step(period)
-                now = self.scene.time
+                now = self.now()
                 stamp = seconds_to_stamp(now)
                 self.clock_pub.publish(Clock(clock=stamp))
                 self._publish_joints(stamp)
