@@ -193,6 +193,9 @@ def test_chunks_cross_the_link_and_a_cut_link_holds_the_robot_until_it_returns(s
                            "the network's share of latency in /diagnostics", after=running["t"])["values"]
     network, round_trip = float(diagnostics["network_latency_median_s"]), float(diagnostics["round_trip_median_s"])
     assert 0.0 <= network <= round_trip, diagnostics
+    status = wait_for(observer, "STATUS", lambda s: s["round_trip_median"] > 0, 5.0, "round trips in the status",
+                      after=running["t"])
+    assert 0.0 <= status["network_latency_median"] <= status["round_trip_median"] < 5.0, status
     assert network < 0.5, f"an unloaded veth link costs far less than {network} s per round trip"
     assert any("chunk request round trip" in line for line in nodes["executor"].lines), "logged too"
 

@@ -76,7 +76,6 @@ class StatusReport:
     safety_holds: int = 0
     counters: Mapping[str, int] = field(default_factory=dict)
     # executor only: chunk request round trips and their share beyond the policy's inference time
-    # (PolicyStatus has no field for them yet, so they travel in /diagnostics)
     round_trip: LatencySummary | None = None
     network: LatencySummary | None = None
 
@@ -88,6 +87,10 @@ def status_message(report: StatusReport, stamp: Time, frame_id: str = "") -> Pol
                        latency_p95=report.latency.p95, latency_max=report.latency.maximum,
                        rejected_inputs=report.rejected_inputs, safety_holds=report.safety_holds,
                        counters=[KeyValue(key=k, value=str(v)) for k, v in sorted(report.counters.items())])
+    if report.round_trip is not None:
+        msg.round_trip_median, msg.round_trip_p95 = report.round_trip.median, report.round_trip.p95
+    if report.network is not None:
+        msg.network_latency_median, msg.network_latency_p95 = report.network.median, report.network.p95
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id
     return msg

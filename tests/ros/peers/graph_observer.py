@@ -4,7 +4,8 @@ A test process cannot join the DDS graph of a process in another network namespa
 runs inside that namespace (`ip netns exec ... python graph_observer.py`) and prints, each with
 the wall-clock time of arrival (the test's clock too, on the same machine):
 
-    STATUS {"t": ..., "state": 4, "detail": "...", "chunks": 12, "counters": {...}}   executor ~/status
+    STATUS {"t": ..., "state": 4, "detail": "...", "chunks": 12, "counters": {...},
+            "round_trip_median": 0.05, "network_latency_median": 0.002}             executor ~/status
     DIAG {"t": ..., "values": {"network_latency_median_s": "0.0123", ...}}            its /diagnostics
     COMMAND {"t": ..., "positions": [...]}                                            first trajectory point
 
@@ -41,7 +42,8 @@ class GraphObserver(Node):
 
     def on_status(self, msg: PolicyStatus) -> None:
         emit("STATUS", state=msg.state, detail=msg.detail, chunks=msg.chunks,
-             counters={item.key: int(item.value) for item in msg.counters})
+             counters={item.key: int(item.value) for item in msg.counters},
+             round_trip_median=msg.round_trip_median, network_latency_median=msg.network_latency_median)
 
     def on_diagnostics(self, msg: DiagnosticArray) -> None:
         for status in msg.status:
