@@ -4,6 +4,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from vla_core.embodiment import load_embodiment
 from vla_core.geometry import rotation_angle_between
@@ -63,3 +64,22 @@ def test_limits_come_from_the_model_and_bad_states_are_named() -> None:
     assert lower[0] == pytest.approx(-1.91986) and upper[0] == pytest.approx(1.91986)
     with pytest.raises(ValueError, match=r"joint state must have 6 values .* got shape \(5,\)"):
         kin.forward(np.zeros(5))
+
+
+def test_a_five_joint_arm_meets_the_position_of_a_pose_it_cannot_orient() -> None:
+    """A predicted pose is never exactly on a 5-joint arm's reachable set: IK must still put the
+    tool where it was sent (within the decoder's 1 cm), pointing as close as the arm allows."""
+    kin = RobotKinematics(load_embodiment("so101"))
+    rng = np.random.default_rng(3)
+    errors = []
+    for _ in range(20):
+        truth = random_state(kin, rng)
+        target = kin.forward(truth)[0].copy()
+        axis = rng.normal(size=3)
+        tilt = Rotation.from_rotvec(0.15 * axis / np.linalg.norm(axis)).as_matrix()
+        target[:3, :3] = target[:3, :3] @ tilt  # 0.15 rad off: outside what five joints can reach
+        result = kin.inverse(0, target, truth)
+        errors.append((result.position_error, result.orientation_error))
+    position, orientation = np.array(errors).T
+    assert position.max() < 0.01, f"position given up for orientation: {position.max() * 100:.1f} cm"
+    assert orientation.max() < 0.3 and orientation.min() > 0.01, orientation  # as close as it can, not exact
