@@ -2,10 +2,11 @@
 
 `ScriptedTeleop` holds what every robot's script shares: the motion of a top-down pick
 (joint move above the cube, straight down, close, straight up) and, for the cube_in_bin task,
-the place (joint move above the bin, straight down, open, off the cube, straight up); the straight lines
-are solved point by point with the robot's IK, each point seeded by the last. A robot's
-script (`ScriptedPickTeleop` for the SO-101, `ScriptedAlohaTeleop` for the ALOHA) says which
-arm acts, how its jaws straddle a cube and how one tool position is solved.
+the place (joint move above the bin, straight down, a still moment, open, off the cube,
+straight up); the straight lines are solved point by point with the robot's IK, each point
+seeded by the last. A robot's script (`ScriptedPickTeleop` for the SO-101,
+`ScriptedAlohaTeleop` for the ALOHA) says which arm acts, how its jaws straddle a cube and how
+one tool position is solved.
 
 Demonstrations must not all be the same motion: each plan draws its speed, hover height,
 pauses and a small hand tremor from the generator it is given, so a seed reproduces it.
@@ -36,6 +37,7 @@ class GraspGeometry:
     gripper_release: float | None = None  # opening when letting go in a place; None: gripper_open
     release_shift: float = 0.0  # m along the jaw direction after letting go, before rising
     release_height: float = 0.005  # m above its resting height where the cube is let go
+    release_settle: tuple[float, float] = (0.0, 0.0)  # s held still at the bottom before opening, drawn per plan
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,10 @@ class ScriptedTeleop(ABC):
     def _place(self, arm: int, row: np.ndarray, cube: np.ndarray, jaw_direction: np.ndarray, place_at: np.ndarray,
                speed: float, rng: np.random.Generator) -> list[np.ndarray]:
         """Carry the held cube (centre at `cube`'s height when grasped) above `place_at`, lower it
-        to `release_height` above where it rests, open, move the jaws off it by `release_shift`, and rise by `lift` (clear of a tipped cube)."""
+        to `release_height` above where it rests, hold still for `release_settle` (the position
+        servos lag the command, so the arm is still coming down when the line ends; opening then
+        drops a moving cube), open, move the jaws off it by `release_shift`, and rise by `lift`
+        (clear of a tipped cube)."""
         g = self.geometry
         target = np.r_[place_at[:2], cube[2] + g.release_height]
         tool, direction = self.grasp(arm, row, target, float(np.arctan2(jaw_direction[1], jaw_direction[0])))
@@ -130,6 +135,8 @@ class ScriptedTeleop(ABC):
         above = self._with_arm(row, arm, self.solve(arm, lifted, direction, row), g.gripper_closed)
         segments = [self._joint_move(row, above, 2.0 / speed),
                     self._line(arm, lifted, tool, direction, g.gripper_closed, above, 1.0 / speed)]
+        if max(g.release_settle) > 0:
+            segments.append(self._hold(segments[-1][-1], rng.uniform(*g.release_settle)))
         release = g.gripper_open if g.gripper_release is None else g.gripper_release
         segments.append(self._joint_move(segments[-1][-1], self._with_gripper(segments[-1][-1], arm, release),
                                          0.8 / speed))
