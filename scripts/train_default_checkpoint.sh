@@ -14,7 +14,7 @@ WORK=outputs/default_checkpoint
 TARGET=checkpoints/default
 SO101_EPISODES=${SO101_EPISODES:-60}
 ALOHA_EPISODES=${ALOHA_EPISODES:-40}
-STEPS=${STEPS:-5000}
+STEPS=${STEPS:-15000}
 EVAL_EPISODES=${EVAL_EPISODES:-10}
 
 for robot in so101 aloha; do

@@ -31,7 +31,7 @@ def _dataset_rows(datasets: list[dict]) -> list[str]:
     return rows
 
 
-def model_card(checkpoint: Path, run: Path, train_seconds: float, command: str) -> str:
+def model_card(checkpoint: Path, run: Path, train_seconds: float, command: str, note: str = "") -> str:
     config = yaml.safe_load((run / "train_config.yaml").read_text())
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     policy = json.loads((checkpoint / "config.json").read_text())["policy"]
@@ -65,6 +65,8 @@ def model_card(checkpoint: Path, run: Path, train_seconds: float, command: str) 
         "shared with other work."),
         f"Final training loss {final['loss']:.3f} (step {final['step']})" if final else "No training loss logged.",
     ]
+    if note:
+        lines.insert(-1, note)
     if validation:
         per_robot = ", ".join(f"{key.split('/')[1]} {value:.3f}" for key, value in validation.items()
                               if key.startswith("val_l1/"))
@@ -84,8 +86,10 @@ def main() -> None:
     parser.add_argument("--run", type=Path, required=True, help="the vla train output directory")
     parser.add_argument("--train-seconds", type=float, required=True)
     parser.add_argument("--command", default="make checkpoint")
+    parser.add_argument("--note", default="", help="how the run that made these weights differed from the command")
     args = parser.parse_args()
-    (args.checkpoint / "README.md").write_text(model_card(args.checkpoint, args.run, args.train_seconds, args.command))
+    (args.checkpoint / "README.md").write_text(model_card(args.checkpoint, args.run, args.train_seconds, args.command,
+                                                                  args.note))
     print(f"wrote {args.checkpoint / 'README.md'}")
 
 
