@@ -172,11 +172,11 @@ def demo_embodiment(name: str, checkpoint: Path) -> list[EpisodeResult]:
 
 
 def stop_processes(processes: list[subprocess.Popen], timeout: float = 30.0) -> None:
-    """SIGTERM to every process group, SIGKILL to those still running after `timeout` s: no node
+    """SIGTERM to each process (`vla up` passes it on to its nodes), then SIGKILL to the whole
+    process group of any still running after `timeout` s, and to any child left behind: no node
     outlives the demo (an orphan would keep running and hold the caller's output pipe open)."""
     for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+        process.terminate()
     deadline = time.monotonic() + timeout
     for process in processes:
         try:
@@ -184,9 +184,9 @@ def stop_processes(processes: list[subprocess.Popen], timeout: float = 30.0) -> 
         except subprocess.TimeoutExpired:
             print(f"{' '.join(process.args[:3])} did not stop within {timeout:.0f} s of SIGTERM: killed", flush=True)
         try:
-            os.killpg(process.pid, signal.SIGKILL)  # also any child left behind by a process that did exit
+            os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
-            pass
+            pass  # the group is gone: everything stopped by itself
         process.wait()
 
 
