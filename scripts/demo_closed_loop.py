@@ -20,7 +20,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,23 +163,21 @@ def demo_embodiment(name: str, checkpoint: Path) -> list[EpisodeResult]:
                   f"chunks {executor.chunks if executor else 0}, inference median {latency}", flush=True)
         write_pictures(spec, recording)
     finally:
-        stop_processes(processes)
+        stop_processes(processes[::-1])  # the nodes that command the robot first, then the robot
         client.node.destroy_node()
     if recording.commands == 0:
         raise RuntimeError(f"the simulated {name} received no command: see the node output above")
     return outcomes
 
 
-def stop_processes(processes: list[subprocess.Popen], timeout: float = 30.0) -> None:
-    """SIGTERM to each process (`vla up` passes it on to its nodes), then SIGKILL to the whole
-    process group of any still running after `timeout` s, and to any child left behind: no node
+def stop_processes(processes: list[subprocess.Popen], timeout: float = 20.0) -> None:
+    """Stop each process in turn with SIGTERM (`vla up` passes it on to its nodes); SIGKILL the
+    process group of one still running after `timeout` s, and any child left behind: no node
     outlives the demo (an orphan would keep running and hold the caller's output pipe open)."""
     for process in processes:
         process.terminate()
-    deadline = time.monotonic() + timeout
-    for process in processes:
         try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             print(f"{' '.join(process.args[:3])} did not stop within {timeout:.0f} s of SIGTERM: killed", flush=True)
         try:
