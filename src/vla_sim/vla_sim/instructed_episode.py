@@ -31,7 +31,7 @@ from vla_policy_node.ros_time import seconds_to_duration, stamp_to_seconds
 from vla_msgs.action import ExecuteInstruction
 from vla_msgs.msg import PolicyStatus, TaskState
 
-from .sim_client import EpisodeError, SimulationClient
+from .sim_client import EpisodeError, SimulationClient, run_client
 
 SETTLE = 0.5  # simulated s after a reset before the goal: the policy's newest frames show the new scene
 OUTCOMES = {ExecuteInstruction.Result.OUTCOME_SUCCEEDED: "succeeded", ExecuteInstruction.Result.OUTCOME_TIMED_OUT:
@@ -142,24 +142,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.time_limit <= 0:
         parser.error(f"--time-limit must be > 0 simulated seconds, got {args.time_limit}")
     spec = load_embodiment(args.embodiment)
-    rclpy.init()
-    node = rclpy.create_node("instructed_episode")
-    try:
-        result = InstructedEpisode(SimulationClient(node), spec.command_topic, args.policy).run(
+
+    def episode(sim: SimulationClient) -> int:
+        result = InstructedEpisode(sim, spec.command_topic, args.policy).run(
             args.seed, args.wording, args.time_limit, args.ready_timeout)
         print(result.line(), flush=True)
         if result.commands == 0:
             raise EpisodeError(f"no command reached the robot on {spec.command_topic}")
-    except EpisodeError as error:
-        print(f"instructed_episode: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+        return 0
 
+    return run_client("instructed_episode", episode)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -20,14 +20,13 @@ import sys
 import time
 from dataclasses import dataclass
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticStatus
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import UInt64
 
 from vla_msgs.srv import DiscardEpisode, StartEpisode, StopEpisode
 
-from .sim_client import EpisodeError, SimulationClient
+from .sim_client import EpisodeError, SimulationClient, run_client
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 SETTLE_SECONDS = 2.0  # wall seconds after the plan's end for task_state to report the outcome
@@ -124,12 +123,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    rclpy.init()
-    node = rclpy.create_node("record_demonstrations")
-    kept = 0
-    try:
-        driver = DemonstrationRecorder(SimulationClient(node), args.recorder, args.teleop)
+
+    def record(sim: SimulationClient) -> int:
+        driver = DemonstrationRecorder(sim, args.recorder, args.teleop)
         driver.wait_for_recorder(args.timeout)
+        kept = 0
         for attempt in range(args.max_attempts):
             take = driver.take(args.seed_base + attempt, args.wording, args.timeout, args.keep_failures)
             kept += take.outcome == "success"
@@ -137,21 +135,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"attempt {attempt + 1} (seed {take.seed}) {take.instruction!r}: {take.outcome}, "
                   f"{take.wall_seconds:.0f} s wall -> {where} [{kept}/{args.episodes} successful]", flush=True)
             if kept == args.episodes:
-                break
-    except EpisodeError as error:
-        print(f"record_demonstrations: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    if kept < args.episodes:
-        print(f"record_demonstrations: only {kept} of {args.episodes} episodes succeeded in {args.max_attempts} "
-              "attempts", file=sys.stderr)
-        return 1
-    return 0
+                return 0
+        raise EpisodeError(f"only {kept} of {args.episodes} episodes succeeded in {args.max_attempts} attempts")
 
+    return run_client("record_demonstrations", record)
 
 if __name__ == "__main__":
     sys.exit(main())

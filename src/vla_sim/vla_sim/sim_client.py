@@ -7,6 +7,7 @@ later decision (success, plan finished) must be about that episode, not the last
 """
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -72,3 +73,21 @@ class SimulationClient:
     def succeeded(self, episode: int) -> bool:
         """The task of `episode` holds in the newest task_state."""
         return self.task is not None and self.task.episode == episode and self.task.success
+
+
+def run_client(program: str, body: Callable[[SimulationClient], int]) -> int:
+    """The `main()` of a program that drives episodes from its own node: `body`'s exit status; an
+    EpisodeError is one line on stderr and status 1, Ctrl-C is 130; the node and rclpy are
+    always shut down."""
+    rclpy.init()
+    node = rclpy.create_node(program)
+    try:
+        return body(SimulationClient(node))
+    except EpisodeError as error:
+        print(f"{program}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
