@@ -62,7 +62,6 @@ class ScriptedTeleopNode(Node):
         self.joints_stamp = 0.0  # simulated time of `joints`
         self.episode: int | None = None
         self.pending: TaskState | None = None  # an episode announced but not planned yet
-        self.aligned = False  # `joints` belongs to the pending episode
         self.plan: TeleopTrajectory | None = None
         self.plan_start = 0.0
         self.finished = False
@@ -77,19 +76,11 @@ class ScriptedTeleopNode(Node):
         if all(name in order for name in self.spec.joint_names):
             self.joints = np.array([msg.position[order[name]] for name in self.spec.joint_names])
             self.joints_stamp = stamp_to_seconds(msg.header.stamp)
-            self.align()
 
     def on_task(self, msg: TaskState) -> None:
         if msg.episode == self.episode:
             return
-        self.episode, self.pending, self.plan, self.finished, self.aligned = msg.episode, msg, None, False, False
-        self.align()
-
-    def align(self) -> None:
-        """The newest joint state is the pending episode's when it is stamped at or after its start."""
-        if self.pending is not None and not self.aligned and self.joints is not None:
-            start = stamp_to_seconds(self.pending.header.stamp)
-            self.aligned = self.joints_stamp >= start
+        self.episode, self.pending, self.plan, self.finished = msg.episode, msg, None, False
 
     def start_plan(self, msg: TaskState) -> None:
         """Plan from the current joints; an unknown task or an unreachable cube means no motion."""
@@ -114,7 +105,8 @@ class ScriptedTeleopNode(Node):
 
     def send(self) -> None:
         pending = self.pending
-        if pending is not None and self.aligned \
+        # a joint state stamped after the episode's start was measured after the reset
+        if pending is not None and self.joints is not None \
                 and self.joints_stamp >= stamp_to_seconds(pending.header.stamp) + self.params["start_delay"]:
             self.pending = None
             self.start_plan(pending)
