@@ -75,10 +75,9 @@ def checkpoint_for(embodiments: list[str]) -> tuple[Path, str, list[str]]:
 class Recording:
     """What the demo's own node hears, for the report."""
 
-    status: dict[str, PolicyStatus] = field(default_factory=dict)
+    executor: PolicyStatus | None = None  # the executor's newest status
     commands: int = 0
     target: np.ndarray | None = None  # the first point of the newest JointTrajectory
-    measured: tuple[float, np.ndarray] | None = None  # (sim time, joints)
     samples: list[tuple[float, np.ndarray, np.ndarray]] = field(default_factory=list)  # (time, target, measured)
     frames: list[tuple[float, np.ndarray]] = field(default_factory=list)
     keep: bool = False  # record samples and frames (first episode only)
@@ -91,13 +90,10 @@ class DemoClient:
         self.sim = SimulationClient(node)  # reset, task_state, spinning and service calls
         self.episode = InstructedEpisode(self.sim, spec.command_topic, "vla_policy")  # goal, success, readiness
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
-        self.columns: list[int] | None = None
         node.create_subscription(JointTrajectory, spec.command_topic, self._on_command, reliable)
         node.create_subscription(JointState, spec.joint_state_topic, self._on_joints, qos_profile_sensor_data)
         node.create_subscription(Image, spec.main_camera.topic, self._on_image, qos_profile_sensor_data)
-        for name in ("vla_policy", "vla_executor"):
-            node.create_subscription(PolicyStatus, f"{name}/status",
-                                     lambda m, n=name: recording.status.__setitem__(n, m), 10)
+        node.create_subscription(PolicyStatus, "vla_executor/status", lambda m: setattr(recording, "executor", m), 10)
 
     def _on_command(self, msg: JointTrajectory) -> None:
         self.rec.commands += 1
@@ -111,7 +107,6 @@ class DemoClient:
         order = [list(msg.name).index(n) for n in self.spec.joint_names]
         now = stamp_to_seconds(msg.header.stamp)
         joints = np.asarray(msg.position)[order]
-        self.rec.measured = (now, joints)
         if self.rec.keep:
             target = self.rec.target if self.rec.target is not None else np.full(len(joints), np.nan)
             self.rec.samples.append((now, target.copy(), joints))
@@ -145,16 +140,13 @@ def demo_embodiment(name: str, checkpoint: Path) -> list[EpisodeResult]:
     client = DemoClient(spec, recording)
     outcomes: list[EpisodeResult] = []
     try:
-        ready = client.sim.spin_until(lambda: "vla_policy" in recording.status and
-                                  recording.status["vla_policy"].state == PolicyStatus.STATE_READY, START_TIMEOUT)
-        if not ready:
-            raise RuntimeError(f"the policy node did not come up within {START_TIMEOUT:.0f} s")
+        client.episode.wait_ready(START_TIMEOUT, "to serve (checkpoint loaded, every input fresh)")
         for index in range(EPISODES):
             wording = "training" if index % 2 == 0 else "held_out"
             outcome = run_episode(client, EVAL_SEED_BASE + index, wording, keep=index == 0)
             recording.keep = False
             outcomes.append(outcome)
-            executor = recording.status.get("vla_executor")
+            executor = recording.executor
             latency = f"{executor.latency_median * 1e3:.0f} ms" if executor else "n/a"
             state = STATE_NAMES.get(executor.state, "?") if executor else "no status"
             result = f"success after {outcome.time_to_success:.1f} s" if outcome.success else "not done"
