@@ -3,8 +3,8 @@
 # scripted teleoperation in the MuJoCo simulation -> LeRobot v3.0 datasets (vla collect) ->
 # vla train (config/train/default_checkpoint.yaml) -> vla eval (seeds from 10000, never used for
 # demonstrations) -> checkpoints/default with its evaluation. `make checkpoint` runs this.
-# Sizes can be changed through the environment: SO101_EPISODES, ALOHA_EPISODES, STEPS,
-# EVAL_EPISODES (the model card states what the shipped checkpoint used).
+# Sizes can be changed through the environment: SO101_EPISODES, ALOHA_EPISODES, STEPS (default:
+# the config's), EVAL_EPISODES (the model card states what the shipped checkpoint used).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -14,7 +14,7 @@ WORK=outputs/default_checkpoint
 TARGET=checkpoints/default
 SO101_EPISODES=${SO101_EPISODES:-60}
 ALOHA_EPISODES=${ALOHA_EPISODES:-40}
-STEPS=${STEPS:-15000}
+STEPS=${STEPS:-}
 EVAL_EPISODES=${EVAL_EPISODES:-10}
 
 for robot in so101 aloha; do
@@ -27,7 +27,7 @@ for robot in so101 aloha; do
 done
 rm -rf "$WORK/run"
 started=$SECONDS
-vla train --config config/train/default_checkpoint.yaml --set steps="$STEPS"
+vla train --config config/train/default_checkpoint.yaml ${STEPS:+--set steps="$STEPS"}
 train_seconds=$((SECONDS - started))
 newest=$(ls -d "$WORK"/run/checkpoints/step_* | sort | tail -n 1)
 rm -rf "$TARGET"
