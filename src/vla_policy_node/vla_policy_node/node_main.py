@@ -1,7 +1,9 @@
 """The `main()` every node program shares: init, build the node, spin until shutdown, clean up.
 
 A node whose construction fails on bad configuration exits with status 2 and the message on
-stderr, the convention of command-line tools, instead of a traceback.
+stderr, the convention of command-line tools, instead of a traceback. Ctrl-C or SIGTERM ends
+the node quietly, including the race where rclpy fails to take a message from a subscription
+whose context the signal has just shut down.
 """
 from __future__ import annotations
 
@@ -36,6 +38,11 @@ def run_node(program: str, factory: Callable[[], NodeT], args: Sequence[str] | N
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        if rclpy.ok():
+            raise
+        # the signal handler shut the context down while the executor was taking a message
+        # (rclpy then fails inside take_message): that is the shutdown asked for, not an error
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
