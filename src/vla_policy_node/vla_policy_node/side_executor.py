@@ -20,10 +20,11 @@ from __future__ import annotations
 import threading
 
 import rclpy
-from rclpy.executors import (ExternalShutdownException, MultiThreadedExecutor, ShutdownException,
-                             SingleThreadedExecutor)
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+
+from .node_main import spin_until_shutdown
 
 
 class SideExecutor:
@@ -50,10 +51,7 @@ class SideExecutor:
     def _spin(self) -> None:
         self.thread_id = threading.get_native_id()
         self._started.set()
-        try:
-            self._executor.spin()
-        except (ExternalShutdownException, ShutdownException):
-            pass
+        spin_until_shutdown(self._executor, self.node.context)
 
     def destroy(self) -> None:
         """Stop the thread before its node goes away (a wait set on a destroyed node aborts)."""
