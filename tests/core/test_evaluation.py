@@ -17,7 +17,8 @@ from vla_core.evaluation.closed_loop import ClosedLoop, ExecutionSettings
 from vla_core.evaluation.environments import sim_task
 from vla_core.evaluation.policies import CheckpointPolicy, ScriptedOracle
 from vla_core.evaluation.runner import EvaluationPlan, evaluate
-from vla_core.evaluation.summary import wilson_interval
+from vla_core.evaluation.report import markdown_table
+from vla_core.evaluation.summary import CellKey, summarise, wilson_interval
 from vla_core.runtime.scheduling import ExecutionMode
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,7 @@ def test_async_with_latency_executes_every_planned_step_exactly_once(spec, scene
     commanded = [i for i, chunk in enumerate(trace.chunk_ids) if chunk]
     assert commanded and commanded == list(range(commanded[0], len(trace.chunk_ids)))  # no hold, no starved tick
     assert result.starved_ticks == 0 and result.held_ticks == 0
+    assert result.refused_ticks == 0 and result.target_ticks == len(commanded)
     # row j of a chunk observed at tick r is meant for tick r + 1 + j: every tick runs its own step
     for tick in commanded:
         chunk, row = trace.chunk_ids[tick], trace.rows[tick]
@@ -83,6 +85,26 @@ def test_sync_holds_while_the_chunk_is_inferred_and_still_succeeds(spec, scene) 
         assert all(np.isnan(trace.commands[t]).all() for t in range(request + 1, first))
     assert result.held_ticks >= (len(chunks) - 1) * (delay - 1)
     assert result.starved_ticks == 0
+
+
+class OutOfReachOracle(ScriptedOracle):
+    """The oracle's chunks moved 1 m along the tool's x axis: no SO-101 pose reaches them."""
+
+    def predict_chunk(self, *args, **kwargs):
+        chunk = super().predict_chunk(*args, **kwargs)
+        chunk.actions[:, 0] += 1.0
+        return chunk
+
+
+def test_targets_out_of_reach_are_refused_and_counted(spec, scene) -> None:
+    loop = ClosedLoop(sim_task("so101", "pick_cube"), spec, OutOfReachOracle(spec),
+                      ExecutionSettings(mode=ExecutionMode.ASYNC), scene=scene, latency=LATENCY)
+    result = loop.run(EVAL_SEED_BASE, time_limit=1.0)
+    assert not result.success and result.target_ticks > 20
+    assert result.refused_ticks == result.target_ticks == result.safety_counts["non_finite_target"]
+    summary = summarise(CellKey("so101", "pick_cube", "training", "async"), [result])
+    assert summary.refused_fraction == 1.0
+    assert "| 0 | 100% |" in markdown_table([summary])
 
 
 def test_execution_settings_come_from_the_executor_parameter_file(tmp_path) -> None:

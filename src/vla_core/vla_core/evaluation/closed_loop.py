@@ -101,6 +101,8 @@ class EpisodeResult:
     latencies: list[float]  # compute latency per chunk (s)
     starved_ticks: int  # async ticks with no row to execute (the chunk came too late)
     held_ticks: int  # ticks holding while commanding (waiting in sync, or a refused target)
+    target_ticks: int  # ticks the scheduler gave a target for
+    refused_ticks: int  # of those, targets the safety filter refused (for eef spaces mostly rows IK could not reach)
     safety_counts: dict[str, int]
     trace: EpisodeTrace
 
@@ -152,7 +154,7 @@ class ClosedLoop:
         latencies: list[float] = []
         in_flight: _InFlight | None = None
         last_command: np.ndarray | None = None
-        starved = held = 0
+        starved = held = targeted = refused = 0
         success_at: float | None = None
         limit = self.definition.time_limit if time_limit is None else time_limit
         for tick in range(int(math.ceil(limit * self.rate - 1e-9))):
@@ -172,6 +174,8 @@ class ClosedLoop:
                 positions = (self.decoder.end_effector_positions(decision.target)
                              if safety.workspace is not None and np.all(np.isfinite(decision.target)) else None)
                 command = safety.check(decision.target, previous, positions).command
+                targeted += 1
+                refused += command is None
             if command is not None:
                 last_command = command
                 follower.replace(now, np.array([self.dt]), command[None], now)
@@ -188,7 +192,8 @@ class ClosedLoop:
                 success_at = scene.time
                 break
         return EpisodeResult(seed, wording, instruction, success_at is not None, success_at, scene.time,
-                             time.perf_counter() - started, latencies, starved, held, dict(safety.counts), trace)
+                             time.perf_counter() - started, latencies, starved, held, targeted, refused,
+                             dict(safety.counts), trace)
 
     # ---- internals ---------------------------------------------------------------------------
     def _advance(self, follower: TrajectoryFollower, until: float) -> None:

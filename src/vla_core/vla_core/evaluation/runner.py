@@ -61,6 +61,7 @@ def _episode_json(result: EpisodeResult) -> dict:
             "wall_seconds": round(result.wall_seconds, 3), "chunks": len(result.latencies),
             "latency_median": float(np.median(result.latencies)) if result.latencies else None,
             "starved_ticks": result.starved_ticks, "held_ticks": result.held_ticks,
+            "target_ticks": result.target_ticks, "refused_ticks": result.refused_ticks,
             "safety_counts": result.safety_counts}
 
 

@@ -54,6 +54,7 @@ class CellSummary:
     latency_p90: float | None
     chunks: int
     starved_ticks: int
+    refused_fraction: float | None  # targets the safety filter refused, of all targets (None: no target)
     safety_counts: dict[str, int]
     mean_wall_seconds: float  # per episode, on this machine
 
@@ -70,6 +71,7 @@ def summarise(key: CellKey, results: list[EpisodeResult]) -> CellSummary:
     low, high = wilson_interval(successes, len(results))
     times = [r.time_to_success for r in results if r.success]
     latencies = np.array([latency for r in results for latency in r.latencies])
+    targeted = sum(r.target_ticks for r in results)
     counts: Counter[str] = Counter()
     for r in results:
         counts.update(r.safety_counts)
@@ -78,5 +80,6 @@ def summarise(key: CellKey, results: list[EpisodeResult]) -> CellSummary:
         float(np.mean(times)) if times else None,
         float(np.median(latencies)) if len(latencies) else None,
         float(np.percentile(latencies, 90)) if len(latencies) else None,
-        len(latencies), sum(r.starved_ticks for r in results), dict(counts),
+        len(latencies), sum(r.starved_ticks for r in results),
+        sum(r.refused_ticks for r in results) / targeted if targeted else None, dict(counts),
         float(np.mean([r.wall_seconds for r in results])))
