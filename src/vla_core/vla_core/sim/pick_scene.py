@@ -26,6 +26,15 @@ BIN_X, BIN_Y = (0.2, 0.26), (-0.09, 0.09)  # the bin's centre stays clear of the
 # The SO-101 model's jaw pads collide in group 2 and its links and the floor in group 1: cubes
 # take both, or the jaws would close on the links' coarse collision hulls instead of the pads.
 CUBE_COLLISION_GROUPS = 0b11
+# A cube's contacts are as stiff as the physics step resolves: a time constant of two steps
+# (MuJoCo's stable minimum; its default is 20 ms), and the cube's contact parameters win over
+# the other geom's (priority). MuJoCo's soft contacts give way in proportion to the lighter body's
+# mass: with the default, the gripper servo's stall torque (3.35 N m, about 45 N at the pads)
+# sank the pads 1-2 cm into the 30 g cube, the jaws closed to about 0 rad instead of stopping at
+# the cube's faces (0.31 rad), and the cube was squeezed up out of the pads into the jaws' convex
+# hulls, where it pivoted while carried and was flicked on release. Now the jaws stop at 0.31 rad
+# and the cube turns less than 2 degrees in the grip (seeds 0-29 of cube_in_bin).
+CUBE_CONTACT_STEPS = 2
 FRONT_CAMERA = (0.62, 0.0, 0.42)  # m, world frame (the robot base is at the origin)
 WORKSPACE_CENTRE = (0.2, 0.0, 0.03)
 
@@ -40,7 +49,8 @@ def build_model(colours: tuple[str, ...] = tuple(CUBE_COLOURS), image_size: int 
         spec.delete(sensor)
     quiet_rendering(spec, max(image_size, 128))
     add_cubes(spec, colours, CUBE_HALF_SIZE, 0.03, friction=[1.5, 0.01, 0.001],
-              contype=CUBE_COLLISION_GROUPS, conaffinity=CUBE_COLLISION_GROUPS)
+              contype=CUBE_COLLISION_GROUPS, conaffinity=CUBE_COLLISION_GROUPS,
+              solref=[CUBE_CONTACT_STEPS * spec.option.timestep, 1.0], priority=1)
     if with_bin:
         add_bin(spec, BIN_HALF_SIZE, 0.0)
     # the main camera looks at the middle of the cube area from the front, closer than the scene's own
