@@ -17,11 +17,11 @@ from vla_core.sim.teleop import GraspGeometry, ScriptedTeleop, UnreachableCube
 JAW_AXIS = np.array([1.0, 0.0, 0.0])  # gripper_frame_link x: from the moving jaw towards the fixed jaw
 # measured on the SO-101 MJCF: 2.6 cm from the tool frame (on the fixed jaw) to the middle
 # between the pads; at 0.5 rad the pads are about 4 cm apart and nearly parallel; -0.1 rad is
-# past closed (the pads meet a 3 cm cube at about 0.31 rad), so the jaws squeeze what they hold. Placing, the cube is pressed onto the table
-# (table friction keeps the opening jaw from flicking it away), the arm holds still 0.4-0.6 s
-# first (it lags the command at the end of the descent), the moving jaw swings wider (0.8 rad)
-# and the fixed jaw moves 16 mm off the cube before rising: a cube left leaning on the fixed jaw
-# is dragged along and falls over when the jaw rises from beside it. Those were tuned while the
+# past closed (the pads meet a 3 cm cube at about 0.31 rad), so the jaws squeeze what they hold.
+# Placing, the cube is pressed onto the table (table friction keeps the opening jaw from flicking
+# it away), the arm holds still 0.4-0.6 s first (it lags the command at the end of the descent),
+# the moving jaw swings wider (0.8 rad) and the fixed jaw moves 16 mm off the cube before rising:
+# a cube left leaning on the fixed jaw is dragged along and falls over when the jaw rises. Those were tuned while the
 # cube was squeezed out of the pads (see pick_scene.CUBE_CONTACT_STEPS); held between the pads, it
 # places 197/200 (seeds 0..199) with or without the pause and the wider shift. The misses left are
 # cubes in the far corners of the placement band (x > 0.29 m, |y| > 0.1 m), where the jaws reach
