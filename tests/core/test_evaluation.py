@@ -46,6 +46,8 @@ def test_wilson_interval_matches_hand_computed_values() -> None:
     np.testing.assert_allclose(wilson_interval(0, 10), (0.0, 0.27753), atol=1e-5)
     np.testing.assert_allclose(wilson_interval(5, 10), (0.23659, 0.76341), atol=1e-5)
     np.testing.assert_allclose(wilson_interval(20, 20), (0.83887, 1.0), atol=1e-5)
+    # exactly 0 and 1 at the ends (rounding once gave 2.8e-17 for 0/6 and a negative error bar)
+    assert all(wilson_interval(0, n)[0] == 0.0 and wilson_interval(n, n)[1] == 1.0 for n in range(1, 101))
     with pytest.raises(ValueError, match="at least one trial"):
         wilson_interval(0, 0)
     with pytest.raises(ValueError, match="successes"):
