@@ -60,9 +60,11 @@ class RosProcess:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def stop(self, timeout: float = 10.0) -> int:
+    def stop(self, timeout: float = 10.0, sig: signal.Signals = signal.SIGINT) -> int:
+        """Send `sig` to the process group; SIGKILL it after `timeout` s. Returns the exit code
+        (-9 when it had to be killed)."""
         if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGINT)
+            os.killpg(self.proc.pid, sig)
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:

@@ -1,6 +1,8 @@
 """The MuJoCo simulation node and the scripted teleoperator as separate processes over DDS."""
 from __future__ import annotations
 
+import signal
+
 import numpy as np
 import pytest
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -32,7 +34,7 @@ class Keep:
 
 
 def test_sim_publishes_clock_joints_and_cameras_and_follows_a_trajectory(ros_node, ros_process) -> None:
-    sim_node(ros_process, "image_size:=64", "camera_rate_hz:=20.0", "real_time_factor:=1.0")
+    sim = sim_node(ros_process, "image_size:=64", "camera_rate_hz:=20.0", "real_time_factor:=1.0")
     clock = Keep(ros_node, Clock, "/clock", 10)
     joints = Keep(ros_node, JointState, "joint_states", qos_profile_sensor_data)
     front = Keep(ros_node, Image, "front/image_raw", qos_profile_sensor_data)
@@ -76,6 +78,9 @@ def test_sim_publishes_clock_joints_and_cameras_and_follows_a_trajectory(ros_nod
     assert np.abs(origin - first)[:5].max() > 0.2, "the trajectory must move the arm for this test to mean anything"
     assert np.abs(at_first - first)[:5].max() < TRACKING_TOLERANCE, f"at t=1 s {at_first} vs {first}"
     assert np.abs(samples[-1][1] - second)[:5].max() < SETTLED_TOLERANCE, f"at the end {samples[-1][1]} vs {second}"
+
+    # SIGTERM (what `vla up`, the demo and launch send) ends it cleanly while it is rendering
+    assert sim.stop(timeout=10.0, sig=signal.SIGTERM) == 0, "the simulation did not exit cleanly on SIGTERM"
 
 
 def test_a_scripted_episode_succeeds_through_the_ros_graph(ros_node, ros_process) -> None:

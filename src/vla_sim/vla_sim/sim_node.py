@@ -169,12 +169,19 @@ class SimulationNode(Node):
     # ---- physics thread ---------------------------------------------------------------------------
     def _physics_loop(self) -> None:
         """Step, publish and pace until the node is destroyed or ROS shuts down (Ctrl-C shuts the
-        context down before `destroy_node` runs, so a publish may find it gone: that ends the loop)."""
+        context down before `destroy_node` runs, so a publish may find it gone: that ends the loop).
+
+        The renderer's EGL context is created and made current on this thread, so this thread also
+        frees it: freeing a context from a thread it is not current on is what EGL leaves undefined.
+        """
         try:
             self._run_physics()
         except (RCLError, InvalidHandle):
             if self.context.ok():
                 raise
+        finally:
+            with self.lock:
+                self.scene.close()
 
     def _run_physics(self) -> None:
         p = self.params
@@ -249,7 +256,9 @@ class SimulationNode(Node):
     def destroy_node(self) -> None:
         self.running = False
         self.thread.join(timeout=5.0)
-        self.scene.close()
+        if self.thread.is_alive():
+            self.get_logger().error("the physics thread did not stop within 5 s of shutdown; its renderer is "
+                                    "left to the process exit")
         super().destroy_node()
 
 
