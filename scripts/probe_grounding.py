@@ -52,13 +52,20 @@ def first_chunk_end_points(checkpoint: str, embodiment: str, placements: int) ->
     return {name: np.array(rows) for name, rows in ends.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def probe_arguments(description: str, placements: int) -> argparse.Namespace:
+    """--checkpoint, --embodiment and --placements, the arguments every probe script takes; one
+    thread, as the policy node runs."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--embodiment", required=True)
-    parser.add_argument("--placements", type=int, default=16)
+    parser.add_argument("--placements", type=int, default=placements)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    return args
+
+
+def main() -> None:
+    args = probe_arguments(__doc__.split("\n\n")[0], placements=16)
     ends = first_chunk_end_points(args.checkpoint, args.embodiment, args.placements)
     policy, teleoperator = ends["policy"], ends["teleoperator"]
     correlation = [np.corrcoef(policy[:, k], teleoperator[:, k])[0, 1] for k in range(policy.shape[1])]
