@@ -12,7 +12,7 @@ from vla_core.kinematics import RobotKinematics
 from vla_core.model.configuration import PolicyConfig
 from vla_core.model.policy import VLAPolicy
 from vla_core.runtime.decoding import ChunkDecoder
-from vla_core.training.augment import augment_batch, drop_state
+from vla_core.training.augment import augment_batch
 from vla_core.training.config import (
     TrainConfig,
     TrainConfigError,
@@ -134,28 +134,6 @@ def test_augmentation_is_seeded_and_keeps_images_valid(so101) -> None:
     for key in ("main_images", "wrist_images"):
         assert same[key].shape == batch[key].shape and same[key].min() >= 0 and same[key].max() <= 1
     assert torch.equal(same["actions"], batch["actions"])
-
-
-def test_state_dropout_zeroes_whole_states_of_a_seeded_share_of_samples(so101) -> None:
-    _, _, (chunks, _) = so101
-    config = PolicyConfig(**tiny_policy_settings())
-    stats = fit_normalizers([chunks], 16, 100)
-    batch = merge_batches([sample_batch(config, chunks, t, stats) for t in range(30)])
-    assert (batch["state"].abs().sum(dim=1) > 0).all(), "every sample must start with a state for this test"
-
-    def run(seed: int, probability: float) -> torch.Tensor:
-        return drop_state(batch, torch.Generator().manual_seed(seed), probability)["state"]
-
-    dropped = run(3, 0.5)
-    zero_rows = dropped.abs().sum(dim=1) == 0
-    assert 0 < zero_rows.sum() < len(zero_rows)
-    assert torch.equal(dropped[~zero_rows], batch["state"][~zero_rows])  # the rest untouched, whole rows only
-    assert torch.equal(dropped, run(3, 0.5)) and not torch.equal(dropped, run(4, 0.5))
-    generator = torch.Generator().manual_seed(3)
-    assert drop_state(batch, generator, 0.0)["state"] is batch["state"]
-    assert torch.equal(generator.get_state(), torch.Generator().manual_seed(3).get_state()), "drew at 0"
-    with pytest.raises(TrainConfigError, match="state_dropout"):
-        TrainConfig(datasets=["a"], state_dropout=1.0)
 
 
 def test_config_reads_yaml_and_takes_dotted_overrides(tmp_path) -> None:

@@ -1,6 +1,6 @@
-"""Seeded augmentation of training batches: a random shift (a crop of the edge-padded image),
-colour jitter (brightness, contrast, saturation) and state dropout, drawn from the micro-batch's
-generator so that a resumed or re-sharded run augments identically.
+"""Seeded image augmentation of training batches: a random shift (a crop of the edge-padded image)
+and colour jitter (brightness, contrast, saturation), drawn from the micro-batch's generator so
+that a resumed or re-sharded run augments identically.
 
 The main view's history frames of one sample share one draw (the camera did not move between
 them); each wrist view gets its own.
@@ -46,19 +46,3 @@ def augment_batch(batch: dict, generator: torch.Generator, shift: float, color: 
     return {**batch,
             "main_images": augment_views(batch["main_images"], generator, shift, color),
             "wrist_images": augment_views(flat, generator, shift, color)[:, 0].unflatten(0, wrists.shape[:2])}
-
-
-def drop_state(batch: dict, generator: torch.Generator, probability: float) -> dict:
-    """A copy of `batch` in which each sample's normalised state is, with `probability`, zeros
-    (the middle of the normalised range).
-
-    Why: within a demonstration the arm's own state predicts its next actions so well that
-    behaviour cloning reaches a low loss without reading the views (the copycat shortcut). The
-    shipped checkpoint's chunks were as good with its images swapped between episodes as with its
-    own. A sample without its state can only be predicted from the views. At 0 nothing is drawn,
-    so runs without it keep their random streams.
-    """
-    if probability <= 0:
-        return batch
-    dropped = torch.rand(batch["state"].shape[0], generator=generator) < probability
-    return {**batch, "state": torch.where(dropped[:, None], torch.zeros_like(batch["state"]), batch["state"])}

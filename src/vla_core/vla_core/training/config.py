@@ -84,7 +84,6 @@ class TrainConfig:
     # --- augmentation -----------------------------------------------------------------------
     augment_shift: float = 0.05  # random shift (crop of a padded image), as a fraction of the image size
     augment_color: float = 0.1  # brightness, contrast and saturation factors drawn in [1 - c, 1 + c]
-    state_dropout: float = 0.0  # share of samples trained without their joint state (augment.drop_state)
     # --- bookkeeping ------------------------------------------------------------------------
     output_dir: str = "runs/train"
     save_every: int = 1000  # checkpoint + training state every N steps (and at the end)
@@ -111,8 +110,6 @@ class TrainConfig:
                             f"and {self.min_lr_ratio}")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             problems.append(f"betas must be two numbers in [0, 1), got {self.betas}")
-        if not 0 <= self.state_dropout < 1:
-            problems.append(f"state_dropout must be in [0, 1), got {self.state_dropout}")
         if self.augment_shift >= 0.5 or self.augment_color >= 1:
             problems.append(f"augment_shift must be < 0.5 and augment_color < 1, got {self.augment_shift} and "
                             f"{self.augment_color}")

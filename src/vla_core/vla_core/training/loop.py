@@ -40,7 +40,7 @@ from vla_core.data.episode import Episode
 from vla_core.embodiment import EmbodimentSpec, load_embodiment
 from vla_core.model.configuration import PolicyConfig
 from vla_core.model.policy import VLAPolicy
-from vla_core.training.augment import augment_batch, drop_state
+from vla_core.training.augment import augment_batch
 from vla_core.training.config import TrainConfig, TrainConfigError
 from vla_core.training.datasets import ChunkDataset, TrainingData, load_source
 from vla_core.training.distributed import (
@@ -242,7 +242,6 @@ class Trainer:
             batch, micro = next(micro_batches)
             generator = torch.Generator().manual_seed(micro.seed)
             batch = augment_batch(batch, generator, config.augment_shift, config.augment_color)
-            batch = drop_state(batch, generator, config.state_dropout)
             torch.manual_seed(micro.seed)  # dropout, if configured
             last = index == self.accumulation - 1
             sync = self.wrapped.no_sync() if self.context.active and not last else contextlib.nullcontext()
