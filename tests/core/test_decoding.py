@@ -98,6 +98,24 @@ def test_reexpressed_prefix_describes_the_same_absolute_motion(space: str) -> No
         assert not np.allclose(reexpressed, rows[2:5]), "a moved start must change relative rows"
 
 
+def test_reexpressed_prefix_keeps_both_arms_of_a_bimanual_robot_on_their_motion() -> None:
+    """ALOHA's two arms, each relative to its own chunk-start pose: re-expression must not mix
+    them up (its async episodes refuse more rows than sync ones; this rules the executor out)."""
+    decoder = ChunkDecoder(load_embodiment("aloha"))
+    path = smooth_joint_path(decoder, np.random.default_rng(7))
+    rows = chunk_rows_for(decoder, path, (np.arange(HORIZON) % 4 == 0).astype(float))
+    source, target = decoder.start_from_joints(path[0]), decoder.start_from_joints(path[5])
+    reexpressed = decoder.reexpress(rows, 5, source, target)
+    for before, after in zip(decoder.trajectories(rows, source), decoder.trajectories(reexpressed, target),
+                             strict=True):
+        np.testing.assert_allclose(after.poses, before.poses[5:], atol=1e-9)
+        np.testing.assert_array_equal(after.gripper, before.gripper[5:])
+    targets = decoder.joint_targets(reexpressed, target, path[5])
+    assert not targets.unreachable_rows
+    np.testing.assert_allclose(decoder.end_effector_positions(targets.positions[-1]),
+                               decoder.end_effector_positions(path[-1]), atol=2e-3)
+
+
 def test_a_chunk_start_with_the_wrong_number_of_poses_is_refused() -> None:
     decoder = ChunkDecoder(load_embodiment("aloha"))
     with pytest.raises(ValueError, match="needs 2 chunk-start poses, got 1"):
