@@ -26,6 +26,7 @@ from vla_core.training.samples import EpisodeChunks, merge_batches, sample_batch
 
 STARTS_PER_EPISODE = 6
 NOISE_SEEDS = 3
+OPENING_SECONDS = 0.5
 
 
 def _swap_views(batch: dict, partner: torch.Tensor) -> None:
@@ -77,7 +78,9 @@ def main() -> None:
           "(normalised units)")
     print("| chunk starts | " + " | ".join(ABLATIONS) + " |")
     print("| --- |" + " --- |" * len(ABLATIONS))
-    for label, last_frame in (("first 0.5 s", lambda c: min(15, len(c)) - 1), ("whole episode", lambda c: len(c) - 1)):
+    opening = round(OPENING_SECONDS * profile.control_rate_hz)  # frames: 15 on the SO-101, 25 on ALOHA
+    for label, last_frame in ((f"first {OPENING_SECONDS} s", lambda c: min(opening, len(c)) - 1),
+                              ("whole episode", lambda c: len(c) - 1)):
         keys = [(e, int(t)) for e, c in enumerate(chunks)
                 for t in np.linspace(0, last_frame(c), STARTS_PER_EPISODE).astype(int)]
         scores = [sampled_l1(policy, chunks, keys, ablate) for ablate in ABLATIONS.values()]

@@ -24,6 +24,8 @@ import torch
 from vla_core.embodiment import load_embodiment
 from vla_core.evaluation.environments import sim_task
 from vla_core.model.batching import Observation, collate_observations
+from vla_core.model.builtin_encoder import PatchEncoder
+from vla_core.model.layers import CrossAttentionBlock
 from vla_core.model.policy import VLAPolicy
 
 from probe_grounding import probe_arguments
@@ -89,12 +91,10 @@ def ridge_rmse(features: np.ndarray, targets: np.ndarray, train_fraction: float 
 
 def reinitialised(policy: VLAPolicy) -> VLAPolicy:
     """A copy whose main-view stem and fusion are freshly initialised (the text encoder stays)."""
-    fresh = copy.deepcopy(policy)
+    fresh, config = copy.deepcopy(policy), policy.config
     torch.manual_seed(0)
-    for module in [*fresh.vision_language.vision.modules(), *fresh.vision_language.fusion.modules()]:
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-    torch.nn.init.normal_(fresh.vision_language.vision.positions, std=0.02)
+    fresh.vision_language.vision = PatchEncoder(config.image_size, config.vision_width, config.hidden_size)
+    fresh.vision_language.fusion = CrossAttentionBlock(config.hidden_size, config.num_heads)
     return fresh
 
 
