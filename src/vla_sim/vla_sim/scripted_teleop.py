@@ -17,6 +17,11 @@ another topic may lag the joint stream. Joint states belong to a new episode onc
 stamped at or after the episode's first task_state (the simulation stamps both at the same step,
 and its clock never goes back); until then the newest joint state may still be one measured
 before the reset.
+
+Its timer runs on simulated time, so it needs a simulation it can keep up with: real time, as a
+leader arm streams. A simulation run as fast as a loaded CPU allows can advance several control
+periods between two of its callbacks. The commands then thin out, and a grasp can be missed:
+the ROS test missed one that way twice on a loaded CPU.
 """
 from __future__ import annotations
 
