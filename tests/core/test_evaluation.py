@@ -128,6 +128,23 @@ def test_bad_plans_are_refused_by_name() -> None:
     assert args.mode == ["sync", "async"] and args.seed_base == EVAL_SEED_BASE
 
 
+def test_a_checkpoint_is_refused_unless_it_drives_the_profile_as_trained(tmp_path) -> None:
+    """The loop decodes chunks with the profile: a checkpoint trained for another robot, action
+    space or horizon must be refused by name instead of being mis-decoded."""
+    from vla_core.bringup_checkpoint import write_initial_checkpoint
+
+    checkpoint = write_initial_checkpoint(["so101"], tmp_path / "bringup")
+    assert CheckpointPolicy.load(str(checkpoint), ["so101"]).policy.embodiments["so101"].action_space == "eef_relative"
+    with pytest.raises(ValueError, match=r"trained for \['so101'\], not for embodiment 'aloha'"):
+        CheckpointPolicy.load(str(checkpoint), ["aloha"])
+    profiles = json.loads((checkpoint / "embodiments.json").read_text())
+    profiles["so101"]["action_space"] = "abs_eef"  # same channels, another meaning
+    (checkpoint / "embodiments.json").write_text(json.dumps(profiles))
+    with pytest.raises(ValueError, match="has action_space 'abs_eef' for so101, the profile .*so101.yaml has "
+                                         "'eef_relative'"):
+        CheckpointPolicy.load(str(checkpoint), ["so101"])
+
+
 @pytest.mark.slow
 def test_evaluating_the_bringup_checkpoint_counts_and_writes_reports(tmp_path, spec) -> None:
     from vla_core.bringup_checkpoint import write_initial_checkpoint

@@ -318,7 +318,7 @@ def test_a_checkpoint_for_another_embodiment_is_refused_with_its_name(ros_node, 
     policy = ros_process("-m", "vla_policy_node.policy_node", "--ros-args", "-p", f"checkpoint:={checkpoint}",
                          "-p", "embodiment:=so101", ready_line=None)
     last = wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_ERROR, 60.0, "an error state")
-    assert "was trained for ['aloha'], not for this node's embodiment 'so101'" in last.detail
+    assert "was trained for ['aloha'], not for embodiment 'so101'" in last.detail
     time.sleep(0.5)
     assert policy.alive, "a bad checkpoint leaves the node up, reporting the error"
 

@@ -238,3 +238,16 @@ def load_embodiment(name_or_path: str | os.PathLike[str]) -> EmbodimentSpec:
     except yaml.YAMLError as error:
         raise ProfileError(f"{path}: not valid YAML: {error}") from error
     return _parse(data, str(path))
+
+
+def require_trained_profile(checkpoint: str, trained: dict[str, EmbodimentSpec], profile: EmbodimentSpec) -> None:
+    """Raise unless `checkpoint` was trained for `profile`'s robot in the same action space, chunk
+    size and arms: the executor decodes every chunk with the profile, so a checkpoint trained in
+    another space or horizon would be mis-decoded, not merely worse."""
+    if profile.name not in trained:
+        raise ValueError(f"checkpoint {checkpoint} was trained for {sorted(trained)}, not for "
+                         f"embodiment {profile.name!r}")
+    for name in ("action_space", "chunk_size", "arms"):
+        if getattr(trained[profile.name], name) != getattr(profile, name):
+            raise ValueError(f"checkpoint {checkpoint} has {name} {getattr(trained[profile.name], name)!r} for "
+                             f"{profile.name}, the profile {profile.source} has {getattr(profile, name)!r}")

@@ -32,7 +32,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_srvs.srv import Trigger
 
-from vla_core.embodiment import EmbodimentSpec, load_embodiment
+from vla_core.embodiment import EmbodimentSpec, load_embodiment, require_trained_profile
 from vla_core.geometry import transform_to_pose7
 from vla_core.model.batching import Observation
 from vla_core.runtime.decoding import ChunkDecoder, ChunkStart
@@ -166,14 +166,7 @@ class PolicyNode(LifecycleNode):
         spec = load_embodiment(self.params["embodiment"])
         policy = VLAPolicy.from_pretrained(self.params["checkpoint"], device=self.params["device"])
         policy.optimize_for_inference(self.params["inference_compile"], self.params["inference_cuda_graphs"])
-        if spec.name not in policy.embodiments:
-            raise ValueError(f"checkpoint {self.params['checkpoint']} was trained for {sorted(policy.embodiments)}, "
-                             f"not for this node's embodiment {spec.name!r}")
-        trained = policy.embodiments[spec.name]
-        for field in ("action_space", "chunk_size", "arms"):
-            if getattr(trained, field) != getattr(spec, field):
-                raise ValueError(f"checkpoint {self.params['checkpoint']} has {field} {getattr(trained, field)!r} for "
-                                 f"{spec.name}, the profile {spec.source} has {getattr(spec, field)!r}")
+        require_trained_profile(self.params["checkpoint"], policy.embodiments, spec)
         cameras = _camera_topics(spec, self.params["cameras"])
         joint_topic = self.params["joint_state_topic"] or spec.joint_state_topic
         self.spec, self.policy = spec, policy

@@ -12,7 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from vla_core.actions import ArmState, ArmTrajectory, encode_chunk
-from vla_core.embodiment import EmbodimentSpec
+from vla_core.embodiment import EmbodimentSpec, load_embodiment, require_trained_profile
 from vla_core.evaluation.environments import EpisodeTask, SimScene
 from vla_core.kinematics import RobotKinematics
 from vla_core.model.batching import Observation
@@ -35,10 +35,11 @@ class CheckpointPolicy:
 
     @classmethod
     def load(cls, directory: str, embodiments: list[str]) -> CheckpointPolicy:
+        """The checkpoint, refused unless it drives each named profile as that profile says (the
+        closed loop decodes with the profile, exactly as the executor node does)."""
         policy = VLAPolicy.from_pretrained(directory)
-        missing = [name for name in embodiments if name not in policy.embodiments]
-        if missing:
-            raise ValueError(f"checkpoint {directory} was trained for {sorted(policy.embodiments)}, not for {missing}")
+        for name in embodiments:
+            require_trained_profile(directory, policy.embodiments, load_embodiment(name))
         return cls(policy)
 
     def start_episode(self, scene: SimScene, task: EpisodeTask, seed: int) -> None:
