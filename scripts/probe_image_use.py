@@ -71,7 +71,11 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     policy = VLAPolicy.from_pretrained(args.checkpoint).eval()
-    episodes, profile = load_source(DataSource(args.dataset), policy.config)
+    episodes, recorded = load_source(DataSource(args.dataset), policy.config)
+    if recorded.name not in policy.embodiments:
+        raise SystemExit(f"{args.dataset} holds {recorded.name} episodes; {args.checkpoint} knows "
+                         f"{sorted(policy.embodiments)}")
+    profile = policy.embodiments[recorded.name]  # its action space and chunk size, as `vla train` used them
     kinematics = RobotKinematics(profile)
     chunks = [EpisodeChunks.build(episode, profile, kinematics) for episode in episodes[-args.episodes:]]
     print(f"{args.checkpoint} on the last {len(chunks)} episodes of {args.dataset}: sampled-chunk L1 "
