@@ -4,7 +4,8 @@ the views or the joint state taken from another episode.
 From the last N episodes of a dataset it takes six chunk starts per episode (in the first
 half second, and spread over the whole episode) and scores the L1 error of flow-sampled chunks
 (normalised units, three noise seeds, as `vla train`'s validation) with the true observation,
-with the main and wrist views of the same phase of another episode, with that episode's state,
+with the main and wrist views of the same phase of another episode (together, and each alone:
+only the main view shows where the named cube is before the arm is near), with that episode's state,
 and with the state zeroed (with and without swapped views). A policy that uses its views gets
 worse when they come from a scene with the cubes elsewhere.
 
@@ -29,19 +30,25 @@ NOISE_SEEDS = 3
 OPENING_SECONDS = 0.5
 
 
-def _swap_views(batch: dict, partner: torch.Tensor) -> None:
-    for key in ("main_images", "wrist_images"):
-        batch[key] = batch[key][partner]
+def _swap(*keys: str) -> Callable[[dict, torch.Tensor], None]:
+    """An ablation that gives each sample these batch entries of its partner."""
+    def swap(batch: dict, partner: torch.Tensor) -> None:
+        for key in keys:
+            batch[key] = batch[key][partner]
+    return swap
 
 
 def _zero_state(batch: dict, partner: torch.Tensor) -> None:
     batch["state"] = torch.zeros_like(batch["state"])
 
 
+_swap_views = _swap("main_images", "wrist_images")
 ABLATIONS: dict[str, Callable[[dict, torch.Tensor], None]] = {
     "true": lambda batch, partner: None,
     "views swapped": _swap_views,
-    "state swapped": lambda batch, partner: batch.update(state=batch["state"][partner]),
+    "main view swapped": _swap("main_images"),
+    "wrist views swapped": _swap("wrist_images"),
+    "state swapped": _swap("state"),
     "state zeroed": _zero_state,
     "state zeroed, views swapped": lambda batch, partner: (_zero_state(batch, partner), _swap_views(batch, partner)),
 }
