@@ -247,7 +247,8 @@ def require_trained_profile(checkpoint: str, trained: dict[str, EmbodimentSpec],
     if profile.name not in trained:
         raise ValueError(f"checkpoint {checkpoint} was trained for {sorted(trained)}, not for "
                          f"embodiment {profile.name!r}")
+    as_trained = trained[profile.name]
     for name in ("action_space", "chunk_size", "arms"):
-        if getattr(trained[profile.name], name) != getattr(profile, name):
-            raise ValueError(f"checkpoint {checkpoint} has {name} {getattr(trained[profile.name], name)!r} for "
+        if getattr(as_trained, name) != getattr(profile, name):
+            raise ValueError(f"checkpoint {checkpoint} has {name} {getattr(as_trained, name)!r} for "
                              f"{profile.name}, the profile {profile.source} has {getattr(profile, name)!r}")

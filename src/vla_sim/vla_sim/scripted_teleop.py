@@ -21,7 +21,7 @@ before the reset.
 Its timer runs on simulated time, so it needs a simulation it can keep up with: real time, as a
 leader arm streams. A simulation run as fast as a loaded CPU allows can advance several control
 periods between two of its callbacks. The commands then thin out, and a grasp can be missed:
-the ROS test missed one that way twice on a loaded CPU.
+the likely cause of the two missed grasps of the ROS test, run that way on a loaded CPU.
 """
 from __future__ import annotations
 
