@@ -5,8 +5,9 @@ Sequence, per sample (X-VLA):  [soft prompt (P tokens) | attention sink (1) | st
   input so every layer sees which robot it is driving (X-VLA);
 - the sink is one learned token every query may attend to, so attention has somewhere harmless
   to go;
-- step token t = Linear([proprio, action_t, time-features(tau_t)]): proprio, the noisy action
-  and the flow time fused by ONE linear layer (X-VLA), plus a learned position per step.
+- step token t = Linear([proprio, keypoints, action_t, time-features(tau_t)]): proprio, the
+  main view's instructed keypoints (when the policy has them), the noisy action and the flow
+  time fused by ONE linear layer (X-VLA), plus a learned position per step.
 Every block: self-attention over the sequence, cross-attention to the observation tokens, MLP;
 with AdaLN (DiT) the norms are modulated by the flow time.
 
@@ -50,6 +51,7 @@ class ExpertContext(NamedTuple):
     self_mask: torch.Tensor  # (B, 1, L, L) bool: the Lambda-shaped self-attention mask
     observation_mask: torch.Tensor  # (B, 1, 1, N) bool: valid observation tokens
     observation_key_values: tuple[tuple[torch.Tensor, torch.Tensor], ...]  # per block: cross-attention K, V
+    keypoints: torch.Tensor  # (B, config.keypoint_features) read beside the state; (B, 0) without keypoints
 
 
 class ExpertBlock(nn.Module):
@@ -96,7 +98,8 @@ class ActionExpert(nn.Module):
         for name in prompt_names:
             self.add_prompt(name)
         self.sink = nn.Parameter(torch.randn(1, 1, dim) * 0.02) if config.attention_sink else None
-        self.step_in = nn.Linear(config.max_state_dim + config.max_action_dim + config.time_embedding_dim, dim)
+        self.step_in = nn.Linear(config.max_state_dim + config.keypoint_features + config.max_action_dim
+                                 + config.time_embedding_dim, dim)
         self.step_positions = nn.Parameter(torch.randn(1, config.horizon, dim) * 0.02)
         self.prefix_offset = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.time_condition = nn.Sequential(nn.Linear(config.time_embedding_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
@@ -157,6 +160,10 @@ class ActionExpert(nn.Module):
         if self.sink is not None:
             parts.append(self.sink.expand(batch, -1, -1))
         tokens = self.observation_in(observation.tokens)
+        keypoints = observation.keypoints.flatten(1) if observation.keypoints is not None else tokens.new_zeros(batch, 0)
+        if keypoints.shape[1] != self.config.keypoint_features:
+            raise ValueError(f"the expert reads {self.config.keypoint_features} keypoint numbers (main_keypoints "
+                             f"{self.config.main_keypoints}), the observation has {keypoints.shape[1]}")
         step = torch.arange(self.config.horizon, device=prefix_length.device)
         return ExpertContext(
             head=torch.cat(parts, dim=1),
@@ -164,6 +171,7 @@ class ActionExpert(nn.Module):
             self_mask=self.attention_mask(prefix_length),
             observation_mask=observation.valid[:, None, None, :],
             observation_key_values=tuple(block.cross_attention.key_value(tokens) for block in self.blocks),
+            keypoints=keypoints,
         )
 
     def velocity(self, actions: torch.Tensor, tau: torch.Tensor, state: torch.Tensor,
@@ -174,7 +182,7 @@ class ActionExpert(nn.Module):
         is_prefix = context.is_prefix
         step_tau = torch.where(is_prefix, torch.ones_like(is_prefix, dtype=tau.dtype), tau[:, None])
         time_features = sinusoidal_embedding(step_tau, self.config.time_embedding_dim).to(actions.dtype)
-        proprio = state[:, None].expand(-1, horizon, -1)
+        proprio = torch.cat([state, context.keypoints.to(state.dtype)], dim=-1)[:, None].expand(-1, horizon, -1)
         steps = self.step_in(torch.cat([proprio, actions, time_features], dim=-1)) + self.step_positions[:, :horizon]
         steps = steps + is_prefix[..., None].to(steps.dtype) * self.prefix_offset
         x = torch.cat([context.head.to(steps.dtype), steps], dim=1)

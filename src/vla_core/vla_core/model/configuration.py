@@ -45,6 +45,7 @@ class PolicyConfig:
     vision_width: int = 64  # channels of the built-in conv stems
     text_encoder_frozen: bool = True  # pretrained language weights (MiniLM or the HF VLM) stay frozen
     max_text_tokens: int = 64  # instruction prompt truncated to this many tokens
+    main_keypoints: int = 0  # instructed keypoints of each main view given to the expert beside the state (builtin only)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with the checkpoint
 
     def __post_init__(self) -> None:
@@ -78,8 +79,16 @@ class PolicyConfig:
         for name in ("image_size", "wrist_image_size"):
             if getattr(self, name) < 16 or getattr(self, name) % 16:
                 problems.append(f"{name} must be a positive multiple of 16, got {getattr(self, name)}")
+        if self.main_keypoints < 0 or (self.main_keypoints and self.backbone != "builtin"):
+            problems.append(f"main_keypoints must be >= 0, and 0 unless backbone is 'builtin' (the keypoints read "
+                            f"its stem), got {self.main_keypoints} with backbone {self.backbone!r}")
         if problems:
             raise ValueError("invalid PolicyConfig: " + "; ".join(problems))
+
+    @property
+    def keypoint_features(self) -> int:
+        """Numbers the keypoints add to every step token: (x, y) per keypoint and main view."""
+        return 2 * self.main_keypoints * self.history_length
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -19,10 +19,13 @@ class EncodedTokens:
 
     tokens: (B, N, D) float features.
     valid: (B, N) bool, True where a token is real (False = padding the expert must ignore).
+    keypoints: (B, K, 2) image positions the expert reads beside the state, or None
+        (vla_core.model.keypoints).
     """
 
     tokens: torch.Tensor
     valid: torch.Tensor
+    keypoints: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.tokens.dim() != 3 or self.valid.shape != self.tokens.shape[:2]:
@@ -33,7 +36,10 @@ class EncodedTokens:
 
     @staticmethod
     def concat(parts: Sequence[EncodedTokens]) -> EncodedTokens:
-        return EncodedTokens(torch.cat([p.tokens for p in parts], dim=1), torch.cat([p.valid for p in parts], dim=1))
+        """Tokens one after the other; the keypoints of the parts that have them, likewise."""
+        keypoints = [p.keypoints for p in parts if p.keypoints is not None]
+        return EncodedTokens(torch.cat([p.tokens for p in parts], dim=1), torch.cat([p.valid for p in parts], dim=1),
+                             torch.cat(keypoints, dim=1) if keypoints else None)
 
 
 class VisionLanguageEncoder(nn.Module):
@@ -45,3 +51,8 @@ class VisionLanguageEncoder(nn.Module):
         """images: (B, 3, H, W) float in [0, 1], any H and W; texts: B instructions (already
         wrapped in the embodiment's text prompt by the caller)."""
         raise NotImplementedError
+
+    def keypoints(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+        """(B, K, 2) instructed keypoints of the view in [-1, 1]; encoders without them refuse."""
+        raise ValueError(f"{type(self).__name__} has no instructed keypoints (PolicyConfig.main_keypoints needs the "
+                         f"builtin backbone)")

@@ -51,7 +51,8 @@ def build_vision_language_encoder(config: PolicyConfig) -> VisionLanguageEncoder
     or local directory here, the one place the model touches files."""
     if config.backbone == "builtin":
         return BuiltinVisionLanguageEncoder(config.hidden_size, config.image_size, config.vision_width,
-                                            config.num_heads, config.text_encoder_frozen, config.max_text_tokens)
+                                            config.num_heads, config.text_encoder_frozen, config.max_text_tokens,
+                                            config.main_keypoints)
     from vla_core.model.hf_backbone import HFVisionLanguageEncoder
 
     return HFVisionLanguageEncoder(config.backbone, image_size=config.image_size, frozen=config.text_encoder_frozen)
@@ -144,7 +145,7 @@ class VLAPolicy(nn.Module):
         frames = []
         for k in range(main.shape[1]):
             encoded = self.vision_language(main[:, k], batch["texts"])
-            frames.append(EncodedTokens(encoded.tokens + self.frame_embedding[k], encoded.valid))
+            frames.append(EncodedTokens(encoded.tokens + self.frame_embedding[k], encoded.valid, encoded.keypoints))
         wrist = self.wrist(batch["wrist_images"].to(self.device), batch["wrist_valid"].to(self.device))
         return EncodedTokens.concat([*frames, EncodedTokens(self.wrist_in(wrist.tokens), wrist.valid)])
 
@@ -175,7 +176,17 @@ class VLAPolicy(nn.Module):
             gripper = counted & self.gripper_mask(batch["embodiments"])[:, None, :]
             losses["gripper_loss"] = gripper_bce_loss(output.gripper_logits, actions, gripper)
             losses["loss"] = losses["loss"] + self.config.gripper_bce_weight * losses["gripper_loss"]
+        if "keypoint_images" in batch:  # left out of "loss": the trainer weighs it
+            losses["keypoint_loss"] = self.keypoint_loss(batch["keypoint_images"], batch["keypoint_texts"],
+                                                         batch["keypoint_targets"])
         return losses
+
+    def keypoint_loss(self, images: torch.Tensor, texts: Sequence[str], targets: torch.Tensor) -> torch.Tensor:
+        """Mean squared distance (in image half-widths) of keypoint 0 of each main view `images`
+        (B, 3, S, S) under its instruction `texts` (already in the text prompt) from `targets`
+        (B, 2), the named object's image position."""
+        points = self.vision_language.keypoints(images.to(self.device), texts)[:, 0]
+        return (points.float() - targets.to(self.device).float()).pow(2).sum(dim=-1).mean()
 
     def sample_actions(self, batch: Mapping, prefix: torch.Tensor | None = None,
                        prefix_length: torch.Tensor | None = None, generator: torch.Generator | None = None,

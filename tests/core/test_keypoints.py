@@ -1,0 +1,150 @@
+"""Instructed keypoints: the camera projection their labels come from, the rendered views, the head
+learning to point where the instruction says, the expert reading them, and a run supervising them."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from vla_core.checkpoint import load_pretrained
+from vla_core.embodiment import load_embodiment
+from vla_core.model.configuration import PolicyConfig
+from vla_core.model.interfaces import EncodedTokens
+from vla_core.sim.factory import make_scene
+from vla_core.sim.scene import CUBE_COLOURS
+from vla_core.training.config import TrainConfigError
+from vla_core.training.keypoint_set import render_keypoint_set
+from vla_core.training.loop import Trainer
+
+from .test_training_loop import config_for
+from .toy_policies import toy_embodiment, toy_policy
+from .training_episodes import synthetic_episode, tiny_policy_settings
+
+COLOURS = {name: np.array(rgba[:3]) for name, rgba in CUBE_COLOURS.items()}
+
+
+def nearest_colour(pixel: np.ndarray) -> str:
+    """The cube colour whose direction in RGB is nearest the pixel's (shading changes brightness)."""
+    direction = pixel / (np.linalg.norm(pixel) + 1e-9)
+    return max(COLOURS, key=lambda name: direction @ (COLOURS[name] / np.linalg.norm(COLOURS[name])))
+
+
+def pixel_at(image: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """The (H, W, 3) image's pixel at an image position in [-1, 1]."""
+    size = image.shape[0]
+    column, row = np.clip(((position + 1) / 2 * size).astype(int), 0, size - 1)
+    return image[row, column].astype(float)
+
+
+@pytest.mark.parametrize("embodiment", ["so101", "aloha"])
+def test_image_position_lands_on_each_cube(embodiment: str) -> None:
+    scene = make_scene(embodiment, "pick_cube")
+    camera = load_embodiment(embodiment).main_camera.name
+    try:
+        for seed in (0, 1, 2):
+            scene.reset(seed)
+            image = scene.render(camera)
+            for colour in scene.colours:
+                position = scene.image_position(camera, scene.cube(colour).position)
+                assert np.all(np.abs(position) < 1), (seed, colour, position)
+                assert nearest_colour(pixel_at(image, position)) == colour, (seed, colour, position)
+    finally:
+        scene.close()
+
+
+def test_rendered_views_are_labelled_with_the_named_cube_and_reproducible() -> None:
+    spec = load_embodiment("so101")
+    views = render_keypoint_set(spec, 8, 30000, 96)
+    assert views.images.shape == (8, 3, 96, 96) and views.images.dtype == torch.uint8
+    assert views.targets.shape == (8, 2) and float(views.targets.abs().max()) < 1
+    for image, text, target in zip(views.images, views.texts, views.targets):
+        assert text.startswith(spec.text_prompt(""))  # the embodiment's prompt, as the policy is run with
+        named = text.split("task: ")[-1].split(" the ")[1].split()[0]
+        assert named in COLOURS, text
+        assert nearest_colour(pixel_at(image.permute(1, 2, 0).numpy(), target.numpy())) == named, text
+    assert {"pick up", "put the"} <= {text.split(": ")[-1][:7] for text in views.texts}  # both tasks' words
+    again = render_keypoint_set(spec, 3, 30000, 96)
+    assert torch.equal(again.images, views.images[:3]) and torch.equal(again.targets, views.targets[:3])
+    assert not torch.equal(render_keypoint_set(spec, 3, 30100, 96).targets, views.targets[:3])
+
+
+def squares(generator: torch.Generator, count: int) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+    """32 px views with a red and a blue 6 px square at random places; the instruction names one."""
+    images = torch.full((count, 3, 32, 32), 0.3)
+    texts, targets = [], []
+    for n in range(count):
+        corners = torch.randint(0, 26, (2, 2), generator=generator)
+        for (row, column), rgb in zip(corners.tolist(), ([0.9, 0.1, 0.1], [0.1, 0.2, 0.9])):
+            images[n, :, row:row + 6, column:column + 6] = torch.tensor(rgb)[:, None, None]
+        named = int(torch.randint(0, 2, (1,), generator=generator))
+        texts.append(f"pick up the {('red', 'blue')[named]} cube")
+        row, column = corners[named].tolist()
+        targets.append([(column + 3) / 16 - 1, (row + 3) / 16 - 1])
+    return images, texts, torch.tensor(targets)
+
+
+def test_keypoint_zero_learns_to_point_at_the_named_square() -> None:
+    torch.manual_seed(0)
+    policy = toy_policy([toy_embodiment("toy")], image_size=32, main_keypoints=4, vision_width=16)
+    parameters = [p for p in policy.vision_language.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    test_images, test_texts, test_targets = squares(torch.Generator().manual_seed(99), 64)
+    spread = float((test_targets - test_targets.mean(0)).pow(2).sum(-1).mean().sqrt())
+
+    def error() -> float:
+        with torch.no_grad():
+            return float(policy.keypoint_loss(test_images, test_texts, test_targets).sqrt())
+
+    before = error()
+    for _ in range(300):
+        loss = policy.keypoint_loss(*squares(generator, 32))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = error()
+    assert after < 0.3 * spread < before, (before, after, spread)  # the named square, not the other or the middle
+
+
+def test_the_expert_reads_the_keypoints_beside_the_state() -> None:
+    policy = toy_policy([toy_embodiment("toy")], main_keypoints=3).eval()
+    tokens = EncodedTokens(torch.randn(1, 5, 32), torch.ones(1, 5, dtype=torch.bool))
+    prefix = torch.zeros(1, dtype=torch.long)
+    actions, tau, state = torch.randn(1, 8, 4), torch.full((1,), 0.5), torch.zeros(1, 3)
+
+    def velocity(keypoints: torch.Tensor) -> torch.Tensor:
+        observed = EncodedTokens(tokens.tokens, tokens.valid, keypoints)
+        context = policy.expert.prepare_context(observed, prefix, ["toy"])
+        return policy.expert.velocity(actions, tau, state, context).velocity
+
+    with torch.no_grad():
+        assert not torch.allclose(velocity(torch.zeros(1, 3, 2)), velocity(torch.full((1, 3, 2), 0.5)))
+        with pytest.raises(ValueError, match="keypoint"):
+            velocity(torch.zeros(1, 2, 2))  # fewer keypoints than the expert was built for
+    with pytest.raises(ValueError, match="main_keypoints"):
+        PolicyConfig(main_keypoints=4, backbone="some/hf-model")
+    with pytest.raises(ValueError, match="no keypoint head"):
+        toy_policy([toy_embodiment("toy")]).keypoint_loss(torch.zeros(1, 3, 16, 16), ["x"], torch.zeros(1, 2))
+
+
+@pytest.mark.slow
+def test_a_run_pretrains_cotrains_and_scores_the_keypoints(tmp_path) -> None:
+    episodes = [synthetic_episode("so101", 24, seed) for seed in range(3)]
+    settings = {"policy": tiny_policy_settings(main_keypoints=2), "keypoint_placements": 6, "keypoint_validation": 3,
+                "keypoint_batch_size": 3, "keypoint_pretrain_steps": 3, "augment_shift": 0.0}
+    trainer = Trainer(config_for(tmp_path / "run", **settings), [episodes])
+    assert len(trainer.keypoints.train) == 6 and len(trainer.keypoints.held_out["so101"]) == 3
+    expert_before = trainer.policy.expert.head.weight.detach().clone()
+    stem_before = trainer.policy.vision_language.vision.stem[0].weight.detach().clone()
+    checkpoint = trainer.run()
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["keypoint_pretrain_step"] for r in records if "keypoint_pretrain_step" in r] == [1, 2, 3]
+    assert all("keypoint_loss" in r for r in records if "loss" in r)
+    scored = [r for r in records if "val_keypoint_rms/so101" in r]
+    assert [r["step"] for r in scored] == [0, 2, 4] and all(0 < r["val_keypoint_rms/so101"] < 3 for r in scored)
+    assert not torch.equal(stem_before, trainer.policy.vision_language.vision.stem[0].weight)
+    assert not torch.equal(expert_before, trainer.policy.expert.head.weight)
+    assert load_pretrained(checkpoint).vision_language.keypoint_head is not None
+    with pytest.raises(TrainConfigError, match="main_keypoints"):
+        Trainer(config_for(tmp_path / "none", keypoint_placements=4), [episodes])
