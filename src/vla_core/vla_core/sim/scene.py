@@ -192,6 +192,19 @@ class TabletopScene:
         self.data.ctrl[self._actuators] = clipped
         self.data.ctrl[self._mirror_actuators] = clipped[self._mirror_source] * self._mirror_factor
 
+    def place_robot(self, joints: np.ndarray) -> None:
+        """Put the robot in a pose at once, without physics (scenes rendered for supervision):
+        `joints` in the profile's order, clipped to the actuators' ranges."""
+        joints = np.clip(np.asarray(joints, dtype=np.float64), self._ranges[:, 0], self._ranges[:, 1])
+        self.data.qpos[self._qpos] = joints
+        self.data.qpos[self._mirror_qpos] = joints[self._mirror_source] * self._mirror_factor
+        self.command(joints)
+        mujoco.mj_forward(self.model, self.data)
+
+    def joint_ranges(self) -> np.ndarray:
+        """(J, 2) lowest and highest command of each profile joint."""
+        return self._ranges.copy()
+
     def step(self, seconds: float) -> None:
         """Advance the physics by `seconds` (rounded to whole timesteps, at least one)."""
         mujoco.mj_step(self.model, self.data, nstep=max(1, round(seconds / self.timestep)))
@@ -240,6 +253,26 @@ class TabletopScene:
         focal = self.image_size / (2 * np.tan(fovy / 2))
         centre = (self.image_size - 1) / 2
         return np.array([[focal, 0, centre], [0, focal, centre], [0, 0, 1]])
+
+    def image_position(self, camera: str, point: np.ndarray) -> np.ndarray:
+        """Where a world point appears in the camera's image: (x, y) in [-1, 1] from the left (top)
+        edge to the right (bottom) edge, at any image size; outside [-1, 1] when out of view."""
+        camera_id = self.model.camera(camera).id
+        rotation = self.data.cam_xmat[camera_id].reshape(3, 3)  # columns: camera x (right), y (up), z (back)
+        local = rotation.T @ (np.asarray(point, dtype=np.float64) - self.data.cam_xpos[camera_id])
+        if local[2] >= 0:
+            raise ValueError(f"point {np.round(point, 3).tolist()} is behind camera {camera!r}")
+        half_height = np.tan(np.deg2rad(self.model.cam_fovy[camera_id]) / 2)
+        return np.array([local[0], -local[1]]) / (-local[2] * half_height)
+
+    def cube_visible(self, camera: str, colour: str) -> bool:
+        """The cube's centre is the first thing a ray from the camera towards it meets (nothing,
+        such as the arm, hides it)."""
+        camera_id = self.model.camera(camera).id
+        origin = self.data.cam_xpos[camera_id].copy()
+        hit = np.zeros(1, dtype=np.int32)
+        mujoco.mj_ray(self.model, self.data, origin, self.cube(colour).position - origin, None, 1, -1, hit)
+        return int(hit[0]) == self.model.geom(f"cube_{colour}").id
 
     def close(self) -> None:
         if self._renderer is not None:

@@ -84,6 +84,13 @@ class TrainConfig:
     # --- augmentation -----------------------------------------------------------------------
     augment_shift: float = 0.05  # random shift (crop of a padded image), as a fraction of the image size
     augment_color: float = 0.1  # brightness, contrast and saturation factors drawn in [1 - c, 1 + c]
+    # --- keypoint supervision (vla_core.training.keypoint_supervision) ----------------------
+    keypoint_placements: int = 0  # rendered main views per simulated embodiment (0 = off); needs policy.main_keypoints
+    keypoint_seed: int = 30000  # scene seed of the first rendered view (demonstrations: seeds from 0; evaluation: 10000+)
+    keypoint_validation: int = 64  # held-out rendered views per embodiment (the seeds after the training views)
+    keypoint_batch_size: int = 32  # rendered views added to every micro-batch
+    keypoint_weight: float = 1.0  # weight of the keypoint loss beside the flow loss
+    keypoint_pretrain_steps: int = 0  # steps that train the keypoints alone before the policy's first step
     # --- bookkeeping ------------------------------------------------------------------------
     output_dir: str = "runs/train"
     save_every: int = 1000  # checkpoint + training state every N steps (and at the end)
@@ -99,10 +106,11 @@ class TrainConfig:
         if problems:
             raise TrainConfigError("invalid training config: " + "; ".join(problems))
         positive = ("steps", "batch_size", "micro_batch_size", "stats_max_chunks", "save_every", "log_every",
-                    "val_chunks")
+                    "val_chunks", "keypoint_validation", "keypoint_batch_size")
         problems = [f"{name} must be >= 1, got {getattr(self, name)}" for name in positive if getattr(self, name) < 1]
         non_negative = ("held_out_episodes", "num_workers", "warmup_steps", "prompt_warmup_steps", "lora_rank",
-                        "val_every", "grad_clip_norm", "augment_shift", "augment_color", "weight_decay")
+                        "val_every", "grad_clip_norm", "augment_shift", "augment_color", "weight_decay",
+                        "keypoint_placements", "keypoint_seed", "keypoint_weight", "keypoint_pretrain_steps")
         problems += [f"{name} must be >= 0, got {getattr(self, name)}" for name in non_negative
                      if getattr(self, name) < 0]
         if self.learning_rate <= 0 or not 0 <= self.min_lr_ratio <= 1:

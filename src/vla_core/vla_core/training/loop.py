@@ -48,6 +48,7 @@ from vla_core.training.distributed import (
     init_distributed,
     wrap_for_training,
 )
+from vla_core.training.keypoint_supervision import KeypointSupervision
 from vla_core.training.mixture import MicroBatch, MixtureSampler
 from vla_core.training.report import CURVE_FILE, MetricsLog, plot_loss_curve
 from vla_core.training.state import (
@@ -135,10 +136,14 @@ class Trainer:
         self.data = TrainingData.build(datasets, config.datasets, spec_for, config.held_out_episodes, config.seed,
                                        profiles)
         self.policy, self.new_embodiments = self._register_embodiments(policy)
+        self.keypoints = KeypointSupervision(config, self.policy, self.data.specs) if config.keypoint_placements else None
         self.policy.to(self.context.device)
         self.referenced = tuple(referenced_weights(self.policy.config))  # left out of the saved state, as in checkpoints
         self.phases = self._phases()
         self.wrapped: nn.Module = self.policy
+        if config.strategy == "fsdp" and self.context.active and config.keypoint_pretrain_steps:
+            raise TrainConfigError("keypoint_pretrain_steps trains the unsharded encoder before the run, which FSDP "
+                                   "(strategy: fsdp) does not allow; use strategy: ddp or pretrain in a separate run")
         if config.strategy == "fsdp" and self.context.active:
             self.wrapped = wrap_for_training(self.policy, self.context, "fsdp")
         self.optimizer = self._optimizer()
@@ -242,13 +247,18 @@ class Trainer:
             batch, micro = next(micro_batches)
             generator = torch.Generator().manual_seed(micro.seed)
             batch = augment_batch(batch, generator, config.augment_shift, config.augment_color)
+            if self.keypoints is not None:
+                batch = self.keypoints.add_to(batch, generator)
             torch.manual_seed(micro.seed)  # dropout, if configured
             last = index == self.accumulation - 1
             sync = self.wrapped.no_sync() if self.context.active and not last else contextlib.nullcontext()
             with sync:
                 with self.autocast:
                     losses = self.wrapped(batch, generator=generator)
-                (losses["loss"] / self.accumulation).backward()
+                total = losses["loss"]
+                if "keypoint_loss" in losses:
+                    total = total + config.keypoint_weight * losses["keypoint_loss"]
+                (total / self.accumulation).backward()
             for name, value in losses.items():
                 totals[name] = totals.get(name, 0.0) + float(value.detach()) / self.accumulation
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
@@ -267,12 +277,15 @@ class Trainer:
         return contextlib.nullcontext()
 
     def validate(self) -> dict[str, float]:
-        if not self.val_keys:
-            return {}
+        scores: dict[str, float] = {}
         with self._full_parameters():
-            return validation_l1(self.policy, self.policy.config, self.data.held_out, self.policy.normalizers,
-                                 self.val_keys, self.context, self.config.seed, self.config.micro_batch_size,
-                                 self.autocast)
+            if self.val_keys:
+                scores.update(validation_l1(self.policy, self.policy.config, self.data.held_out,
+                                            self.policy.normalizers, self.val_keys, self.context, self.config.seed,
+                                            self.config.micro_batch_size, self.autocast))
+            if self.keypoints is not None:
+                scores.update(self.keypoints.score(self.policy))
+        return scores
 
     def save(self, step: int) -> Path:
         """Policy checkpoint (LoRA merged) and training state under checkpoints/step_N; rank 0 writes."""
@@ -302,6 +315,10 @@ class Trainer:
         progress = tqdm(total=config.steps, initial=self.start_step, disable=not context.is_main, unit="step",
                         dynamic_ncols=True)
         last_dir = step_directory(self.output, self.start_step)
+        if self.keypoints is not None and self.start_step == 0 and config.keypoint_pretrain_steps:
+            self.keypoints.pretrain(self.policy, log.write if log else None)
+            if log:
+                log.write({"step": 0, **self.keypoints.score(self.policy)})
         started, window = time.perf_counter(), 0
         self.policy.train()
         for step in range(self.start_step, config.steps):
@@ -326,7 +343,7 @@ class Trainer:
                 scores = self.validate()
                 if scores and log:
                     log.write({"step": done, **scores})
-                    progress.write(f"step {done}: validation L1 {scores['val_l1']:.4f}")
+                    progress.write(f"step {done}: " + ", ".join(f"{key} {value:.4f}" for key, value in scores.items()))
             if done % config.save_every == 0 or final:
                 last_dir = self.save(done)
             if window == 0:  # throughput counts training steps only, not validation or saving

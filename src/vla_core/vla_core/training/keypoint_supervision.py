@@ -1,0 +1,101 @@
+"""Keypoint supervision of a training run: keypoint 0 of the main view learns the named cube.
+
+Why: behaviour cloning alone left every policy of this project blind to its main view, the only
+view that shows where the named cube is before the arm is near it. An encoder trained to regress
+the cube's position from rendered views learns it (about a pixel at 96 px after a few thousand
+steps), but only after a long plateau at the mean that the flow loss gives it no reason to cross.
+So a run with `keypoint_placements` > 0:
+
+1. renders that many labelled main views per simulated embodiment of its data, and a held-out
+   set after them (vla_core.training.keypoint_set);
+2. trains the keypoints alone for `keypoint_pretrain_steps` before the policy's first step (a
+   fresh run only: a resumed run has them already);
+3. adds `keypoint_weight` x the keypoint loss on `keypoint_batch_size` rendered views to every
+   micro-batch's loss, so that learning the actions does not unlearn the cube;
+4. scores keypoint 0 on the held-out views at every validation (`val_keypoint_rms/<robot>`:
+   root-mean-square distance from the named cube, in image half-widths).
+
+Rendered views get the run's colour augmentation but no shift: their labels are image
+positions, and a shifted view would need shifted labels (set `augment_shift: 0` with keypoint
+supervision for the same reason: the keypoints are where the cube is in the unshifted camera).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+
+import torch
+
+from vla_core.embodiment import EmbodimentSpec
+from vla_core.model.policy import VLAPolicy
+from vla_core.sim.factory import SIMULATED_EMBODIMENTS
+from vla_core.training.augment import augment_views
+from vla_core.training.config import TrainConfig, TrainConfigError
+from vla_core.training.keypoint_set import KeypointSet, render_keypoint_set
+from vla_core.training.mixture import derived_seed
+
+LOGGER = logging.getLogger(__name__)
+PRETRAIN_STREAM = 7  # derived_seed stream of the pre-training batches (apart from the training steps')
+
+
+class KeypointSupervision:
+    """The rendered views of a run and the three ways it uses them (see the module docstring)."""
+
+    def __init__(self, config: TrainConfig, policy: VLAPolicy, specs: Mapping[str, EmbodimentSpec]) -> None:
+        if policy.config.main_keypoints < 1:
+            raise TrainConfigError(f"keypoint_placements {config.keypoint_placements} supervises the policy's "
+                                   f"keypoints, but it has none: set policy.main_keypoints (for example 16)")
+        simulated = {name: spec for name, spec in specs.items() if spec.name in SIMULATED_EMBODIMENTS}
+        if not simulated:
+            raise TrainConfigError(f"keypoint supervision renders simulated scenes, and none of the run's embodiments "
+                                   f"({sorted(specs)}) has one; simulated: {list(SIMULATED_EMBODIMENTS)}")
+        self.config = config
+        size, held_out_seed = policy.config.image_size, config.keypoint_seed + config.keypoint_placements
+        started = time.perf_counter()
+        self.train = KeypointSet.concat([render_keypoint_set(spec, config.keypoint_placements, config.keypoint_seed,
+                                                             size) for spec in simulated.values()])
+        self.held_out = {name: render_keypoint_set(spec, config.keypoint_validation, held_out_seed, size)
+                         for name, spec in simulated.items()}
+        LOGGER.info("rendered %d keypoint views of %s in %.0f s", len(self.train), sorted(simulated),
+                    time.perf_counter() - started)
+
+    def add_to(self, batch: dict, generator: torch.Generator) -> dict:
+        """`batch` with `keypoint_batch_size` rendered views (colour-augmented), their texts and
+        targets, which `VLAPolicy.forward` turns into `keypoint_loss`."""
+        images, texts, targets = self.train.sample(generator, self.config.keypoint_batch_size)
+        images = augment_views(images[:, None], generator, 0.0, self.config.augment_color)[:, 0]
+        return {**batch, "keypoint_images": images, "keypoint_texts": texts, "keypoint_targets": targets}
+
+    def pretrain(self, policy: VLAPolicy, log: Callable[[dict], None] | None = None) -> None:
+        """The keypoints (and the stem they read) trained alone, at the run's learning rate."""
+        config = self.config
+        parameters = [p for p in policy.vision_language.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(parameters, lr=config.learning_rate, weight_decay=config.weight_decay)
+        limit = config.grad_clip_norm or math.inf
+        was_training = policy.training
+        policy.train()
+        for step in range(config.keypoint_pretrain_steps):
+            generator = torch.Generator().manual_seed(derived_seed(config.seed, PRETRAIN_STREAM, step))
+            batch = self.add_to({}, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss = policy.keypoint_loss(batch["keypoint_images"], batch["keypoint_texts"], batch["keypoint_targets"])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, limit)
+            optimizer.step()
+            done = step + 1
+            if log is not None and (done % config.log_every == 0 or done == config.keypoint_pretrain_steps):
+                log({"step": 0, "keypoint_pretrain_step": done, "keypoint_loss": float(loss.detach())})
+        policy.train(was_training)
+
+    @torch.no_grad()
+    def score(self, policy: VLAPolicy) -> dict[str, float]:
+        """{"val_keypoint_rms/<embodiment>": RMS distance of keypoint 0 from the named cube on the
+        held-out views, in image half-widths}."""
+        was_training = policy.training
+        policy.eval()
+        scores = {f"val_keypoint_rms/{name}": math.sqrt(float(policy.keypoint_loss(*views.head(len(views)))))
+                  for name, views in self.held_out.items()}
+        policy.train(was_training)
+        return scores
