@@ -65,6 +65,15 @@ def model_card(checkpoint: Path, run: Path, train_seconds: float, command: str, 
         "shared with other work."),
         f"Final training loss {final['loss']:.3f} (step {final['step']})" if final else "No training loss logged.",
     ]
+    if config.get("keypoint_placements"):
+        keypoints = _last(metrics, "val_keypoint_rms/" + sorted(embodiments)[0])
+        scores = ", ".join(f"{key.split('/')[1]} {value:.3f}" for key, value in (keypoints or {}).items()
+                           if key.startswith("val_keypoint_rms/"))
+        lines.insert(-1, f"Keypoint supervision: {policy['main_keypoints']} keypoints; keypoint 0 learned the named "
+                         f"cube's image position from {config['keypoint_placements']} rendered views per robot "
+                         f"(seeds from {config['keypoint_seed']}), {config['keypoint_pretrain_steps']} steps alone, "
+                         f"then beside the flow loss; on held-out views it lies {scores} image half-widths (RMS) "
+                         f"from the named cube.")
     if note:
         lines.insert(-1, note)
     if validation:
