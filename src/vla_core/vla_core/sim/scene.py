@@ -143,10 +143,7 @@ class TabletopScene:
             placed = self._place_cubes(rng)
             if not self.has_bin or self._place_bin(rng, placed):
                 break
-        self.data.qpos[self._qpos] = self.home
-        self.data.qpos[self._mirror_qpos] = self.home[self._mirror_source] * self._mirror_factor
-        self.command(self.home)
-        mujoco.mj_forward(self.model, self.data)
+        self.place_robot(self.home)
 
     def _place_cubes(self, rng: np.random.Generator) -> list[np.ndarray]:
         layout, placed = self.layout, []
@@ -193,8 +190,9 @@ class TabletopScene:
         self.data.ctrl[self._mirror_actuators] = clipped[self._mirror_source] * self._mirror_factor
 
     def place_robot(self, joints: np.ndarray) -> None:
-        """Put the robot in a pose at once, without physics (scenes rendered for supervision):
-        `joints` in the profile's order, clipped to the actuators' ranges."""
+        """Put the robot in a pose at once, without physics, and command it to hold there (a reset,
+        scenes rendered for supervision): `joints` in the profile's order, clipped to the
+        actuators' ranges."""
         joints = np.clip(np.asarray(joints, dtype=np.float64), self._ranges[:, 0], self._ranges[:, 1])
         self.data.qpos[self._qpos] = joints
         self.data.qpos[self._mirror_qpos] = joints[self._mirror_source] * self._mirror_factor

@@ -81,12 +81,13 @@ def render_keypoint_set(spec: EmbodimentSpec, count: int, seed: int, image_size:
     """`count` labelled main views of `spec`'s simulated scene; sample i uses scene seed `seed + i`."""
     camera = spec.main_camera
     scenes = {name: make_scene(spec.name, name, image_size=camera.width) for name in TASKS}
+    task_names = sorted(TASKS)
     frames, texts, targets = [], [], []
     try:
         for index in range(count):
             episode_seed = seed + index
             rng = np.random.default_rng([episode_seed, 2])
-            task_name = sorted(TASKS)[int(rng.integers(len(TASKS)))]
+            task_name = task_names[int(rng.integers(len(task_names)))]
             scene = scenes[task_name]
             scene.reset(episode_seed)
             task = sample_task(task_name, episode_seed, scene.colours)

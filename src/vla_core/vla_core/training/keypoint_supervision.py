@@ -61,11 +61,14 @@ class KeypointSupervision:
         LOGGER.info("rendered %d keypoint views of %s in %.0f s", len(self.train), sorted(simulated),
                     time.perf_counter() - started)
 
-    def add_to(self, batch: dict, generator: torch.Generator) -> dict:
-        """`batch` with `keypoint_batch_size` rendered views (colour-augmented), their texts and
-        targets, which `VLAPolicy.forward` turns into `keypoint_loss`."""
+    def views(self, generator: torch.Generator) -> tuple[torch.Tensor, list[str], torch.Tensor]:
+        """`keypoint_batch_size` rendered views (colour-augmented, not shifted), texts, targets."""
         images, texts, targets = self.train.sample(generator, self.config.keypoint_batch_size)
-        images = augment_views(images[:, None], generator, 0.0, self.config.augment_color)[:, 0]
+        return augment_views(images[:, None], generator, 0.0, self.config.augment_color)[:, 0], texts, targets
+
+    def add_to(self, batch: dict, generator: torch.Generator) -> dict:
+        """`batch` with rendered `views`, which `VLAPolicy.forward` turns into `keypoint_loss`."""
+        images, texts, targets = self.views(generator)
         return {**batch, "keypoint_images": images, "keypoint_texts": texts, "keypoint_targets": targets}
 
     def pretrain(self, policy: VLAPolicy, log: Callable[[dict], None] | None = None) -> None:
@@ -78,9 +81,8 @@ class KeypointSupervision:
         policy.train()
         for step in range(config.keypoint_pretrain_steps):
             generator = torch.Generator().manual_seed(derived_seed(config.seed, PRETRAIN_STREAM, step))
-            batch = self.add_to({}, generator)
             optimizer.zero_grad(set_to_none=True)
-            loss = policy.keypoint_loss(batch["keypoint_images"], batch["keypoint_texts"], batch["keypoint_targets"])
+            loss = policy.keypoint_loss(*self.views(generator))
             loss.backward()
             torch.nn.utils.clip_grad_norm_(parameters, limit)
             optimizer.step()
