@@ -71,10 +71,10 @@ class ScriptedOracle:
         self._plan = None
 
     def start_episode(self, scene: SimScene, task: EpisodeTask, seed: int) -> None:
+        from vla_core.sim.rollout import plan_task
+
         self._scene = scene
-        place_at = scene.bin_position if getattr(task, "needs_bin", False) else None
-        self._plan = self.teleop.plan(scene.joint_positions(), scene.cube(task.colour).position,
-                                      scene.cube_yaw(task.colour), np.random.default_rng(seed), place_at=place_at)
+        self._plan = plan_task(scene, task, self.teleop, np.random.default_rng(seed))
 
     def _closed(self, gripper: np.ndarray) -> np.ndarray:
         """1 where the plan's gripper joint is nearer its closed than its open position."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from vla_core.sim.scene import TabletopScene
 from vla_core.sim.tasks import CubeTask
-from vla_core.sim.teleop import ScriptedTeleop
+from vla_core.sim.teleop import ScriptedTeleop, TeleopTrajectory
 from vla_core.sim.trajectory_follower import TrajectoryFollower
 
 
@@ -28,15 +28,26 @@ class Rollout:
     images: dict[str, np.ndarray] = field(default_factory=dict)  # camera -> (T, H, W, 3) uint8
 
 
+def plan_task(scene: TabletopScene, task: CubeTask, teleop: ScriptedTeleop,
+              rng: np.random.Generator) -> TeleopTrajectory:
+    """The teleoperator's plan for `task` from the scene as it is now: the arm where it stands,
+    the named cube where it lies (wherever a reset or an earlier controller left them)."""
+    place_at = scene.bin_position if task.needs_bin else None
+    return teleop.plan(scene.joint_positions(), scene.cube(task.colour).position, scene.cube_yaw(task.colour),
+                       rng, place_at=place_at)
+
+
 def run_scripted_episode(scene: TabletopScene, task: CubeTask, teleop: ScriptedTeleop, seed: int,
                          cameras: tuple[str, ...] = ()) -> Rollout:
     """Reset the scene to `seed`, plan the task with a generator seeded by `seed`, and play it."""
     scene.reset(seed)
-    cube = scene.cube(task.colour)
-    place_at = scene.bin_position if task.needs_bin else None
-    plan = teleop.plan(scene.joint_positions(), cube.position, scene.cube_yaw(task.colour),
-                       np.random.default_rng(seed), place_at=place_at)
-    period = 1.0 / teleop.rate_hz
+    return play_plan(scene, task, plan_task(scene, task, teleop, np.random.default_rng(seed)), teleop.rate_hz, cameras)
+
+
+def play_plan(scene: TabletopScene, task: CubeTask, plan: TeleopTrajectory, rate_hz: float,
+              cameras: tuple[str, ...] = ()) -> Rollout:
+    """Play `plan` from the scene's current state, recording a frame per tick; judge `task` at the end."""
+    period = 1.0 / rate_hz
     follower = TrajectoryFollower(scene.joint_positions())
     states, frames = [], {camera: [] for camera in cameras}
     start = scene.time
