@@ -64,6 +64,9 @@ class ScriptedAlohaTeleop(ScriptedTeleop):
             seed[self._arm_columns[arm]] = self._reaching_seed(arm, tool)  # far away: start from the reaching pose
         return self.kinematics.inverse(arm, self._pose(tool, jaw_direction), seed).joints
 
+    def solve_pose(self, arm: int, pose: np.ndarray, row: np.ndarray) -> np.ndarray:
+        return self.kinematics.inverse(arm, pose, row).joints
+
     def _pose(self, tool: np.ndarray, jaw_direction: np.ndarray) -> np.ndarray:
         """Gripper link pose with the point between the finger pads at `tool`, pointing down."""
         down = np.array([0.0, 0.0, -1.0])

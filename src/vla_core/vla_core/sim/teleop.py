@@ -92,6 +92,11 @@ class ScriptedTeleop(ABC):
         """The arm's joints putting the tool at `tool` with the jaws along `jaw_direction`,
         seeded from the full joint state `row`."""
 
+    @abstractmethod
+    def solve_pose(self, arm: int, pose: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """The arm's joints putting its end-effector frame at `pose` (4, 4, base frame), as near its
+        orientation as the arm can, seeded from the full joint state `row`."""
+
     # ---- planning -------------------------------------------------------------------------------
     def plan(self, joints: np.ndarray, cube_position: np.ndarray, cube_yaw: float, rng: np.random.Generator,
              place_at: np.ndarray | None = None) -> TeleopTrajectory:
@@ -105,8 +110,9 @@ class ScriptedTeleop(ABC):
         speed = rng.uniform(0.8, 1.25)
         grasp, jaw_direction = self.grasp(arm, joints, cube_position, cube_yaw)
         above = self._with_arm(joints, arm, self.solve(arm, grasp + [0, 0, hover], jaw_direction, joints), g.gripper_open)
-        segments = [self._joint_move(joints, above, 1.6 / speed),
-                    self._line(arm, grasp + [0, 0, hover], grasp, jaw_direction, g.gripper_open, above, 1.0 / speed)]
+        segments = self._rise_to(arm, joints, above, g.gripper_open, 0.6 / speed)
+        segments += [self._joint_move(segments[-1][-1] if segments else joints, above, 1.6 / speed),
+                     self._line(arm, grasp + [0, 0, hover], grasp, jaw_direction, g.gripper_open, above, 1.0 / speed)]
         segments.append(self._joint_move(segments[-1][-1], self._with_gripper(segments[-1][-1], arm, g.gripper_closed),
                                          0.6 / speed))
         segments.append(self._hold(segments[-1][-1], rng.uniform(0.1, 0.4)))
@@ -174,6 +180,23 @@ class ScriptedTeleop(ABC):
             row = self._with_arm(row, arm, self.solve(arm, start + (end - start) * s, jaw_direction, row), gripper)
             rows.append(row)
         return np.array(rows)
+
+    def _rise_to(self, arm: int, row: np.ndarray, above: np.ndarray, gripper: float, seconds: float) -> list[np.ndarray]:
+        """Straight up, jaws opening, to the height of the pose `above` when the end-effector is
+        below it: a joint move from low down sweeps through whatever is on the table. A plan from
+        the home pose (every scripted demonstration) starts higher and needs none; a plan from
+        where a policy left the arm (a recovery demonstration) usually does."""
+        start = self.kinematics.forward(row)[arm]
+        height = self.kinematics.forward(above)[arm][2, 3]
+        if start[2, 3] >= height:
+            return []
+        rows, row = [], np.asarray(row, dtype=np.float64)
+        for s in minimum_jerk(self._steps(seconds)):
+            pose = start.copy()
+            pose[2, 3] += (height - start[2, 3]) * s
+            row = self._with_arm(row, arm, self.solve_pose(arm, pose, row), gripper)
+            rows.append(row)
+        return [np.array(rows)]
 
     def _hold(self, pose: np.ndarray, seconds: float) -> np.ndarray:
         return np.repeat(pose[None], self._steps(seconds), axis=0)
