@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from vla_core.model.configuration import PolicyConfig
+from vla_core.training.paraphrase import InstructionParaphraser
 
 MIXED_PRECISION = ("auto", "bf16", "no")
 STRATEGIES = ("ddp", "fsdp")
@@ -84,6 +85,9 @@ class TrainConfig:
     # --- augmentation -----------------------------------------------------------------------
     augment_shift: float = 0.05  # random shift (crop of a padded image), as a fraction of the image size
     augment_color: float = 0.1  # brightness, contrast and saturation factors drawn in [1 - c, 1 + c]
+    # groups of equivalent instruction templates with {slots} (vla_core.training.paraphrase); [] = off
+    instruction_paraphrases: list[list[str]] = field(default_factory=list)
+    instruction_paraphrase_rate: float = 0.5  # chance that a matching training text is reworded
     # --- keypoint supervision (vla_core.training.keypoint_supervision) ----------------------
     keypoint_placements: int = 0  # rendered main views per simulated embodiment (0 = off); needs policy.main_keypoints
     keypoint_seed: int = 30000  # scene seed of the first rendered view (demonstrations: seeds from 0; evaluation: 10000+)
@@ -121,6 +125,10 @@ class TrainConfig:
         if self.augment_shift >= 0.5 or self.augment_color >= 1:
             problems.append(f"augment_shift must be < 0.5 and augment_color < 1, got {self.augment_shift} and "
                             f"{self.augment_color}")
+        try:
+            InstructionParaphraser(self.instruction_paraphrases, self.instruction_paraphrase_rate)
+        except (ValueError, TypeError, KeyError) as error:
+            problems.append(str(error))
         if self.mixed_precision not in MIXED_PRECISION:
             problems.append(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
         if self.strategy not in STRATEGIES:

@@ -50,6 +50,7 @@ from vla_core.training.distributed import (
 )
 from vla_core.training.keypoint_supervision import KeypointSupervision
 from vla_core.training.mixture import MicroBatch, MixtureSampler
+from vla_core.training.paraphrase import InstructionParaphraser
 from vla_core.training.report import CURVE_FILE, MetricsLog, plot_loss_curve
 from vla_core.training.state import (
     gather_state,
@@ -137,6 +138,8 @@ class Trainer:
                                        profiles)
         self.policy, self.new_embodiments = self._register_embodiments(policy)
         self.keypoints = KeypointSupervision(config, self.policy, self.data.specs) if config.keypoint_placements else None
+        self.paraphraser = (InstructionParaphraser(config.instruction_paraphrases, config.instruction_paraphrase_rate)
+                            if config.instruction_paraphrases else None)
         self.policy.to(self.context.device)
         self.referenced = tuple(referenced_weights(self.policy.config))  # left out of the saved state, as in checkpoints
         self.phases = self._phases()
@@ -247,6 +250,8 @@ class Trainer:
             batch, micro = next(micro_batches)
             generator = torch.Generator().manual_seed(micro.seed)
             batch = augment_batch(batch, generator, config.augment_shift, config.augment_color)
+            if self.paraphraser is not None:
+                batch = self.paraphraser.apply(batch, generator)
             if self.keypoints is not None:
                 batch = self.keypoints.add_to(batch, generator)
             torch.manual_seed(micro.seed)  # dropout, if configured
