@@ -45,12 +45,18 @@ else
 fi
 # Stage 2: one DAgger round. Stage 1's policy drives, the scripted teleoperator takes over
 # (seeds from 5000: neither the demonstrations' nor the evaluation's), then fine-tune on both.
+# The two robots' collections run side by side: each is one process on one core.
+collectors=()
 for robot in so101 aloha; do
     if [ ! -f "$WORK/data/${robot}_recovery/meta/info.json" ]; then
         rm -rf "$WORK/data/${robot}_recovery"
         vla collect --embodiment "$robot" --task pick_cube --episodes "$RECOVERY_EPISODES" --seed 5000 \
-            --recover-with "$WORK/base_policy" --output "$WORK/data/${robot}_recovery"
+            --recover-with "$WORK/base_policy" --output "$WORK/data/${robot}_recovery" &
+        collectors+=($!)
     fi
+done
+for collector in "${collectors[@]}"; do
+    wait "$collector"
 done
 rm -rf "$WORK/recovery_run"
 started=$SECONDS

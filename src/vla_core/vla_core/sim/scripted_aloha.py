@@ -64,6 +64,11 @@ class ScriptedAlohaTeleop(ScriptedTeleop):
             seed[self._arm_columns[arm]] = self._reaching_seed(arm, tool)  # far away: start from the reaching pose
         return self.kinematics.inverse(arm, self._pose(tool, jaw_direction), seed).joints
 
+    def tool_position(self, arm: int, row: np.ndarray) -> np.ndarray:
+        """The point between the finger pads (`_pose` puts the gripper link `jaw_offset` behind it)."""
+        pose = self.kinematics.forward(row)[arm]
+        return pose[:3, 3] + pose[:3, :3] @ [self.geometry.jaw_offset, 0.0, 0.0]
+
     def solve_pose(self, arm: int, pose: np.ndarray, row: np.ndarray) -> np.ndarray:
         return self.kinematics.inverse(arm, pose, row).joints
 

@@ -64,6 +64,9 @@ class ScriptedPickTeleop(ScriptedTeleop):
     def solve(self, arm: int, tool: np.ndarray, jaw_direction: np.ndarray, row: np.ndarray) -> np.ndarray:
         return self.kinematics.inverse_pointing(arm, tool, JAW_AXIS, jaw_direction, row).joints
 
+    def tool_position(self, arm: int, row: np.ndarray) -> np.ndarray:
+        return self.kinematics.forward(row)[arm][:3, 3]
+
     def solve_pose(self, arm: int, pose: np.ndarray, row: np.ndarray) -> np.ndarray:
         """Keeps the jaw axis where `pose` has it (five joints cannot hold the rest of a pose)."""
         return self.kinematics.inverse_pointing(arm, pose[:3, 3], JAW_AXIS, pose[:3, :3] @ JAW_AXIS, row).joints

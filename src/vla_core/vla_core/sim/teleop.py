@@ -21,6 +21,10 @@ import numpy as np
 from vla_core.kinematics import RobotKinematics
 
 
+# m: a tool this close (horizontally) above the grasp, and no higher than the hover, goes straight down
+DESCENT_COLUMN_RADIUS = 0.015
+
+
 class UnreachableCube(ValueError):
     """No face pair of the cube can be grasped from above within the arm's joint limits."""
 
@@ -93,6 +97,10 @@ class ScriptedTeleop(ABC):
         seeded from the full joint state `row`."""
 
     @abstractmethod
+    def tool_position(self, arm: int, row: np.ndarray) -> np.ndarray:
+        """Where the arm's tool is in the full joint state `row`, as `grasp` and `solve` place it."""
+
+    @abstractmethod
     def solve_pose(self, arm: int, pose: np.ndarray, row: np.ndarray) -> np.ndarray:
         """The arm's joints putting its end-effector frame at `pose` (4, 4, base frame), as near its
         orientation as the arm can, seeded from the full joint state `row`."""
@@ -109,10 +117,7 @@ class ScriptedTeleop(ABC):
         hover = rng.uniform(*g.hover)
         speed = rng.uniform(0.8, 1.25)
         grasp, jaw_direction = self.grasp(arm, joints, cube_position, cube_yaw)
-        above = self._with_arm(joints, arm, self.solve(arm, grasp + [0, 0, hover], jaw_direction, joints), g.gripper_open)
-        segments = self._rise_to(arm, joints, above, g.gripper_open, 0.6 / speed)
-        segments += [self._joint_move(segments[-1][-1] if segments else joints, above, 1.6 / speed),
-                     self._line(arm, grasp + [0, 0, hover], grasp, jaw_direction, g.gripper_open, above, 1.0 / speed)]
+        segments = self._approach(arm, joints, grasp, jaw_direction, hover, speed)
         segments.append(self._joint_move(segments[-1][-1], self._with_gripper(segments[-1][-1], arm, g.gripper_closed),
                                          0.6 / speed))
         segments.append(self._hold(segments[-1][-1], rng.uniform(0.1, 0.4)))
@@ -180,6 +185,26 @@ class ScriptedTeleop(ABC):
             row = self._with_arm(row, arm, self.solve(arm, start + (end - start) * s, jaw_direction, row), gripper)
             rows.append(row)
         return np.array(rows)
+
+    def _approach(self, arm: int, row: np.ndarray, grasp: np.ndarray, jaw_direction: np.ndarray, hover: float,
+                  speed: float) -> list[np.ndarray]:
+        """Segments that bring the open jaws to `grasp`. From the home pose (every scripted
+        demonstration): a joint move to `hover` above it, then straight down. From a tool already
+        in the column above the grasp (a recovery from a grasp a policy closed beside the cube):
+        open and go straight there, as a person would, instead of backing off to start over,
+        which would teach a policy at the cube to leave it. From anywhere else: as from home,
+        first straight up when the tool is low."""
+        g = self.geometry
+        tool = self.tool_position(arm, row)
+        offset = tool - grasp
+        if np.linalg.norm(offset[:2]) < DESCENT_COLUMN_RADIUS and -0.005 < offset[2] < hover + 0.01:
+            seconds = max(0.3, float(np.linalg.norm(offset)) / hover) / speed
+            return [self._line(arm, tool, grasp, jaw_direction, g.gripper_open, row, seconds)]
+        above = self._with_arm(row, arm, self.solve(arm, grasp + [0, 0, hover], jaw_direction, row), g.gripper_open)
+        segments = self._rise_to(arm, row, above, g.gripper_open, 0.6 / speed)
+        return segments + [self._joint_move(segments[-1][-1] if segments else row, above, 1.6 / speed),
+                           self._line(arm, grasp + [0, 0, hover], grasp, jaw_direction, g.gripper_open, above,
+                                      1.0 / speed)]
 
     def _rise_to(self, arm: int, row: np.ndarray, above: np.ndarray, gripper: float, seconds: float) -> list[np.ndarray]:
         """Straight up, jaws opening, to the height of the pose `above` when the end-effector is
