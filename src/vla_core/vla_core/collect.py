@@ -71,8 +71,8 @@ def collect(embodiment: str, task_name: str, episodes: int, seed: int, output: P
     """Run `episodes` scripted (or, with `recover`, recovery) demonstrations and write the kept
     ones to a new dataset at `output`."""
     from vla_core.data.lerobot_v3 import DatasetWriter
-    from vla_core.sim.factory import make_scene, make_teleop
     from vla_core.evaluation.recovery import run_recovery_episode
+    from vla_core.sim.factory import make_scene, make_teleop
     from vla_core.sim.rollout import run_scripted_episode
     from vla_core.sim.tasks import sample_task
     from vla_core.sim.teleop import UnreachableCube

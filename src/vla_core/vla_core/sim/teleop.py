@@ -4,7 +4,8 @@
 (joint move above the cube, straight down, close, straight up) and, for the cube_in_bin task,
 the place (joint move above the bin, straight down, a still moment, open, off the cube,
 straight up); the straight lines are solved point by point with the robot's IK, each point
-seeded by the last. A robot's script (`ScriptedPickTeleop` for the SO-101,
+seeded by the last. A plan can start anywhere, not only at home: that is how a recovery
+demonstration (`vla_core.evaluation.recovery`) finishes from where a policy left the arm. A robot's script (`ScriptedPickTeleop` for the SO-101,
 `ScriptedAlohaTeleop` for the ALOHA) says which arm acts, how its jaws straddle a cube and how
 one tool position is solved.
 
