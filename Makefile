@@ -8,7 +8,7 @@ help:
 	@echo "make demo   set up, then run the main job on the embedded default"
 	@echo "make test   set up, then run the whole test suite (what CI runs)"
 	@echo "make bench  set up, then run the benchmarks and write benchmarks/results/"
-	@echo "make checkpoint  set up, then retrain checkpoints/default (collect, train, recovery round, fine-tune, evaluate; hours on a CPU)"
+	@echo "make checkpoint  set up, then retrain checkpoints/default (collect, train, evaluate; hours on a CPU)"
 	@echo "make loop   set up, then teleop -> record -> convert -> fine-tune -> deploy -> eval on a new task"
 	@echo "            (BASE=checkpoint, EPISODES, STEPS, EVAL_EPISODES: see scripts/teleop_to_policy.sh)"
 	@echo "make setup  only set up (.venv, Debian packages, colcon build)"
