@@ -38,10 +38,8 @@ def test_the_teleoperator_finishes_from_where_the_policy_left_the_arm(spec, orac
     at the cube to leave it."""
     camera = spec.main_camera.name
     home = oracle_loop.scene.home.copy()
-    episode = run_recovery_episode(oracle_loop, make_teleop(spec), SEED, 2.6, (camera,))
-    assert not episode.policy_succeeded and episode.handover == 2.6
-    rollout = episode.rollout
-    assert rollout is not None and rollout.success
+    rollout = run_recovery_episode(oracle_loop, make_teleop(spec), SEED, 2.6, (camera,))
+    assert rollout is not None and rollout.success  # the oracle had not finished: there is a recovery
     assert np.abs(rollout.state[0] - home).max() > 0.3, "the demonstration starts where the policy left the arm"
     assert rollout.images[camera].shape[0] == len(rollout.timestamps) == len(rollout.state)
     kinematics = RobotKinematics(spec)
@@ -95,8 +93,7 @@ def test_a_plan_from_the_home_pose_is_the_scripted_demonstrations_plan(spec, ora
 
 
 def test_a_policy_that_already_succeeded_leaves_nothing_to_record(spec, oracle_loop) -> None:
-    episode = run_recovery_episode(oracle_loop, make_teleop(spec), SEED, 12.0, (spec.main_camera.name,))
-    assert episode.policy_succeeded and episode.rollout is None
+    assert run_recovery_episode(oracle_loop, make_teleop(spec), SEED, 12.0, (spec.main_camera.name,)) is None
 
 
 def test_handover_times_are_drawn_in_the_window_by_seed() -> None:

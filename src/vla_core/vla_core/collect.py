@@ -103,13 +103,12 @@ def collect(embodiment: str, task_name: str, episodes: int, seed: int, output: P
                         rollout = run_scripted_episode(scene, task, teleop, episode_seed, cameras)
                     else:
                         handover = recover.handover.draw(episode_seed)
-                        recovery = run_recovery_episode(loop, teleop, episode_seed, handover, cameras)
-                        if recovery.rollout is None:
+                        rollout = run_recovery_episode(loop, teleop, episode_seed, handover, cameras)
+                        if rollout is None:
                             policy_succeeded += 1
                             log(f"[{index + 1}/{episodes}] seed {episode_seed}: the policy succeeded within "
                                 f"{handover:.1f} s, nothing to recover from")
                             continue
-                        rollout = recovery.rollout
                         metadata.update(source="vla collect --recover-with (the checkpoint drove, then the scripted "
                                                "teleoperator took over)",
                                         checkpoint=recover.checkpoint, handover_seconds=round(handover, 3))

@@ -12,12 +12,14 @@ demonstrations start from every phase the policy goes through.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vla_core.evaluation.closed_loop import ClosedLoop
-from vla_core.sim.rollout import Rollout, plan_task, play_plan
-from vla_core.sim.teleop import ScriptedTeleop
+if TYPE_CHECKING:  # `vla collect` builds its parser with HandoverWindow: no policy or MuJoCo import for that
+    from vla_core.evaluation.closed_loop import ClosedLoop
+    from vla_core.sim.rollout import Rollout
+    from vla_core.sim.teleop import ScriptedTeleop
 
 
 @dataclass(frozen=True)
@@ -37,26 +39,17 @@ class HandoverWindow:
         return float(np.random.default_rng([seed, 7]).uniform(self.earliest, self.latest))
 
 
-@dataclass
-class RecoveryEpisode:
-    """What the policy did before the handover and, unless it had already succeeded, what the
-    teleoperator did after it (the frames to record)."""
-
-    seed: int
-    handover: float  # simulated seconds the policy drove
-    policy_succeeded: bool  # the task was done before the handover: nothing to recover from
-    rollout: Rollout | None
-
-
 def run_recovery_episode(loop: ClosedLoop, teleop: ScriptedTeleop, seed: int, handover: float,
-                         cameras: tuple[str, ...]) -> RecoveryEpisode:
+                         cameras: tuple[str, ...]) -> Rollout | None:
     """Reset to `seed`, let `loop`'s policy drive for `handover` s (training wording), then play
-    the teleoperator's plan from there, recording `cameras`; raises UnreachableCube when the
-    policy left the cube where no grasp reaches it."""
-    driven = loop.run(seed, "training", time_limit=handover)
-    if driven.success:
-        return RecoveryEpisode(seed, handover, True, None)
+    the teleoperator's plan from there, recording `cameras`: the frames to record, or None when
+    the policy had already done the task (nothing to recover from). Raises UnreachableCube when
+    the policy left the cube where no grasp reaches it."""
+    from vla_core.sim.rollout import plan_task, play_plan
+
+    if loop.run(seed, "training", time_limit=handover).success:
+        return None
     scene = loop.scene
     task = loop.definition.draw_task(seed, scene)  # the task the loop drew: a function of the seed alone
     plan = plan_task(scene, task, teleop, np.random.default_rng([seed, 11]))
-    return RecoveryEpisode(seed, handover, False, play_plan(scene, task, plan, teleop.rate_hz, cameras))
+    return play_plan(scene, task, plan, teleop.rate_hz, cameras)
