@@ -3,6 +3,7 @@ learning to point where the instruction says, the expert reading them, and a run
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from vla_core.model.interfaces import EncodedTokens
 from vla_core.sim.factory import make_scene
 from vla_core.sim.scene import CUBE_COLOURS
 from vla_core.training.config import TrainConfigError
-from vla_core.training.keypoint_set import render_keypoint_set
+from vla_core.training.keypoint_set import KeypointSet, render_keypoint_set
 from vla_core.training.loop import Trainer
 
 from .test_training_loop import config_for
@@ -57,8 +58,8 @@ def test_rendered_views_are_labelled_with_the_named_cube_and_reproducible() -> N
     spec = load_embodiment("so101")
     views = render_keypoint_set(spec, 8, 30000, 96)
     assert views.images.shape == (8, 3, 96, 96) and views.images.dtype == torch.uint8
-    assert views.targets.shape == (8, 2) and float(views.targets.abs().max()) < 1
-    for image, text, target in zip(views.images, views.texts, views.targets):
+    assert views.targets.shape == (8, 1, 2) and float(views.targets.abs().max()) < 1
+    for image, text, target in zip(views.images, views.texts, views.targets[:, 0]):
         assert text.startswith(spec.text_prompt(""))  # the embodiment's prompt, as the policy is run with
         named = text.split("task: ")[-1].split(" the ")[1].split()[0]
         assert named in COLOURS, text
@@ -67,6 +68,52 @@ def test_rendered_views_are_labelled_with_the_named_cube_and_reproducible() -> N
     again = render_keypoint_set(spec, 3, 30000, 96)
     assert torch.equal(again.images, views.images[:3]) and torch.equal(again.targets, views.targets[:3])
     assert not torch.equal(render_keypoint_set(spec, 3, 30100, 96).targets, views.targets[:3])
+
+
+@pytest.mark.parametrize("embodiment", ["so101", "aloha"])
+def test_reaching_views_put_a_tool_at_the_named_cube_and_label_every_tool(embodiment: str) -> None:
+    spec = load_embodiment(embodiment)
+    reaching = render_keypoint_set(spec, 12, 30000, 96, plan_share=1.0, tools=True)
+    around_home = render_keypoint_set(spec, 12, 30000, 96, plan_share=0.0, tools=True)
+    assert reaching.targets.shape == (12, 1 + len(spec.arms), 2)
+    for views in (reaching, around_home):  # the cube always in view; tools mostly (the ALOHA's can leave it)
+        assert views.targets[:, 0].isfinite().all()
+        labelled = views.targets[views.targets.isfinite()]
+        assert len(labelled) >= 0.6 * views.targets.numel() and float(labelled.abs().max()) <= 1
+
+    def nearest_tool(views) -> torch.Tensor:  # per view: the labelled tool nearest the named cube
+        distance = (views.targets[:, 1:] - views.targets[:, :1]).norm(dim=-1)
+        return distance.nan_to_num(float("inf")).min(dim=1).values
+
+    # reaching views run from home to the straddle, so the acting tool is mostly near the cube (a few
+    # centimetres); in random poses around home it is not
+    assert float(nearest_tool(reaching).median()) < 0.5 * float(nearest_tool(around_home).median())
+    both = KeypointSet.concat([render_keypoint_set(load_embodiment("so101"), 2, 30000, 96, tools=True), reaching])
+    assert both.targets.shape == (14, 1 + len(spec.arms), 2)
+    assert both.targets[:2, 2:].isnan().all()  # the SO-101 has no second tool
+    with pytest.raises(ValueError, match="plan_share"):
+        render_keypoint_set(spec, 1, 30000, 96, plan_share=1.5)
+
+
+def test_the_keypoint_loss_counts_labelled_points_only() -> None:
+    torch.manual_seed(0)
+    policy = toy_policy([toy_embodiment("toy")], image_size=32, main_keypoints=3, vision_width=16).eval()
+    images = torch.rand(2, 3, 32, 32)
+    texts = ["pick up the red cube"] * 2
+    with torch.no_grad():
+        points = policy.vision_language.keypoints(images, texts)
+        exact = torch.cat([points[:, :2], torch.full((2, 1, 2), math.nan)], dim=1)  # point 2 unlabelled
+        assert float(policy.keypoint_loss(images, texts, exact)) == pytest.approx(0.0, abs=1e-10)
+        moved = exact.clone()
+        moved[0, 1] += torch.tensor([0.3, 0.4])  # 0.5 away: 0.25 squared, averaged over 2 views
+        assert float(policy.keypoint_loss(images, texts, moved)) == pytest.approx(0.125, rel=1e-4)
+        errors = policy.keypoint_errors(images, texts, moved)
+        assert errors.shape == (2, 3) and errors[:, 2].isnan().all()
+    policy.keypoint_loss(images, texts, moved).backward()  # an unlabelled point leaves every gradient finite
+    gradients = [p.grad for p in policy.vision_language.parameters() if p.grad is not None]
+    assert gradients and all(g.isfinite().all() for g in gradients)
+    with pytest.raises(ValueError, match="main_keypoints"):
+        policy.keypoint_loss(images, texts, torch.zeros(2, 4, 2))
 
 
 def squares(generator: torch.Generator, count: int) -> tuple[torch.Tensor, list[str], torch.Tensor]:
@@ -80,7 +127,7 @@ def squares(generator: torch.Generator, count: int) -> tuple[torch.Tensor, list[
         named = int(torch.randint(0, 2, (1,), generator=generator))
         texts.append(f"pick up the {('red', 'blue')[named]} cube")
         row, column = corners[named].tolist()
-        targets.append([(column + 3) / 16 - 1, (row + 3) / 16 - 1])
+        targets.append([[(column + 3) / 16 - 1, (row + 3) / 16 - 1]])
     return images, texts, torch.tensor(targets)
 
 
@@ -125,14 +172,15 @@ def test_the_expert_reads_the_keypoints_beside_the_state() -> None:
     with pytest.raises(ValueError, match="main_keypoints"):
         PolicyConfig(main_keypoints=4, backbone="some/hf-model")
     with pytest.raises(ValueError, match="no keypoint head"):
-        toy_policy([toy_embodiment("toy")]).keypoint_loss(torch.zeros(1, 3, 16, 16), ["x"], torch.zeros(1, 2))
+        toy_policy([toy_embodiment("toy")]).keypoint_loss(torch.zeros(1, 3, 16, 16), ["x"], torch.zeros(1, 1, 2))
 
 
 @pytest.mark.slow
 def test_a_run_pretrains_cotrains_and_scores_the_keypoints(tmp_path) -> None:
     episodes = [synthetic_episode("so101", 24, seed) for seed in range(3)]
     settings = {"policy": tiny_policy_settings(main_keypoints=2), "keypoint_placements": 6, "keypoint_validation": 3,
-                "keypoint_batch_size": 3, "keypoint_pretrain_steps": 3, "augment_shift": 0.0}
+                "keypoint_batch_size": 3, "keypoint_pretrain_steps": 3, "augment_shift": 0.0,
+                "keypoint_plan_share": 0.5, "keypoint_tools": True}
     trainer = Trainer(config_for(tmp_path / "run", **settings), [episodes])
     assert len(trainer.keypoints.train) == 6 and len(trainer.keypoints.held_out["so101"]) == 3
     expert_before = trainer.policy.expert.head.weight.detach().clone()
@@ -143,8 +191,14 @@ def test_a_run_pretrains_cotrains_and_scores_the_keypoints(tmp_path) -> None:
     assert all("keypoint_loss" in r for r in records if "loss" in r)
     scored = [r for r in records if "val_keypoint_rms/so101" in r]
     assert [r["step"] for r in scored] == [0, 2, 4] and all(0 < r["val_keypoint_rms/so101"] < 3 for r in scored)
+    assert all(0 < r["val_tool_rms/so101"] < 3 for r in scored)
     assert not torch.equal(stem_before, trainer.policy.vision_language.vision.stem[0].weight)
     assert not torch.equal(expert_before, trainer.policy.expert.head.weight)
     assert load_pretrained(checkpoint).vision_language.keypoint_head is not None
     with pytest.raises(TrainConfigError, match="main_keypoints"):
         Trainer(config_for(tmp_path / "none", keypoint_placements=4), [episodes])
+    with pytest.raises(TrainConfigError, match="raise policy.main_keypoints"):  # the cube and the tool: 2 needed
+        Trainer(config_for(tmp_path / "one", **{**settings, "policy": tiny_policy_settings(main_keypoints=1)}),
+                [episodes])
+    with pytest.raises(TrainConfigError, match="keypoint_plan_share"):
+        config_for(tmp_path / "share", keypoint_plan_share=1.5)

@@ -9,6 +9,8 @@ action space.
 """
 from __future__ import annotations
 
+import math
+
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -181,12 +183,25 @@ class VLAPolicy(nn.Module):
                                                          batch["keypoint_targets"])
         return losses
 
+    def keypoint_errors(self, images: torch.Tensor, texts: Sequence[str], targets: torch.Tensor) -> torch.Tensor:
+        """(B, P) squared distances (in image half-widths) of keypoints 0..P-1 of each main view
+        `images` (B, 3, S, S) under its instruction `texts` (already in the text prompt) from their
+        labels `targets` (B, P, 2): point 0 the named object, then the tools; NaN where unlabelled."""
+        points = self.vision_language.keypoints(images.to(self.device), texts)
+        targets = targets.to(self.device).float()
+        if targets.shape[1] > points.shape[1]:
+            raise ValueError(f"{targets.shape[1]} labelled keypoints, but the policy has {points.shape[1]} "
+                             f"(PolicyConfig.main_keypoints)")
+        labelled = targets.isfinite().all(dim=-1)
+        # NaN labels are zeroed before the difference: a NaN there would turn every gradient NaN
+        errors = (points[:, : targets.shape[1]].float() - targets.nan_to_num(0.0)).pow(2).sum(dim=-1)
+        return torch.where(labelled, errors, torch.full_like(errors, math.nan))
+
     def keypoint_loss(self, images: torch.Tensor, texts: Sequence[str], targets: torch.Tensor) -> torch.Tensor:
-        """Mean squared distance (in image half-widths) of keypoint 0 of each main view `images`
-        (B, 3, S, S) under its instruction `texts` (already in the text prompt) from `targets`
-        (B, 2), the named object's image position."""
-        points = self.vision_language.keypoints(images.to(self.device), texts)[:, 0]
-        return (points.float() - targets.to(self.device).float()).pow(2).sum(dim=-1).mean()
+        """Per view, the summed squared distances of its labelled keypoints (see `keypoint_errors`),
+        averaged over the views."""
+        errors = self.keypoint_errors(images, texts, targets)
+        return torch.where(errors.isfinite(), errors, torch.zeros_like(errors)).sum(dim=-1).mean()
 
     def sample_actions(self, batch: Mapping, prefix: torch.Tensor | None = None,
                        prefix_length: torch.Tensor | None = None, generator: torch.Generator | None = None,

@@ -95,6 +95,8 @@ class TrainConfig:
     keypoint_batch_size: int = 32  # rendered views added to every micro-batch
     keypoint_weight: float = 1.0  # weight of the keypoint loss beside the flow loss
     keypoint_pretrain_steps: int = 0  # steps that train the keypoints alone before the policy's first step
+    keypoint_plan_share: float = 0.0  # share of rendered views with the arm at a row of the teleoperator's plan
+    keypoint_tools: bool = False  # keypoints 1.. also learn each arm's tool (needs main_keypoints > arms)
     # --- bookkeeping ------------------------------------------------------------------------
     output_dir: str = "runs/train"
     save_every: int = 1000  # checkpoint + training state every N steps (and at the end)
@@ -129,6 +131,8 @@ class TrainConfig:
             InstructionParaphraser(self.instruction_paraphrases, self.instruction_paraphrase_rate)
         except (ValueError, TypeError, KeyError) as error:
             problems.append(str(error))
+        if not 0 <= self.keypoint_plan_share <= 1:
+            problems.append(f"keypoint_plan_share is a probability in [0, 1], got {self.keypoint_plan_share}")
         if self.mixed_precision not in MIXED_PRECISION:
             problems.append(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
         if self.strategy not in STRATEGIES:

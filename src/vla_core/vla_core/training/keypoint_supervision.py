@@ -1,4 +1,5 @@
-"""Keypoint supervision of a training run: keypoint 0 of the main view learns the named cube.
+"""Keypoint supervision of a training run: keypoint 0 of the main view learns the named cube
+(and, with `keypoint_tools`, keypoints 1.. learn each arm's tool).
 
 Why: behaviour cloning alone left every policy of this project blind to its main view, the only
 view that shows where the named cube is before the arm is near it. An encoder trained to regress
@@ -54,9 +55,18 @@ class KeypointSupervision:
         self.config = config
         size, held_out_seed = policy.config.image_size, config.keypoint_seed + config.keypoint_placements
         started = time.perf_counter()
-        self.train = KeypointSet.concat([render_keypoint_set(spec, config.keypoint_placements, config.keypoint_seed,
-                                                             size) for spec in simulated.values()])
-        self.held_out = {name: render_keypoint_set(spec, config.keypoint_validation, held_out_seed, size)
+        tools = max(len(spec.arms) for spec in simulated.values()) if config.keypoint_tools else 0
+        if 1 + tools > policy.config.main_keypoints:
+            raise TrainConfigError(f"keypoint_tools labels the named cube and {tools} tool(s), but the policy has "
+                                   f"{policy.config.main_keypoints} keypoint(s): raise policy.main_keypoints")
+
+        def render(spec: EmbodimentSpec, count: int, seed: int) -> KeypointSet:
+            return render_keypoint_set(spec, count, seed, size, plan_share=config.keypoint_plan_share,
+                                       tools=config.keypoint_tools)
+
+        self.train = KeypointSet.concat([render(spec, config.keypoint_placements, config.keypoint_seed)
+                                         for spec in simulated.values()])
+        self.held_out = {name: render(spec, config.keypoint_validation, held_out_seed)
                          for name, spec in simulated.items()}
         LOGGER.info("rendered %d keypoint views of %s in %.0f s", len(self.train), sorted(simulated),
                     time.perf_counter() - started)
@@ -94,10 +104,16 @@ class KeypointSupervision:
     @torch.no_grad()
     def score(self, policy: VLAPolicy) -> dict[str, float]:
         """{"val_keypoint_rms/<embodiment>": RMS distance of keypoint 0 from the named cube on the
-        held-out views, in image half-widths}."""
+        held-out views, in image half-widths; with tool labels also "val_tool_rms/<embodiment>":
+        that of the tool keypoints from the tools in view}."""
         was_training = policy.training
         policy.eval()
-        scores = {f"val_keypoint_rms/{name}": math.sqrt(float(policy.keypoint_loss(*views.head(len(views)))))
-                  for name, views in self.held_out.items()}
+        scores = {}
+        for name, views in self.held_out.items():
+            errors = policy.keypoint_errors(*views.head(len(views)))
+            scores[f"val_keypoint_rms/{name}"] = math.sqrt(float(errors[:, 0].mean()))
+            tools = errors[:, 1:][errors[:, 1:].isfinite()]
+            if len(tools):
+                scores[f"val_tool_rms/{name}"] = math.sqrt(float(tools.mean()))
         policy.train(was_training)
         return scores
