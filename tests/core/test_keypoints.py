@@ -15,7 +15,7 @@ from vla_core.model.interfaces import EncodedTokens
 from vla_core.sim.factory import make_scene
 from vla_core.sim.scene import CUBE_COLOURS
 from vla_core.training.config import TrainConfigError
-from vla_core.training.keypoint_set import KeypointSet, render_keypoint_set
+from vla_core.training.keypoint_set import KeypointSet, _tool_labels, render_keypoint_set
 from vla_core.training.loop import Trainer
 
 from .test_training_loop import config_for
@@ -93,6 +93,24 @@ def test_reaching_views_put_a_tool_at_the_named_cube_and_label_every_tool(embodi
     assert both.targets[:2, 2:].isnan().all()  # the SO-101 has no second tool
     with pytest.raises(ValueError, match="plan_share"):
         render_keypoint_set(spec, 1, 30000, 96, plan_share=1.5)
+
+
+def test_a_tool_beside_or_behind_the_camera_has_no_label() -> None:
+    spec = load_embodiment("aloha")
+    scene = make_scene("aloha", "pick_cube")
+    camera = spec.main_camera.name
+    above_camera = scene.data.cam_xpos[scene.model.camera(camera).id] + [0.0, 0.0, 0.2]
+
+    class Teleop:  # arm 0's tool above the top camera, arm 1's at a cube, in view
+        def tool_position(self, arm: int, joints: np.ndarray) -> np.ndarray:
+            return above_camera if arm == 0 else scene.cube(scene.colours[0]).position
+
+    try:
+        scene.reset(0)
+        labels = _tool_labels(scene, Teleop(), spec, scene.joint_positions(), camera)
+    finally:
+        scene.close()
+    assert np.isnan(labels[0]).all() and np.all(np.abs(labels[1]) <= 1)
 
 
 def test_the_keypoint_loss_counts_labelled_points_only() -> None:

@@ -114,10 +114,14 @@ def _reaching_pose(scene: TabletopScene, task: CubeTask, teleop: ScriptedTeleop,
 
 def _tool_labels(scene: TabletopScene, teleop: ScriptedTeleop, spec: EmbodimentSpec, joints: np.ndarray,
                  camera: str) -> list[np.ndarray]:
-    """Each arm's tool in the image, NaN when out of view."""
+    """Each arm's tool in the image, NaN when out of view (beside it, or behind the camera: a
+    random pose can raise an arm above the ALOHA's top camera)."""
     labels = []
     for arm in range(len(spec.arms)):
-        position = scene.image_position(camera, teleop.tool_position(arm, joints))
+        try:
+            position = scene.image_position(camera, teleop.tool_position(arm, joints))
+        except ValueError:
+            position = np.full(2, np.inf)
         labels.append(position if np.all(np.abs(position) <= 1) else np.full(2, np.nan))
     return labels
 
