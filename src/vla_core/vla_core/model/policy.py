@@ -10,7 +10,6 @@ action space.
 from __future__ import annotations
 
 import math
-
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
