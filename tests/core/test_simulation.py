@@ -132,6 +132,19 @@ def test_scripted_teleoperator_picks_the_cube_at_least_95_percent(scene, kinemat
     assert min(jaws) > 0.25, jaws
 
 
+def test_a_plans_approach_ends_where_its_jaws_start_to_close(scene, kinematics) -> None:
+    teleop = ScriptedPickTeleop(kinematics)
+    open_jaws = 0.5  # the profile's gripper_open
+    for seed in (0, 1, 2):
+        scene.reset(seed)
+        plan = teleop.plan(scene.joint_positions(), scene.cube("red").position, scene.cube_yaw("red"),
+                           np.random.default_rng(seed))
+        jaws = plan.joints[:, -1]
+        assert 0 < plan.approach_rows < len(plan.joints)
+        np.testing.assert_allclose(jaws[plan.approach_rows - 1], open_jaws)  # open at the grasp
+        assert jaws[plan.approach_rows] < open_jaws  # the next row begins to close
+
+
 def test_demonstrations_vary_with_the_seed(scene, kinematics) -> None:
     teleop = ScriptedPickTeleop(kinematics)
     scene.reset(0)

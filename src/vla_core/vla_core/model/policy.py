@@ -199,8 +199,7 @@ class VLAPolicy(nn.Module):
     def keypoint_loss(self, images: torch.Tensor, texts: Sequence[str], targets: torch.Tensor) -> torch.Tensor:
         """Per view, the summed squared distances of its labelled keypoints (see `keypoint_errors`),
         averaged over the views."""
-        errors = self.keypoint_errors(images, texts, targets)
-        return torch.where(errors.isfinite(), errors, torch.zeros_like(errors)).sum(dim=-1).mean()
+        return self.keypoint_errors(images, texts, targets).nansum(dim=-1).mean()
 
     def sample_actions(self, batch: Mapping, prefix: torch.Tensor | None = None,
                        prefix_length: torch.Tensor | None = None, generator: torch.Generator | None = None,

@@ -47,10 +47,13 @@ class GraspGeometry:
 
 @dataclass(frozen=True)
 class TeleopTrajectory:
-    """Joint positions (N, J) at times (N,) from the start, at the teleoperator's rate."""
+    """Joint positions (N, J) at times (N,) from the start, at the teleoperator's rate; the first
+    `approach_rows` bring the open jaws to the grasp (reaching, hovering, going down), before they
+    start to close on the cube."""
 
     times: np.ndarray
     joints: np.ndarray
+    approach_rows: int
 
     @property
     def duration(self) -> float:
@@ -119,6 +122,7 @@ class ScriptedTeleop(ABC):
         speed = rng.uniform(0.8, 1.25)
         grasp, jaw_direction = self.grasp(arm, joints, cube_position, cube_yaw)
         segments = self._approach(arm, joints, grasp, jaw_direction, hover, speed)
+        approach_rows = sum(len(segment) for segment in segments)
         segments.append(self._joint_move(segments[-1][-1], self._with_gripper(segments[-1][-1], arm, g.gripper_closed),
                                          0.6 / speed))
         segments.append(self._hold(segments[-1][-1], rng.uniform(0.1, 0.4)))
@@ -131,7 +135,7 @@ class ScriptedTeleop(ABC):
         path = np.vstack(segments)
         moving = [column for columns in self._arm_columns for column in columns]
         path[:, moving] += self._tremor(len(path), len(moving), rng)
-        return TeleopTrajectory(np.arange(len(path)) / self.rate_hz, path)
+        return TeleopTrajectory(np.arange(len(path)) / self.rate_hz, path, approach_rows)
 
     def _place(self, arm: int, row: np.ndarray, cube: np.ndarray, jaw_direction: np.ndarray, place_at: np.ndarray,
                speed: float, rng: np.random.Generator) -> list[np.ndarray]:

@@ -45,7 +45,6 @@ from vla_core.sim.tasks import TASKS, CubeTask, sample_task
 from vla_core.sim.teleop import ScriptedTeleop, UnreachableCube
 
 POSE_ATTEMPTS = 5  # random poses tried before the home pose is used (it hides no cube)
-GRIPPER_MOVED = 1e-4  # rad per row towards closed: the jaws have started to close
 
 
 @dataclass
@@ -95,21 +94,16 @@ def _through_codec(frames: np.ndarray, fps: float, size: int) -> np.ndarray:
         return np.stack([image for _, image in decode_frames(path, lambda image: resize_rgb(image, size, size))])
 
 
-def _reaching_pose(scene: TabletopScene, task: CubeTask, teleop: ScriptedTeleop, spec: EmbodimentSpec,
+def _reaching_pose(scene: TabletopScene, task: CubeTask, teleop: ScriptedTeleop,
                    rng: np.random.Generator) -> np.ndarray | None:
-    """A random row of the teleoperator's plan from home, before any gripper starts to close
-    (reaching, hovering, straddling the cube); None when the cube cannot be picked."""
+    """A random row of the teleoperator's approach from home (reaching, hovering, straddling the
+    cube, before the jaws start to close); None when the cube cannot be picked."""
     scene.place_robot(scene.home)
     try:
-        plan = plan_task(scene, task, teleop, rng).joints
+        plan = plan_task(scene, task, teleop, rng)
     except UnreachableCube:
         return None
-    grippers = [spec.joint_names.index(arm.gripper_joint) for arm in spec.arms]
-    limits = [teleop.kinematics.gripper_positions(arm) for arm in spec.arms]
-    closing_sign = np.sign([closed - opened for opened, closed in limits])
-    closing = (np.diff(plan[:, grippers], axis=0) * closing_sign > GRIPPER_MOVED).any(axis=1)
-    reaching = int(np.argmax(closing)) + 1 if closing.any() else len(plan)
-    return plan[int(rng.integers(reaching))]
+    return plan.joints[int(rng.integers(plan.approach_rows))]
 
 
 def _tool_labels(scene: TabletopScene, teleop: ScriptedTeleop, spec: EmbodimentSpec, joints: np.ndarray,
@@ -120,9 +114,10 @@ def _tool_labels(scene: TabletopScene, teleop: ScriptedTeleop, spec: EmbodimentS
     for arm in range(len(spec.arms)):
         try:
             position = scene.image_position(camera, teleop.tool_position(arm, joints))
-        except ValueError:
-            position = np.full(2, np.inf)
-        labels.append(position if np.all(np.abs(position) <= 1) else np.full(2, np.nan))
+        except ValueError:  # behind the camera
+            position = None
+        in_view = position is not None and np.all(np.abs(position) <= 1)
+        labels.append(position if in_view else np.full(2, np.nan))
     return labels
 
 
@@ -146,7 +141,7 @@ def render_keypoint_set(spec: EmbodimentSpec, count: int, seed: int, image_size:
             scene = scenes[task_name]
             scene.reset(episode_seed)
             task = sample_task(task_name, episode_seed, scene.colours)
-            reaching = (_reaching_pose(scene, task, teleop, spec, rng)
+            reaching = (_reaching_pose(scene, task, teleop, rng)
                         if plan_share > 0 and rng.random() < plan_share else None)
             if reaching is not None:
                 scene.place_robot(reaching)
