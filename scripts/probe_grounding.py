@@ -56,7 +56,8 @@ def first_chunk_end_points(checkpoint: str, embodiment: str, placements: int
             joints = scene.joint_positions()
             images = {camera.name: scene.render(camera.name) for camera in spec.cameras}
             observation = Observation(images[spec.main_camera.name], joints,
-                                      {camera.name: images[camera.name] for camera in spec.wrist_cameras})
+                                      {camera.name: images[camera.name] for camera in spec.wrist_cameras},
+                                      tool_poses=decoder.kinematics.forward(joints))
             start = decoder.start_from_joints(joints)
             truth = scene.image_position(spec.main_camera.name, scene.cube(task.colour).position)
             for wording, rows in offsets.items():

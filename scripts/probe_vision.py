@@ -23,6 +23,7 @@ import torch
 
 from vla_core.embodiment import load_embodiment
 from vla_core.evaluation.environments import sim_task
+from vla_core.kinematics import RobotKinematics
 from vla_core.model.batching import Observation, collate_observations
 from vla_core.model.builtin_encoder import PatchEncoder
 from vla_core.model.layers import CrossAttentionBlock
@@ -39,12 +40,15 @@ def render_placements(embodiment: str, placements: int) -> tuple[list[Observatio
     spec = load_embodiment(embodiment)
     definition = sim_task(embodiment, "pick_cube")
     scene = definition.make_scene(spec.cameras[0].width)
+    kinematics = RobotKinematics(spec)
     observations, instructions, every_cube, named = [], [], [], []
     try:
         for seed in range(PROBE_SEED_BASE, PROBE_SEED_BASE + placements):
             scene.reset(seed)
             task = definition.draw_task(seed, scene)
-            observations.append(Observation(scene.render(spec.main_camera.name), scene.joint_positions(), {}))
+            joints = scene.joint_positions()
+            observations.append(Observation(scene.render(spec.main_camera.name), joints, {},
+                                            tool_poses=kinematics.forward(joints)))
             instructions.append(task.instruction("training", seed))
             every_cube.append(np.concatenate([scene.cube(colour).position[:2] for colour in scene.colours]))
             named.append(scene.cube(task.colour).position[:2])

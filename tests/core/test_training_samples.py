@@ -93,6 +93,47 @@ def test_samples_of_two_robots_form_one_batch_the_policy_trains_on() -> None:
     assert torch.isfinite(losses["loss"]) and policy.expert.head.weight.grad.abs().sum() > 0
 
 
+def test_tool_poses_follow_the_joints_into_the_state_of_both_robots() -> None:
+    specs = {name: load_embodiment(name) for name in ("so101", "aloha")}
+    kinematics = {name: RobotKinematics(spec) for name, spec in specs.items()}
+    chunks = {name: EpisodeChunks.build(synthetic_episode(name, 20, 2), spec, kinematics[name])
+              for name, spec in specs.items()}
+    stats = {name: fit_normalizers([c], 16, 100) for name, c in chunks.items()}
+    config = PolicyConfig(**tiny_policy_settings(tool_pose_arms=2))
+    batch = merge_batches([sample_batch(config, chunks["so101"], 7, stats["so101"]),
+                           sample_batch(config, chunks["aloha"], 11, stats["aloha"])])
+    assert batch["state"].shape == (2, 14 + 18)
+    for row, (name, frame) in enumerate((("so101", 7), ("aloha", 11))):
+        poses = kinematics[name].forward(chunks[name].episode.state[frame])
+        for arm, pose in enumerate(poses):  # arm slot: position (m), then the rotation's first two columns
+            features = batch["state"][row, 14 + 9 * arm: 14 + 9 * (arm + 1)].double().numpy()
+            np.testing.assert_allclose(features[:3], pose[:3, 3], atol=1e-6)
+            np.testing.assert_allclose(features[3:], np.concatenate([pose[:3, 0], pose[:3, 1]]), atol=1e-6)
+    assert batch["state"][0, 14 + 9:].abs().sum() == 0  # the SO-101 has one arm: the second slot is empty
+    torch.manual_seed(0)
+    policy = VLAPolicy(config, specs, stats)
+    policy(batch, generator=torch.Generator().manual_seed(0))["loss"].backward()
+    pose_columns = policy.expert.step_in.weight.grad[:, 14:14 + 18]
+    assert pose_columns.abs().sum() > 0  # the expert reads the poses
+
+
+def test_a_policy_reading_tool_poses_refuses_observations_without_them() -> None:
+    spec = load_embodiment("aloha")
+    chunks = EpisodeChunks.build(synthetic_episode("aloha", 20, 3), spec, RobotKinematics(spec))
+    config = PolicyConfig(**tiny_policy_settings(tool_pose_arms=2))
+    policy = VLAPolicy(config, {"aloha": spec}, {"aloha": fit_normalizers([chunks], 16, 100)})
+    observation = dataclasses.replace(chunks.observation(4), tool_poses=chunks.observation(4).tool_poses[:1])
+    with pytest.raises(ValueError, match="aloha has 2 arm\\(s\\), the observation has 1 tool pose"):
+        policy.predict_chunk(observation, "pick up the cube", "aloha")
+    broken = [np.full((4, 4), np.nan)] * 2
+    with pytest.raises(ValueError, match="tool pose of aloha arm 'left' must be a finite"):
+        policy.predict_chunk(dataclasses.replace(observation, tool_poses=broken), "pick up the cube", "aloha")
+    chunk = policy.predict_chunk(chunks.observation(4), "pick up the cube", "aloha")
+    assert chunk.actions.shape == (16, spec.action_dim) and np.all(np.isfinite(chunk.actions))
+    with pytest.raises(ValueError, match="aloha has 2 arms; this policy reads the tool poses of 1"):
+        VLAPolicy(PolicyConfig(**tiny_policy_settings(tool_pose_arms=1)), {"aloha": spec})
+
+
 def test_mixture_follows_weights_and_treats_trajectories_equally() -> None:
     # dataset 0: one long and one short episode; dataset 1: one episode; weights 3 : 1
     sampler = MixtureSampler([[1000, 10], [50]], [3.0, 1.0], seed=7, batch_size=4000, micro_batch_size=4000)

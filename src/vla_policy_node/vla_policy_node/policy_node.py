@@ -207,7 +207,8 @@ class PolicyNode(LifecycleNode):
         state = np.where(np.isfinite(lower + upper), (lower + upper) / 2, 0.0)
         started = time.perf_counter()
         self.policy.predict_chunk(Observation(blank[spec.main_camera.name], state,
-                                              {c.name: blank[c.name] for c in spec.wrist_cameras}),
+                                              {c.name: blank[c.name] for c in spec.wrist_cameras},
+                                              tool_poses=self.decoder.kinematics.forward(state)),
                                   "warm up", spec.name, seed=0)
         self.get_logger().info(f"model warmed up in {time.perf_counter() - started:.2f} s")
 
@@ -319,7 +320,8 @@ class PolicyNode(LifecycleNode):
         spec = self.spec
         inputs = Observation(
             main_image=observation.samples[spec.main_camera.name].data, state=joints,
-            wrist_images={c.name: observation.samples[c.name].data for c in spec.wrist_cameras})
+            wrist_images={c.name: observation.samples[c.name].data for c in spec.wrist_cameras},
+            tool_poses=self.decoder.kinematics.forward(joints))
         if not self._inferring.acquire(blocking=False):
             raise RequestRefused("busy", "a chunk is being computed for an earlier request; one request at a time")
         try:

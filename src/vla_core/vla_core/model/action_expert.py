@@ -5,9 +5,10 @@ Sequence, per sample (X-VLA):  [soft prompt (P tokens) | attention sink (1) | st
   input so every layer sees which robot it is driving (X-VLA);
 - the sink is one learned token every query may attend to, so attention has somewhere harmless
   to go;
-- step token t = Linear([proprio, keypoints, action_t, time-features(tau_t)]): proprio, the
-  main view's instructed keypoints (when the policy has them), the noisy action and the flow
-  time fused by ONE linear layer (X-VLA), plus a learned position per step.
+- step token t = Linear([proprio, keypoints, action_t, time-features(tau_t)]): proprio (the
+  joints, and each arm's end-effector pose when the policy reads them), the main view's
+  instructed keypoints (when the policy has them), the noisy action and the flow time fused by
+  ONE linear layer (X-VLA), plus a learned position per step.
 Every block: self-attention over the sequence, cross-attention to the observation tokens, MLP;
 with AdaLN (DiT) the norms are modulated by the flow time.
 
@@ -98,7 +99,7 @@ class ActionExpert(nn.Module):
         for name in prompt_names:
             self.add_prompt(name)
         self.sink = nn.Parameter(torch.randn(1, 1, dim) * 0.02) if config.attention_sink else None
-        self.step_in = nn.Linear(config.max_state_dim + config.keypoint_features + config.max_action_dim
+        self.step_in = nn.Linear(config.state_features + config.keypoint_features + config.max_action_dim
                                  + config.time_embedding_dim, dim)
         self.step_positions = nn.Parameter(torch.randn(1, config.horizon, dim) * 0.02)
         self.prefix_offset = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
@@ -177,7 +178,7 @@ class ActionExpert(nn.Module):
     def velocity(self, actions: torch.Tensor, tau: torch.Tensor, state: torch.Tensor,
                  context: ExpertContext) -> ExpertOutput:
         """Velocity (B, H, K_max) at flow time `tau` (B,) of `actions` (B, H, K_max), whose
-        committed prefix rows hold clean actions; `state` (B, max_state_dim)."""
+        committed prefix rows hold clean actions; `state` (B, config.state_features)."""
         horizon = actions.shape[1]
         is_prefix = context.is_prefix
         step_tau = torch.where(is_prefix, torch.ones_like(is_prefix, dtype=tau.dtype), tau[:, None])

@@ -1,5 +1,6 @@
 """Observations as the policy's batch tensors: images resized to the encoder's sizes, state
-normalised and padded to the unified size, instructions wrapped in the embodiment's text prompt.
+normalised and padded to the unified size (then the tool poses, when the policy reads them),
+instructions wrapped in the embodiment's text prompt.
 
 Training data loaders (vla_core.data) produce the same dictionary, plus `actions` and
 `action_mask`, so training and inference share one path into the network.
@@ -14,7 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from vla_core.embodiment import EmbodimentSpec
-from vla_core.model.configuration import PolicyConfig
+from vla_core.geometry import matrix_to_rot6d
+from vla_core.model.configuration import TOOL_POSE_FEATURES, PolicyConfig
 from vla_core.normalization import EmbodimentNormalizers
 
 
@@ -29,12 +31,15 @@ class Observation:
     wrist_images: per wrist camera name (the embodiment profile's cameras of role "wrist").
     history: past main views, oldest first; the "history" structure (RoboVLMs) uses the newest
         k - 1 of them, "one_step" ignores them.
+    tool_poses: each arm's (4, 4) end-effector pose in the profile's base frame, forward
+        kinematics of `state`; read by policies with `tool_pose_arms`, which then need them.
     """
 
     main_image: np.ndarray
     state: np.ndarray
     wrist_images: dict[str, np.ndarray] = field(default_factory=dict)
     history: Sequence[np.ndarray] = ()
+    tool_poses: Sequence[np.ndarray] = ()
 
 
 def image_tensor(image: np.ndarray, size: int, what: str) -> torch.Tensor:
@@ -78,6 +83,27 @@ def pad_last(tensor: torch.Tensor, size: int) -> torch.Tensor:
     return F.pad(tensor, (0, size - tensor.shape[-1]))
 
 
+def tool_pose_features(config: PolicyConfig, embodiment: EmbodimentSpec, poses: Sequence[np.ndarray]) -> np.ndarray:
+    """(9 x tool_pose_arms,) each arm's position (m) and rotation 6D, zero for unused arm slots.
+
+    A joint-angle state leaves the expert to learn forward kinematics before it can turn where
+    the cube is in the image into a motion of the tool; the pose says where the tool is and
+    which way it points in the frame the fixed camera sees.
+    """
+    if len(poses) != len(embodiment.arms):
+        raise ValueError(f"this policy reads the end-effector pose of every arm: {embodiment.name} has "
+                         f"{len(embodiment.arms)} arm(s), the observation has {len(poses)} tool pose(s)")
+    features = np.zeros(TOOL_POSE_FEATURES * config.tool_pose_arms)
+    for arm, pose in enumerate(poses):
+        pose = np.asarray(pose, dtype=np.float64)
+        if pose.shape != (4, 4) or not np.all(np.isfinite(pose)):
+            raise ValueError(f"tool pose of {embodiment.name} arm {embodiment.arms[arm].name!r} must be a finite "
+                             f"(4, 4) transform, got shape {pose.shape}")
+        features[TOOL_POSE_FEATURES * arm: TOOL_POSE_FEATURES * (arm + 1)] = np.concatenate(
+            [pose[:3, 3], matrix_to_rot6d(pose[:3, :3])])
+    return features
+
+
 def collate_observations(config: PolicyConfig, embodiment: EmbodimentSpec, normalizers: EmbodimentNormalizers,
                          observations: Sequence[Observation], instructions: Sequence[str]) -> dict:
     """The network's input batch for observations of one embodiment."""
@@ -106,12 +132,16 @@ def collate_observations(config: PolicyConfig, embodiment: EmbodimentSpec, norma
                              f"({', '.join(embodiment.joint_names)}), got shape {state.shape}")
         if not np.all(np.isfinite(state)):
             raise ValueError(f"state of {embodiment.name} contains NaN or inf: {state.tolist()}")
-        states.append(torch.from_numpy(normalizers.state.normalize(state)).float())
+        joints = pad_last(torch.from_numpy(normalizers.state.normalize(state)).float(), config.max_state_dim)
+        if config.tool_pose_arms:
+            poses = torch.from_numpy(tool_pose_features(config, embodiment, observation.tool_poses)).float()
+            joints = torch.cat([joints, poses])
+        states.append(joints)
     return {
         "main_images": torch.stack(mains),
         "wrist_images": torch.stack(wrists),
         "wrist_valid": torch.stack(wrist_valid),
         "texts": [embodiment.text_prompt(instruction) for instruction in instructions],
-        "state": pad_last(torch.stack(states), config.max_state_dim),
+        "state": torch.stack(states),
         "embodiments": [embodiment.name] * len(observations),
     }

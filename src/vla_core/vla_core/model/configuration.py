@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STRUCTURES = ("one_step", "history")
+TOOL_POSE_FEATURES = 9  # xyz + the rotation's first two columns (Zhou et al.'s 6D), per arm
 
 
 @dataclass
@@ -46,6 +47,7 @@ class PolicyConfig:
     text_encoder_frozen: bool = True  # pretrained language weights (MiniLM or the HF VLM) stay frozen
     max_text_tokens: int = 64  # instruction prompt truncated to this many tokens
     main_keypoints: int = 0  # instructed keypoints of each main view given to the expert beside the state (builtin only)
+    tool_pose_arms: int = 0  # each arm's end-effector pose (xyz + rotation 6D) read beside the joints, for up to this many arms (0 = off)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with the checkpoint
 
     def __post_init__(self) -> None:
@@ -79,11 +81,18 @@ class PolicyConfig:
         for name in ("image_size", "wrist_image_size"):
             if getattr(self, name) < 16 or getattr(self, name) % 16:
                 problems.append(f"{name} must be a positive multiple of 16, got {getattr(self, name)}")
+        if self.tool_pose_arms < 0:
+            problems.append(f"tool_pose_arms must be >= 0, got {self.tool_pose_arms}")
         if self.main_keypoints < 0 or (self.main_keypoints and self.backbone != "builtin"):
             problems.append(f"main_keypoints must be >= 0, and 0 unless backbone is 'builtin' (the keypoints read "
                             f"its stem), got {self.main_keypoints} with backbone {self.backbone!r}")
         if problems:
             raise ValueError("invalid PolicyConfig: " + "; ".join(problems))
+
+    @property
+    def state_features(self) -> int:
+        """Numbers of the batch's `state`: the padded joints, then 9 per arm slot of tool poses."""
+        return self.max_state_dim + TOOL_POSE_FEATURES * self.tool_pose_arms
 
     @property
     def keypoint_features(self) -> int:

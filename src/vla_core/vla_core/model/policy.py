@@ -103,6 +103,9 @@ class VLAPolicy(nn.Module):
             raise ValueError(f"embodiment {spec.name} has {spec.action_dim} action and {spec.state_dim} state "
                              f"channels; this policy holds at most {self.config.max_action_dim} and "
                              f"{self.config.max_state_dim}")
+        if len(spec.arms) > self.config.tool_pose_arms > 0:
+            raise ValueError(f"embodiment {spec.name} has {len(spec.arms)} arms; this policy reads the tool poses "
+                             f"of {self.config.tool_pose_arms} (tool_pose_arms)")
         if len(spec.wrist_cameras) > self.config.max_wrist_views:
             raise ValueError(f"embodiment {spec.name} has {len(spec.wrist_cameras)} wrist cameras; this policy "
                              f"has {self.config.max_wrist_views} wrist view slots (max_wrist_views)")

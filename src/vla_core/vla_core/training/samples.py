@@ -41,17 +41,17 @@ class EpisodeChunks:
     episode: Episode
     spec: EmbodimentSpec  # the profile; its name is the soft prompt the samples train
     arm_columns: list[list[int]]  # per arm: its joint columns in the state / action arrays
-    state_poses: list[np.ndarray] | None  # per arm (T, 4, 4), pose spaces only
-    action_poses: list[np.ndarray] | None
+    state_poses: list[np.ndarray]  # per arm (T, 4, 4): pose spaces and the policy's tool poses read them
+    action_poses: list[np.ndarray] | None  # per arm (T, 4, 4), pose spaces only
     gripper: np.ndarray | None  # (T, arms) 0 open / 1 closed, from the gripper joint targets
 
     @classmethod
     def build(cls, episode: Episode, spec: EmbodimentSpec, kinematics: RobotKinematics) -> EpisodeChunks:
         index = {name: i for i, name in enumerate(spec.joint_names)}
         columns = [[index[name] for name in arm.joint_names] for arm in spec.arms]
-        state_poses = action_poses = None
+        state_poses = _poses(kinematics, episode.state, len(spec.arms))
+        action_poses = None
         if get_action_space(spec.action_space).uses_poses:
-            state_poses = _poses(kinematics, episode.state, len(spec.arms))
             action_poses = _poses(kinematics, episode.action, len(spec.arms))
         gripper = None
         if spec.has_gripper:
@@ -81,7 +81,7 @@ class EpisodeChunks:
                 poses=None if self.action_poses is None else self.action_poses[arm][steps],
                 joints=self.episode.action[np.ix_(steps, columns)],
                 gripper=None if self.gripper is None else self.gripper[steps, arm]))
-            starts.append(ArmState(pose=None if self.state_poses is None else self.state_poses[arm][start],
+            starts.append(ArmState(pose=None if self.action_poses is None else self.state_poses[arm][start],
                                    joints=self.episode.state[start, columns]))
         return encode_chunk(self.spec.action_space, trajectories, starts, self.spec.has_gripper), valid
 
@@ -92,7 +92,7 @@ class EpisodeChunks:
         past = [main[max(frame - back, 0)] for back in range(history_length - 1, 0, -1)]
         wrists = {camera.name: images[camera.name][frame] for camera in self.spec.wrist_cameras}
         return Observation(main_image=main[frame], state=self.episode.state[frame], wrist_images=wrists,
-                           history=past)
+                           history=past, tool_poses=[poses[frame] for poses in self.state_poses])
 
 
 def _poses(kinematics: RobotKinematics, joints: np.ndarray, arms: int) -> list[np.ndarray]:
