@@ -14,13 +14,14 @@ from vla_core.sim.pick_scene import JOINTS
 from vla_core.sim.tasks import sample_pick_task
 from vla_msgs.msg import TaskState
 from vla_msgs.srv import ResetScene
-from vla_policy_node.ros_time import seconds_to_duration, stamp_to_seconds
+from vla_policy_node.ros_time import seconds_to_duration, seconds_to_stamp, stamp_to_seconds
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 TRACKING_TOLERANCE = 0.08  # rad at 0.5 rad/s: the SO-101's position servos (kp 17.8, 3.35 N m) lag ~0.1 s
 SETTLED_TOLERANCE = 0.03  # rad, 0.5 s after the last point: P-only servos sag ~0.02 rad under gravity
+TRAJECTORY_LEAD = 0.3  # s of simulated time between the last /clock seen and the trajectory's stamped start
 
 
 def sim_node(ros_process, *params: str):
@@ -58,16 +59,19 @@ def test_sim_publishes_clock_joints_and_cameras_and_follows_a_trajectory(ros_nod
     assert np.asarray(image.data).std() > 5, "a blank image"
     assert info.messages and info.messages[-1].k[0] > 0 and info.messages[-1].width == 64
 
-    # a two-point trajectory, stamp zero: it starts on arrival and is interpolated like a JTC
+    # a two-point trajectory stamped to start a little ahead in simulated time, as a JTC honours a
+    # stamp: what it is measured against does not depend on how long DDS took to deliver it
     first, second = np.array([0.3, -0.6, 0.8, 0.5, 0.2, 0.6]), np.array([-0.2, -0.4, 0.6, 0.7, -0.3, 0.2])
-    sent = stamp_to_seconds(clock.messages[-1].clock)
-    command.publish(JointTrajectory(joint_names=list(JOINTS), points=[
+    start = stamp_to_seconds(clock.messages[-1].clock) + TRAJECTORY_LEAD
+    trajectory = JointTrajectory(joint_names=list(JOINTS), points=[
         JointTrajectoryPoint(positions=first.tolist(), time_from_start=seconds_to_duration(1.0)),
-        JointTrajectoryPoint(positions=second.tolist(), time_from_start=seconds_to_duration(2.0))]))
+        JointTrajectoryPoint(positions=second.tolist(), time_from_start=seconds_to_duration(2.0))])
+    trajectory.header.stamp = seconds_to_stamp(start)
+    command.publish(trajectory)
     joints.messages.clear()
     assert ros_node.spin_until(
-        lambda: joints.messages and stamp_to_seconds(joints.messages[-1].header.stamp) > sent + 2.5, 15.0)
-    samples = [(stamp_to_seconds(m.header.stamp) - sent, np.array(m.position)) for m in joints.messages]
+        lambda: joints.messages and stamp_to_seconds(joints.messages[-1].header.stamp) > start + 2.5, 15.0)
+    samples = [(stamp_to_seconds(m.header.stamp) - start, np.array(m.position)) for m in joints.messages]
     def at(t: float) -> np.ndarray:
         return min(samples, key=lambda sample: abs(sample[0] - t))[1]
 
