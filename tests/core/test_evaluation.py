@@ -20,9 +20,13 @@ from vla_core.evaluation.runner import EvaluationPlan, evaluate
 from vla_core.evaluation.report import markdown_table
 from vla_core.evaluation.summary import CellKey, summarise, wilson_interval
 from vla_core.runtime.scheduling import ExecutionMode
+from vla_core.sim.scripted_pick import SO101_GRASP
 
 ROOT = Path(__file__).resolve().parents[2]
 LATENCY = 0.12  # s: 3.6 control periods at 30 Hz, so a chunk arrives 4 ticks after its observation
+# m: the SO-101's tool frame sits on its fixed jaw, 2.6 cm from the middle between the pads, which a
+# grasp puts on the cube's centre; 5 mm more for the servos' lag
+GRASPED = SO101_GRASP.jaw_offset + 0.005
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +61,7 @@ def test_wilson_interval_matches_hand_computed_values() -> None:
 def test_async_with_latency_executes_every_planned_step_exactly_once(spec, scene) -> None:
     result = oracle_loop(spec, scene, "async").run(EVAL_SEED_BASE, time_limit=10.0)
     assert result.success, "the scripted oracle must pick the cube through the evaluation loop"
+    assert result.closest_approach < GRASPED, "the oracle's jaws close around the named cube"
     trace = result.trace
     commanded = [i for i, chunk in enumerate(trace.chunk_ids) if chunk]
     assert commanded and commanded == list(range(commanded[0], len(trace.chunk_ids)))  # no hold, no starved tick
@@ -104,9 +109,15 @@ def test_targets_out_of_reach_are_refused_and_counted(spec, scene) -> None:
     result = loop.run(EVAL_SEED_BASE, time_limit=1.0)
     assert not result.success and result.target_ticks > 20
     assert result.refused_ticks == result.target_ticks == result.safety_counts["non_finite_target"]
+    # the arm held where it started, so the nearest it came is where it started (servo sag aside)
+    definition = sim_task("so101", "pick_cube")
+    scene.reset(EVAL_SEED_BASE)
+    at_start = definition.tool_distance(scene, definition.draw_task(EVAL_SEED_BASE, scene))
+    assert at_start > 4 * GRASPED and result.closest_approach == pytest.approx(at_start, abs=0.01)
     summary = summarise(CellKey("so101", "pick_cube", "training", "async"), [result])
-    assert summary.refused_fraction == 1.0
+    assert summary.refused_fraction == 1.0 and summary.failed_closest_approach == result.closest_approach
     assert "| 0 | 100% |" in markdown_table([summary])
+    assert markdown_table([summary]).rstrip().endswith(f"| {result.closest_approach * 100:.1f} |")
 
 
 def test_execution_settings_come_from_the_executor_parameter_file(tmp_path) -> None:

@@ -104,6 +104,10 @@ class EpisodeResult:
     target_ticks: int  # ticks the scheduler gave a target for
     refused_ticks: int  # of those, targets the safety filter refused (for eef spaces mostly rows IK could not reach)
     safety_counts: dict[str, int]
+    # m: nearest the tool (as the scripted teleoperator places it: the SO-101's end-effector frame on its
+    # fixed jaw, 2.6 cm from a grasped cube's centre; the middle between the ALOHA's pads) came to the
+    # named cube's centre, over the control ticks
+    closest_approach: float
     trace: EpisodeTrace
 
 
@@ -156,6 +160,7 @@ class ClosedLoop:
         last_command: np.ndarray | None = None
         starved = held = targeted = refused = 0
         success_at: float | None = None
+        closest = math.inf
         limit = self.definition.time_limit if time_limit is None else time_limit
         for tick in range(int(math.ceil(limit * self.rate - 1e-9))):
             now = tick * self.dt
@@ -168,6 +173,7 @@ class ClosedLoop:
                                           trace if keep_frames else None)
                 trace.request_ticks[in_flight.chunk_id] = tick
             measured = scene.joint_positions()
+            closest = min(closest, self.definition.tool_distance(scene, task))
             command = None
             if decision.target is not None:
                 previous = last_command if last_command is not None else measured
@@ -193,7 +199,7 @@ class ClosedLoop:
                 break
         return EpisodeResult(seed, wording, instruction, success_at is not None, success_at, scene.time,
                              time.perf_counter() - started, latencies, starved, held, targeted, refused,
-                             dict(safety.counts), trace)
+                             dict(safety.counts), closest, trace)
 
     # ---- internals ---------------------------------------------------------------------------
     def _advance(self, follower: TrajectoryFollower, until: float) -> None:

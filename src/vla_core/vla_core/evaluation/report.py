@@ -30,16 +30,18 @@ def _ms(seconds: float | None) -> str:
 
 def markdown_table(summaries: Sequence[CellSummary]) -> str:
     lines = ["| embodiment | task | wording | mode | success | 95 % interval (Wilson) | mean time to success (s) "
-             "| chunk latency median / p90 (ms) | starved ticks | targets refused | wall s / episode |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| chunk latency median / p90 (ms) | starved ticks | targets refused | wall s / episode "
+             "| failures: closest approach, median (cm) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for s in summaries:
         k = s.key
         time_to_success = "-" if s.mean_time_to_success is None else f"{s.mean_time_to_success:.2f}"
         refused = "-" if s.refused_fraction is None else f"{s.refused_fraction:.0%}"
+        closest = "-" if s.failed_closest_approach is None else f"{s.failed_closest_approach * 100:.1f}"
         lines.append(f"| {k.embodiment} | {k.task} | {k.wording} | {k.mode} | {s.successes}/{s.episodes} "
                      f"({s.success_rate:.0%}) | {s.wilson_low:.0%} - {s.wilson_high:.0%} | {time_to_success} "
                      f"| {_ms(s.latency_median)} / {_ms(s.latency_p90)} | {s.starved_ticks} | {refused} | "
-                     f"{s.mean_wall_seconds:.1f} |")
+                     f"{s.mean_wall_seconds:.1f} | {closest} |")
     return "\n".join(lines) + "\n"
 
 

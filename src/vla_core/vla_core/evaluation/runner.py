@@ -62,7 +62,7 @@ def _episode_json(result: EpisodeResult) -> dict:
             "latency_median": float(np.median(result.latencies)) if result.latencies else None,
             "starved_ticks": result.starved_ticks, "held_ticks": result.held_ticks,
             "target_ticks": result.target_ticks, "refused_ticks": result.refused_ticks,
-            "safety_counts": result.safety_counts}
+            "safety_counts": result.safety_counts, "closest_approach": round(result.closest_approach, 4)}
 
 
 def _pictures(result: EpisodeResult, key: CellKey, joint_names: Sequence[str], output: Path) -> None:

@@ -1,4 +1,5 @@
-"""Numbers per evaluation cell: success rate with its Wilson interval, time to success, latency.
+"""Numbers per evaluation cell: success rate with its Wilson interval, time to success, latency,
+and how near the failed episodes came to the cube.
 
 A success rate from a few dozen episodes is uncertain; the Wilson score interval says how much
 (and, unlike the normal approximation, stays inside [0, 1] at 0 % and 100 %).
@@ -61,6 +62,7 @@ class CellSummary:
     refused_fraction: float | None  # targets the safety filter refused, of all targets (None: no target)
     safety_counts: dict[str, int]
     mean_wall_seconds: float  # per episode, on this machine
+    failed_closest_approach: float | None  # m, median over the failed episodes: reach (large) or grasp (small)?
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -74,6 +76,7 @@ def summarise(key: CellKey, results: list[EpisodeResult]) -> CellSummary:
     successes = sum(r.success for r in results)
     low, high = wilson_interval(successes, len(results))
     times = [r.time_to_success for r in results if r.success]
+    missed = [r.closest_approach for r in results if not r.success]
     latencies = np.array([latency for r in results for latency in r.latencies])
     targeted = sum(r.target_ticks for r in results)
     counts: Counter[str] = Counter()
@@ -86,4 +89,5 @@ def summarise(key: CellKey, results: list[EpisodeResult]) -> CellSummary:
         float(np.percentile(latencies, 90)) if len(latencies) else None,
         len(latencies), sum(r.starved_ticks for r in results),
         sum(r.refused_ticks for r in results) / targeted if targeted else None, dict(counts),
-        float(np.mean([r.wall_seconds for r in results])))
+        float(np.mean([r.wall_seconds for r in results])),
+        float(np.median(missed)) if missed else None)
