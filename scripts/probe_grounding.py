@@ -55,10 +55,10 @@ def first_chunk_end_points(checkpoint: str, embodiment: str, placements: int
             task = definition.draw_task(seed, scene)
             joints = scene.joint_positions()
             images = {camera.name: scene.render(camera.name) for camera in spec.cameras}
+            start = decoder.start_from_joints(joints)
             observation = Observation(images[spec.main_camera.name], joints,
                                       {camera.name: images[camera.name] for camera in spec.wrist_cameras},
-                                      tool_poses=decoder.kinematics.forward(joints))
-            start = decoder.start_from_joints(joints)
+                                      tool_poses=decoder.tool_poses(start))
             truth = scene.image_position(spec.main_camera.name, scene.cube(task.colour).position)
             for wording, rows in offsets.items():
                 rows.append(keypoint_offset(model, images[spec.main_camera.name],

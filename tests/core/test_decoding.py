@@ -120,3 +120,16 @@ def test_a_chunk_start_with_the_wrong_number_of_poses_is_refused() -> None:
     decoder = ChunkDecoder(load_embodiment("aloha"))
     with pytest.raises(ValueError, match="needs 2 chunk-start poses, got 1"):
         decoder.start_from_message_fields(np.zeros((1, 4, 4)), np.zeros(0))
+
+
+@pytest.mark.parametrize("space", ["eef_relative", "joint_abs"])
+def test_tool_poses_at_a_chunk_start_are_the_arms_forward_kinematics(space: str) -> None:
+    spec = dataclasses.replace(load_embodiment("aloha"), action_space=space)
+    decoder = ChunkDecoder(spec)
+    joints = smooth_joint_path(decoder, np.random.default_rng(5))[0]
+    start = decoder.start_from_joints(joints)
+    assert len(start.poses) == (2 if space == "eef_relative" else 0)  # only pose spaces compute them
+    poses = decoder.tool_poses(start)
+    assert len(poses) == 2
+    for pose, expected in zip(poses, decoder.kinematics.forward(joints), strict=True):
+        np.testing.assert_allclose(pose, expected, atol=1e-12)

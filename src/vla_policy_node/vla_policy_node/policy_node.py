@@ -321,7 +321,7 @@ class PolicyNode(LifecycleNode):
         inputs = Observation(
             main_image=observation.samples[spec.main_camera.name].data, state=joints,
             wrist_images={c.name: observation.samples[c.name].data for c in spec.wrist_cameras},
-            tool_poses=self.decoder.kinematics.forward(joints))
+            tool_poses=self.decoder.tool_poses(start))
         if not self._inferring.acquire(blocking=False):
             raise RequestRefused("busy", "a chunk is being computed for an earlier request; one request at a time")
         try:

@@ -228,7 +228,7 @@ class ClosedLoop:
         chunk_id = len(served) + 1
         observation = Observation(images[spec.main_camera.name], joints,
                                   {camera.name: images[camera.name] for camera in spec.wrist_cameras},
-                                  tool_poses=decoder.kinematics.forward(joints))
+                                  tool_poses=decoder.tool_poses(start))
         predicted = self.policy.predict_chunk(observation, instruction, spec.name, prefix, seed * 1000 + chunk_id)
         targets = decoder.joint_targets(predicted.actions, start, joints).positions
         measured = time.perf_counter() - computing

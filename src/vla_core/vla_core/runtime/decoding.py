@@ -66,6 +66,11 @@ class ChunkDecoder:
         poses = tuple(self.kinematics.forward(joints)) if self.space.uses_poses else ()
         return ChunkStart(joints.copy(), poses)
 
+    def tool_poses(self, start: ChunkStart) -> tuple[np.ndarray, ...]:
+        """Each arm's pose at `start` (what `Observation.tool_poses` carries): the poses a pose
+        space already computed, else forward kinematics of its joints."""
+        return start.poses or tuple(self.kinematics.forward(start.joints))
+
     def start_from_message_fields(self, poses: np.ndarray, positions: np.ndarray) -> ChunkStart:
         """A chunk start as ActionChunk carries it: (arms, 4, 4) poses or the (state_dim,) joints."""
         if self.space.uses_poses:
