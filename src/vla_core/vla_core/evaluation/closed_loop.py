@@ -105,7 +105,7 @@ class EpisodeResult:
     refused_ticks: int  # of those, targets the safety filter refused (for eef spaces mostly rows IK could not reach)
     safety_counts: dict[str, int]
     # m: nearest the tool (as the scripted teleoperator places it: the SO-101's end-effector frame on its
-    # fixed jaw, 2.6 cm from a grasped cube's centre; the middle between the ALOHA's pads) came to the
+    # fixed jaw, 3.4 cm from a grasped cube's centre; the middle between the ALOHA's pads) came to the
     # named cube's centre, over the control ticks
     closest_approach: float
     trace: EpisodeTrace
