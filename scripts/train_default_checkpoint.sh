@@ -17,14 +17,20 @@ ALOHA_EPISODES=${ALOHA_EPISODES:-160}
 STEPS=${STEPS:-}
 EVAL_EPISODES=${EVAL_EPISODES:-10}
 
-for robot in so101 aloha; do
-    episodes_var="${robot^^}_EPISODES"
-    if [ ! -f "$WORK/data/${robot}_pick/meta/info.json" ]; then
-        rm -rf "$WORK/data/${robot}_pick"
-        vla collect --embodiment "$robot" --task pick_cube --episodes "${!episodes_var}" --seed 0 \
-            --output "$WORK/data/${robot}_pick"
+collect() {  # ROBOT EPISODES SEED DATASET: a dataset of scripted picks, unless a complete one is there
+    if [ ! -f "$4/meta/info.json" ]; then
+        rm -rf "$4"
+        vla collect --embodiment "$1" --task pick_cube --episodes "$2" --seed "$3" --output "$4"
     fi
-done
+}
+# The SO-101's demonstrations are two datasets collected side by side, one per core (an episode
+# renders two 224 px cameras and solves the teleoperator's lines by IK, about 9 s on one core).
+so101_first=$((SO101_EPISODES / 2))
+collect so101 "$so101_first" 0 "$WORK/data/so101_pick_0" &
+first_half=$!
+collect so101 $((SO101_EPISODES - so101_first)) "$so101_first" "$WORK/data/so101_pick_1"
+wait "$first_half"
+collect aloha "$ALOHA_EPISODES" 0 "$WORK/data/aloha_pick"
 rm -rf "$WORK/run"
 started=$SECONDS
 vla train --config config/train/default_checkpoint.yaml ${STEPS:+--set steps="$STEPS"}
