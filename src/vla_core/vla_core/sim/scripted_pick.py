@@ -19,9 +19,9 @@ JAW_AXIS = np.array([1.0, 0.0, 0.0])  # gripper_frame_link x: from the moving ja
 # diagonal is 4.2 cm), their middle 3.4 cm from the tool frame (on the fixed jaw); -0.1 rad is past
 # closed (the pads meet the cube at about 0.31 rad), so the jaws squeeze what they hold. The jaws
 # used to open to 0.5 rad (4.3 cm): the cube then fitted between the pads only within about 15
-# degrees of the faces' yaw and 5 mm of their middle, a precision no policy reached. At 0.8 rad
-# the script picks with the cube's yaw unknown (any error up to 45 degrees) and 1 cm off
-# (30/30 each, selection seeds 20000+), and 200/200 on seeds 0-199 (197/200 at 0.5 rad, whose
+# degrees of the faces' yaw and 5 mm of their middle, closer than this project's policies came. At 0.8 rad
+# the script lifts the cube from a grasp planned 45 degrees off its faces (20/20) or 1 cm off its
+# centre (30/30; selection seeds 20000+), and 200/200 on seeds 0-199 (197/200 at 0.5 rad, whose
 # descent in the far corners of the placement band came in sideways onto the cube's top).
 # Placing, the cube is pressed onto the table (table friction keeps the opening jaw from flicking
 # it away), the arm holds still 0.4-0.6 s first (it lags the command at the end of the descent),
