@@ -24,7 +24,7 @@ from vla_core.sim.scripted_pick import SO101_GRASP
 
 ROOT = Path(__file__).resolve().parents[2]
 LATENCY = 0.12  # s: 3.6 control periods at 30 Hz, so a chunk arrives 4 ticks after its observation
-# m: the SO-101's tool frame sits on its fixed jaw, 2.6 cm from the middle between the pads, which a
+# m: the SO-101's tool frame sits on its fixed jaw, 3.4 cm from the middle between the open pads, which a
 # grasp puts on the cube's centre; 5 mm more for the servos' lag
 GRASPED = SO101_GRASP.jaw_offset + 0.005
 

@@ -149,13 +149,23 @@ def test_a_plans_approach_ends_where_its_jaws_start_to_close(scene, kinematics) 
 def test_the_teleoperator_opens_and_closes_the_jaws_where_the_profile_does(embodiment) -> None:
     """A policy's binary gripper channel is decoded to the profile's open and closed positions:
     demonstrations that open the jaws elsewhere would teach a grasp the policy cannot execute."""
-    from vla_core.sim.factory import make_teleop
+    from vla_core.sim.factory import make_scene, make_teleop
+    from vla_core.sim.rollout import plan_task
 
     spec = load_embodiment(embodiment)
     teleop = make_teleop(spec)
-    for arm in spec.arms:
-        assert teleop.kinematics.gripper_positions(arm) == pytest.approx(
-            (teleop.geometry.gripper_open, teleop.geometry.gripper_closed))
+    scene = make_scene(embodiment, "pick_cube", 64)
+    try:
+        scene.reset(0)
+        task = sample_pick_task(0, scene.colours)
+        plan = plan_task(scene, task, teleop, np.random.default_rng(0))
+        arm = teleop.arm_for(scene.cube(task.colour).position)
+    finally:
+        scene.close()
+    jaws = plan.joints[:, spec.joint_names.index(spec.arms[arm].gripper_joint)]
+    opened, closed = teleop.kinematics.gripper_positions(spec.arms[arm])
+    assert jaws[plan.approach_rows - 1] == pytest.approx(opened)  # open around the cube
+    assert jaws[-1] == pytest.approx(closed)  # squeezing it, lifted
 
 
 @pytest.mark.parametrize("yaw_error, offset", [(np.pi / 4, 0.0), (0.0, 0.015)])

@@ -12,6 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from vla_core.actions import ArmState, ArmTrajectory, encode_chunk
+from vla_core.data.eef_pose import gripper_closed
 from vla_core.embodiment import EmbodimentSpec, load_embodiment, require_trained_profile
 from vla_core.evaluation.environments import EpisodeTask, SimScene
 from vla_core.kinematics import RobotKinematics
@@ -76,11 +77,6 @@ class ScriptedOracle:
         self._scene = scene
         self._plan = plan_task(scene, task, self.teleop, np.random.default_rng(seed))
 
-    def _closed(self, gripper: np.ndarray) -> np.ndarray:
-        """1 where the plan's gripper joint is nearer its closed than its open position."""
-        geometry = self.teleop.geometry
-        return (np.abs(gripper - geometry.gripper_closed) < np.abs(gripper - geometry.gripper_open)).astype(float)
-
     def predict_chunk(self, observation: Observation, instruction: str, embodiment: str,
                       prefix: np.ndarray | None = None, seed: int | None = None) -> PredictedChunk:
         if self._plan is None or self._scene is None:
@@ -96,7 +92,8 @@ class ScriptedOracle:
         for arm, (columns, gripper) in enumerate(zip(self._columns, self._grippers)):
             trajectories.append(ArmTrajectory(poses=np.stack([poses[arm] for poses in row_poses]),
                                               joints=joints[:, columns],
-                                              gripper=None if gripper is None else self._closed(joints[:, gripper])))
+                                              gripper=None if gripper is None else
+                                              gripper_closed(self.kinematics, arm, joints[:, gripper])))
             starts.append(ArmState(pose=start_poses[arm], joints=state[columns]))
         actions = encode_chunk(spec.action_space, trajectories, starts, spec.has_gripper)
         committed = 0 if prefix is None else len(prefix)

@@ -15,10 +15,10 @@ from vla_core.kinematics import RobotKinematics
 from vla_core.sim.teleop import GraspGeometry, ScriptedTeleop, UnreachableCube
 
 # measured on gym-aloha's MJCF: the finger tips are 15.4 cm along the gripper link's x axis, so
-# with the cube's centre at 14.2 cm they stop 8 mm above the table; 0.057 m (the joint's upper
-# limit) opens the pads 6.9 cm apart around the 4 cm cube, 0.021 m (the lower limit) squeezes it
-ALOHA_GRASP = GraspGeometry(jaw_offset=0.142, gripper_open=0.057, gripper_closed=0.021,
-                            hover=(0.05, 0.08), lift=0.1)
+# with the cube's centre at 14.2 cm they stop 8 mm above the table; the profile opens and closes the
+# jaws at the finger joint's limits: 0.057 m opens the pads 6.9 cm apart around the 4 cm cube, 0.021 m
+# squeezes it
+ALOHA_GRASP = GraspGeometry(jaw_offset=0.142, hover=(0.05, 0.08), lift=0.1)
 REACHING_DOWN = np.array([0.0, 0.5, 0.0, 1.0])  # shoulder, elbow, forearm_roll, wrist_angle of the IK seed
 
 

@@ -15,20 +15,20 @@ from vla_core.kinematics import RobotKinematics
 from vla_core.sim.teleop import GraspGeometry, ScriptedTeleop, UnreachableCube
 
 JAW_AXIS = np.array([1.0, 0.0, 0.0])  # gripper_frame_link x: from the moving jaw towards the fixed jaw
-# measured on the SO-101 MJCF: at 0.8 rad the pads are 6.2 cm apart around the 3 cm cube (its
-# diagonal is 4.2 cm), their middle 3.4 cm from the tool frame (on the fixed jaw); -0.1 rad is past
-# closed (the pads meet the cube at about 0.31 rad), so the jaws squeeze what they hold. The jaws
-# used to open to 0.5 rad (4.3 cm): the cube then fitted between the pads only within about 15
-# degrees of the faces' yaw and 5 mm of their middle, closer than this project's policies came. At 0.8 rad
-# the script lifts the cube from a grasp planned 45 degrees off its faces (20/20) or 1 cm off its
-# centre (30/30; selection seeds 20000+), and 200/200 on seeds 0-199 (197/200 at 0.5 rad, whose
-# descent in the far corners of the placement band came in sideways onto the cube's top).
+# measured on the SO-101 MJCF: at 0.8 rad (the profile's gripper_open) the pads are 6.2 cm apart
+# around the 3 cm cube (its diagonal is 4.2 cm), their middle 3.4 cm from the tool frame (on the
+# fixed jaw); the profile's -0.1 rad is past closed (the pads meet the cube at about 0.31 rad), so
+# the jaws squeeze what they hold. The jaws used to open to 0.5 rad (4.3 cm): the cube then fitted
+# between the pads only within about 15 degrees of the faces' yaw and 5 mm of their middle, closer
+# than this project's policies came. At 0.8 rad the script lifts the cube from a grasp planned 45
+# degrees off its faces (20/20) or 1 cm off its centre (30/30; selection seeds 20000+), and
+# 200/200 on seeds 0-199 (197/200 at 0.5 rad, whose descent in the far corners of the placement
+# band came in sideways onto the cube's top).
 # Placing, the cube is pressed onto the table (table friction keeps the opening jaw from flicking
 # it away), the arm holds still 0.4-0.6 s first (it lags the command at the end of the descent),
 # and the fixed jaw moves 16 mm off the cube before rising: a cube left leaning on the fixed jaw
 # is dragged along and falls over when the jaw rises (199/200 placed, seeds 0-199).
-SO101_GRASP = GraspGeometry(jaw_offset=0.034, gripper_open=0.8, gripper_closed=-0.1,
-                            release_shift=0.016, release_height=0.0, release_settle=(0.4, 0.6))
+SO101_GRASP = GraspGeometry(jaw_offset=0.034, release_shift=0.016, release_height=0.0, release_settle=(0.4, 0.6))
 
 
 class ScriptedPickTeleop(ScriptedTeleop):

@@ -32,14 +32,14 @@ class UnreachableCube(ValueError):
 
 @dataclass(frozen=True)
 class GraspGeometry:
-    """Where a robot's jaws close around a cube, and how far the script moves."""
+    """Where a robot's jaws close around a cube, and how far the script moves. How far the jaws
+    open and close is the profile's (`RobotKinematics.gripper_positions`), the positions a policy's
+    binary gripper channel is decoded to, so demonstrations and policies grasp alike."""
 
     jaw_offset: float  # m from the end-effector frame to the middle between the pads
-    gripper_open: float  # gripper joint position with the jaws wide of the cube
-    gripper_closed: float  # past where the jaws touch the cube, so they squeeze it
     hover: tuple[float, float] = (0.03, 0.05)  # m above the grasp, drawn per plan
     lift: float = 0.08  # m
-    gripper_release: float | None = None  # opening when letting go in a place; None: gripper_open
+    gripper_release: float | None = None  # opening when letting go in a place; None: the profile's open
     release_shift: float = 0.0  # m along the jaw direction after letting go, before rising
     release_height: float = 0.005  # m above its resting height where the cube is let go
     release_settle: tuple[float, float] = (0.0, 0.0)  # s held still at the bottom before opening, drawn per plan
@@ -84,6 +84,8 @@ class ScriptedTeleop(ABC):
         names = kinematics.spec.joint_names
         self._arm_columns = [[names.index(j) for j in arm.joint_names] for arm in kinematics.spec.arms]
         self._gripper_column = [names.index(arm.gripper_joint) for arm in kinematics.spec.arms]
+        # per arm: the gripper wide of the cube, and past touching it (so the jaws squeeze what they hold)
+        self._jaws_open, self._jaws_closed = zip(*(kinematics.gripper_positions(arm) for arm in kinematics.spec.arms))
 
     # ---- what a robot's script says ----------------------------------------------------------------
     @abstractmethod
@@ -123,10 +125,10 @@ class ScriptedTeleop(ABC):
         grasp, jaw_direction = self.grasp(arm, joints, cube_position, cube_yaw)
         segments = self._approach(arm, joints, grasp, jaw_direction, hover, speed)
         approach_rows = sum(len(segment) for segment in segments)
-        segments.append(self._joint_move(segments[-1][-1], self._with_gripper(segments[-1][-1], arm, g.gripper_closed),
-                                         0.6 / speed))
+        closing = self._with_gripper(segments[-1][-1], arm, self._jaws_closed[arm])
+        segments.append(self._joint_move(segments[-1][-1], closing, 0.6 / speed))
         segments.append(self._hold(segments[-1][-1], rng.uniform(0.1, 0.4)))
-        segments.append(self._line(arm, grasp, grasp + [0, 0, g.lift], jaw_direction, g.gripper_closed,
+        segments.append(self._line(arm, grasp, grasp + [0, 0, g.lift], jaw_direction, self._jaws_closed[arm],
                                    segments[-1][-1], 1.0 / speed))
         segments.append(self._hold(segments[-1][-1], rng.uniform(0.4, 0.8)))
         if place_at is not None:
@@ -148,12 +150,12 @@ class ScriptedTeleop(ABC):
         target = np.r_[place_at[:2], cube[2] + g.release_height]
         tool, direction = self.grasp(arm, row, target, float(np.arctan2(jaw_direction[1], jaw_direction[0])))
         lifted = tool + [0, 0, g.lift]
-        above = self._with_arm(row, arm, self.solve(arm, lifted, direction, row), g.gripper_closed)
+        above = self._with_arm(row, arm, self.solve(arm, lifted, direction, row), self._jaws_closed[arm])
         segments = [self._joint_move(row, above, 2.0 / speed),
-                    self._line(arm, lifted, tool, direction, g.gripper_closed, above, 1.0 / speed)]
+                    self._line(arm, lifted, tool, direction, self._jaws_closed[arm], above, 1.0 / speed)]
         if max(g.release_settle) > 0:
             segments.append(self._hold(segments[-1][-1], rng.uniform(*g.release_settle)))
-        release = g.gripper_open if g.gripper_release is None else g.gripper_release
+        release = self._jaws_open[arm] if g.gripper_release is None else g.gripper_release
         segments.append(self._joint_move(segments[-1][-1], self._with_gripper(segments[-1][-1], arm, release),
                                          0.8 / speed))
         segments.append(self._hold(segments[-1][-1], rng.uniform(0.2, 0.4)))
@@ -204,11 +206,12 @@ class ScriptedTeleop(ABC):
         offset = tool - grasp
         if np.linalg.norm(offset[:2]) < DESCENT_COLUMN_RADIUS and -0.005 < offset[2] < hover + 0.01:
             seconds = max(0.3, float(np.linalg.norm(offset)) / hover) / speed
-            return [self._line(arm, tool, grasp, jaw_direction, g.gripper_open, row, seconds)]
-        above = self._with_arm(row, arm, self.solve(arm, grasp + [0, 0, hover], jaw_direction, row), g.gripper_open)
-        segments = self._rise_to(arm, row, above, g.gripper_open, 0.6 / speed)
+            return [self._line(arm, tool, grasp, jaw_direction, self._jaws_open[arm], row, seconds)]
+        above = self._with_arm(row, arm, self.solve(arm, grasp + [0, 0, hover], jaw_direction, row),
+                               self._jaws_open[arm])
+        segments = self._rise_to(arm, row, above, self._jaws_open[arm], 0.6 / speed)
         return segments + [self._joint_move(segments[-1][-1] if segments else row, above, 1.6 / speed),
-                           self._line(arm, grasp + [0, 0, hover], grasp, jaw_direction, g.gripper_open, above,
+                           self._line(arm, grasp + [0, 0, hover], grasp, jaw_direction, self._jaws_open[arm], above,
                                       1.0 / speed)]
 
     def _rise_to(self, arm: int, row: np.ndarray, above: np.ndarray, gripper: float, seconds: float) -> list[np.ndarray]:
