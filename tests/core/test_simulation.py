@@ -148,7 +148,10 @@ def test_a_plans_approach_ends_where_its_jaws_start_to_close(scene, kinematics) 
 @pytest.mark.parametrize("embodiment", ["so101", "aloha"])
 def test_the_teleoperator_opens_and_closes_the_jaws_where_the_profile_does(embodiment) -> None:
     """A policy's binary gripper channel is decoded to the profile's open and closed positions:
-    demonstrations that open the jaws elsewhere would teach a grasp the policy cannot execute."""
+    demonstrations that open the jaws elsewhere would teach a grasp the policy cannot execute.
+    And the robot starts with its jaws open, so no reaching frame is labelled closed: a policy
+    taught that shut its jaws harder than any demonstration and opened them late, beside the cube."""
+    from vla_core.data.eef_pose import gripper_closed
     from vla_core.sim.factory import make_scene, make_teleop
     from vla_core.sim.rollout import plan_task
 
@@ -166,6 +169,7 @@ def test_the_teleoperator_opens_and_closes_the_jaws_where_the_profile_does(embod
     opened, closed = teleop.kinematics.gripper_positions(spec.arms[arm])
     assert jaws[plan.approach_rows - 1] == pytest.approx(opened)  # open around the cube
     assert jaws[-1] == pytest.approx(closed)  # squeezing it, lifted
+    assert not gripper_closed(teleop.kinematics, arm, jaws[:plan.approach_rows]).any()  # open all the reach
 
 
 @pytest.mark.parametrize("yaw_error, offset", [(np.pi / 4, 0.0), (0.0, 0.015)])

@@ -16,7 +16,12 @@ from vla_core.sim.scene import CUBE_COLOURS, Layout, TabletopScene, add_bin, add
 
 CUBE_HALF_SIZE = 0.015  # m
 JOINTS = ("shoulder_pan", "shoulder_lift", "elbow_flex", "wrist_flex", "wrist_roll", "gripper")
-HOME = np.array([0.0, -1.0, 1.0, 0.6, 0.0, 0.0])  # arm raised above the table, gripper half open
+# The arm raised above the table, the jaws open as far as the profile's gripper_open (0.8 rad), as
+# the ALOHA starts. It used to start shut (0 rad) and the teleoperator opened the jaws along the
+# reach, so the policy's binary gripper channel labelled the reach's first 0.6-0.8 s "closed": in
+# closed loop the decoder then shut the jaws harder than any demonstration (-0.1 rad), and the
+# policy opened them 1.2-5.0 s into the episode, often only beside the cube.
+HOME = np.array([0.0, -1.0, 1.0, 0.6, 0.0, 0.8])
 CAMERAS = ("front", "wrist")
 PLACEMENT_X = (0.16, 0.30)  # m, in the robot base frame: the reachable band in front of the arm
 PLACEMENT_Y = (-0.12, 0.12)
