@@ -201,7 +201,6 @@ class ScriptedTeleop(ABC):
         open and go straight there, as a person would, instead of backing off to start over,
         which would teach a policy at the cube to leave it. From anywhere else: as from home,
         first straight up when the tool is low."""
-        g = self.geometry
         tool = self.tool_position(arm, row)
         offset = tool - grasp
         if np.linalg.norm(offset[:2]) < DESCENT_COLUMN_RADIUS and -0.005 < offset[2] < hover + 0.01:
