@@ -94,6 +94,22 @@ def test_sync_holds_while_the_chunk_is_inferred_and_still_succeeds(spec, scene) 
     assert result.starved_ticks == 0
 
 
+def test_ensemble_requests_at_the_params_files_interval(spec, scene, tmp_path) -> None:
+    """The executor's ensemble_interval reaches the loop: a request every 6 ticks, not every tick the
+    previous answer allows (4 ticks at this latency), and the averaged chunks still pick the cube."""
+    params = tmp_path / "policy.yaml"
+    params.write_text("vla_executor:\n  ros__parameters:\n    mode: ensemble\n    ensemble_interval: 6\n"
+                      "    ensemble_decay: 0.01\n")
+    settings = ExecutionSettings.from_params_file(params)
+    assert (settings.mode, settings.ensemble_interval) == (ExecutionMode.ENSEMBLE, 6)
+    loop = ClosedLoop(sim_task("so101", "pick_cube"), spec, ScriptedOracle(spec), settings, scene=scene,
+                      latency=LATENCY)
+    result = loop.run(EVAL_SEED_BASE, time_limit=10.0)
+    assert result.success
+    requests = sorted(result.trace.request_ticks.values())
+    assert len(requests) > 10 and set(np.diff(requests)) == {6}
+
+
 class OutOfReachOracle(ScriptedOracle):
     """The oracle's chunks moved 1 m along the tool's x axis: no SO-101 pose reaches them."""
 

@@ -39,6 +39,8 @@ class ExecutionSettings:
     mode: ExecutionMode = ExecutionMode.ASYNC
     control_rate_hz: float = 0.0  # 0 = the profile's rate
     execute_steps: int = 8
+    ensemble_interval: int = 1
+    ensemble_decay: float = 0.01
     limit_policy: str = "clamp"
     max_joint_velocity: float = 3.0
     max_jump: float = 0.5
@@ -150,7 +152,10 @@ class ClosedLoop:
         task = self.definition.draw_task(seed, scene)
         instruction = task.instruction(wording, seed)
         self.policy.start_episode(scene, task, seed)
-        scheduler = ChunkScheduler(SchedulerConfig(self.settings.mode, spec.chunk_size, self.settings.execute_steps))
+        settings = self.settings
+        scheduler = ChunkScheduler(SchedulerConfig(settings.mode, spec.chunk_size, settings.execute_steps,
+                                                   ensemble_interval=settings.ensemble_interval,
+                                                   ensemble_decay=settings.ensemble_decay))
         safety = build_safety_filter(spec, self.decoder, self.dt, self.settings)
         follower = TrajectoryFollower(scene.joint_positions())
         trace = EpisodeTrace()
