@@ -41,7 +41,7 @@ mkdir -p "$TARGET"
 cp -r "$newest/policy/." "$TARGET/"
 cp "$WORK/run/metrics.jsonl" "$WORK/run/loss_curve.png" "$TARGET/"
 vla eval --checkpoint "$TARGET" --embodiment so101,aloha --task pick_cube --episodes "$EVAL_EPISODES" \
-    --wording training,held_out --mode sync,async --torch-threads 1 --output "$TARGET/eval"
+    --wording training,held_out --mode sync,async,ensemble --torch-threads 1 --output "$TARGET/eval"
 python scripts/write_model_card.py --checkpoint "$TARGET" --run "$WORK/run" --train-seconds "$train_seconds" \
     --command "${STEPS:+STEPS=$STEPS }EVAL_EPISODES=$EVAL_EPISODES make checkpoint"
 echo "checkpoint in $TARGET, model card $TARGET/README.md, evaluation in $TARGET/eval/results.md"

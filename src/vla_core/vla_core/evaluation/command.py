@@ -58,7 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--episodes", type=int, default=20, help="episodes per cell")
     parser.add_argument("--wording", type=_names, default=["training", "held_out"],
                         help="instruction wordings: training, held_out")
-    parser.add_argument("--mode", type=_names, default=["sync", "async"], help="execution modes: sync, async, ensemble")
+    parser.add_argument("--mode", type=_names, default=["sync", "async", "ensemble"],
+                        help="execution modes: sync, async, ensemble")
     parser.add_argument("--output", required=True, help="directory for results.md, results.json and the PNGs")
     parser.add_argument("--seed-base", type=int, default=EVAL_SEED_BASE,
                         help=f"first episode seed (default {EVAL_SEED_BASE}: demonstrations use seeds below it)")
