@@ -61,6 +61,11 @@ class ExecutionSettings:
             values["workspace"] = tuple(values["workspace"])
         return cls(**values)
 
+    def scheduler_config(self, chunk_size: int) -> SchedulerConfig:
+        """The executor's chunk scheduling with these settings, for chunks of `chunk_size` rows."""
+        return SchedulerConfig(self.mode, chunk_size, self.execute_steps, ensemble_interval=self.ensemble_interval,
+                               ensemble_decay=self.ensemble_decay)
+
 
 def build_safety_filter(spec: EmbodimentSpec, decoder: ChunkDecoder, dt: float,
                         settings: ExecutionSettings) -> SafetyFilter:
@@ -152,10 +157,7 @@ class ClosedLoop:
         task = self.definition.draw_task(seed, scene)
         instruction = task.instruction(wording, seed)
         self.policy.start_episode(scene, task, seed)
-        settings = self.settings
-        scheduler = ChunkScheduler(SchedulerConfig(settings.mode, spec.chunk_size, settings.execute_steps,
-                                                   ensemble_interval=settings.ensemble_interval,
-                                                   ensemble_decay=settings.ensemble_decay))
+        scheduler = ChunkScheduler(self.settings.scheduler_config(spec.chunk_size))
         safety = build_safety_filter(spec, self.decoder, self.dt, self.settings)
         follower = TrajectoryFollower(scene.joint_positions())
         trace = EpisodeTrace()
