@@ -22,7 +22,8 @@ def run(scheduler: ChunkScheduler, latency: int, ticks: int, offset_of_request=l
     """Drive `scheduler` with a policy that answers after `latency` ticks.
 
     The policy's chunk for a request at tick r has row j = trajectory(r + 1 + j) plus
-    `offset_of_request(request_id)`. Returns the decisions of every tick.
+    `offset_of_request(request_id)`: a number, or an (H, 1) column with one value per row.
+    Returns the decisions of every tick.
     """
     in_flight: list[tuple[int, int, np.ndarray]] = []  # (due tick, request id, targets)
     decisions = []
@@ -102,6 +103,22 @@ def test_ensembling_weights_the_oldest_prediction_most() -> None:
     weights = np.array([math.exp(-decay * i) for i in range(len(covering))])
     expected_offset = float((weights * np.array(covering, dtype=float)).sum() / weights.sum())
     np.testing.assert_allclose(target, trajectory(tick) + expected_offset, atol=1e-9)
+
+
+def test_ensembling_leaves_out_rows_a_chunk_could_not_reach() -> None:
+    """An unreachable row (NaN from the decoder) of one chunk must not hold the robot while
+    other chunks cover that tick; a tick only unreachable rows cover is a hold (NaN)."""
+    scheduler = ChunkScheduler(SchedulerConfig(ExecutionMode.ENSEMBLE, HORIZON, EXECUTE_STEPS, ensemble_interval=2))
+    rows_1_4_7_unreachable = np.where(np.arange(HORIZON)[:, None] % 3 == 1, np.nan, 0.0)
+    decisions = run(scheduler, latency=1, ticks=80,
+                    offset_of_request=lambda request_id: rows_1_4_7_unreachable if request_id % 2 else 0.0)
+    # the first chunk (request 1 at tick 0) alone covers ticks 1 and 2; its row 1 is for tick 2
+    np.testing.assert_allclose(decisions[1].target, trajectory(1), atol=1e-12)
+    assert np.all(np.isnan(decisions[2].target))
+    steady = range(HORIZON, 80)
+    assert all(np.all(np.isfinite(decisions[tick].target)) for tick in steady)
+    np.testing.assert_allclose(np.stack([decisions[tick].target for tick in steady]), trajectory(np.arange(HORIZON, 80)),
+                               atol=1e-12)
 
 
 def test_an_answer_to_an_unknown_request_is_refused() -> None:

@@ -19,7 +19,10 @@ Modes:
   no step is skipped or repeated, whatever the latency.
 - ENSEMBLE (ACT's temporal ensembling): request every `ensemble_interval` ticks; the target at a
   tick is the average of every chunk's row for that tick, weighted exp(-decay * age) with the
-  oldest chunk weighted most, as in ACT.
+  oldest chunk weighted most, as in ACT. A row its chunk could not reach (NaN, see
+  `vla_core.runtime.decoding`) is left out of the average rather than spoiling it: with a
+  chunk requested every tick or two, eight or more rows cover each tick, and one unreachable
+  row among them would otherwise hold the robot. Only a tick no chunk reaches holds.
 """
 from __future__ import annotations
 
@@ -221,7 +224,9 @@ class ChunkScheduler:
             # ACT: w_i = exp(-m * i), i = 0 for the oldest prediction
             weights = np.array([math.exp(-self.config.ensemble_decay * i) for i in range(len(covering))])
             rows = np.stack([chunk.targets[chunk.row_at(tick)] for chunk in covering])
-            target = (weights[:, None] * rows).sum(axis=0) / weights.sum()
+            reachable = np.all(np.isfinite(rows), axis=1)
+            target = ((weights[reachable, None] * rows[reachable]).sum(axis=0) / weights[reachable].sum()
+                      if reachable.any() else rows[0])  # no reachable row: NaN, which the safety filter holds
         request = None
         due = self._last_request_tick is None or tick - self._last_request_tick >= self.config.ensemble_interval
         if self._pending is None and due:
