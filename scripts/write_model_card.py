@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from vla_core.sim.tasks import HELD_OUT_WORDINGS
+
 
 def _last(metrics: list[dict], key: str) -> dict | None:
     return next((row for row in reversed(metrics) if key in row), None)
@@ -74,6 +76,14 @@ def model_card(checkpoint: Path, run: Path, train_seconds: float, command: str, 
                          f"(seeds from {config['keypoint_seed']}), {config['keypoint_pretrain_steps']} steps alone, "
                          f"then beside the flow loss; on held-out views it lies {scores} image half-widths (RMS) "
                          f"from the named cube.")
+    if config.get("instruction_paraphrases"):
+        templates = [template for group in config["instruction_paraphrases"] for template in group]
+        leaked = sorted(set(templates) & set(HELD_OUT_WORDINGS))
+        lines.insert(-1, f"Instruction paraphrases: with probability {config['instruction_paraphrase_rate']} a training "
+                         f"text was reworded by another of {len(templates)} templates (`instruction_paraphrases` in the "
+                         "config); " + (f"the evaluation's held-out paraphrases {leaked} are among them, so they are "
+                                        "not held out." if leaked else
+                                        "the evaluation's held-out paraphrases are not among them."))
     if note:
         lines.insert(-1, note)
     if validation:
