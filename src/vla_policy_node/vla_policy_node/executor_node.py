@@ -82,13 +82,16 @@ from .status import CauseLog, StatusReport, diagnostics_message, status_message
 
 PARAMETERS = (
     Param("embodiment", "so101", "Embodiment profile: a name from config/embodiments or a YAML path."),
-    Param("mode", "async", "Chunk execution: sync, async (committed prefix) or ensemble (ACT).",
+    Param("mode", SchedulerConfig.mode.value, "Chunk execution: sync, async (committed prefix) or ensemble (ACT).",
           one_of(*(m.value for m in ExecutionMode))),
     Param("control_rate_hz", 0.0, "Control clock in Hz (10-200); 0 = the profile's control rate.",
           lambda v: None if v == 0 or 10 <= v <= 200 else "expected 0 or a rate in [10, 200]"),
-    Param("execute_steps", 8, "Rows executed before the next request (sync and async).", positive),
-    Param("ensemble_interval", 1, "Ticks between requests in ensemble mode.", positive),
-    Param("ensemble_decay", 0.01, "ACT's m in exp(-m i) for ensemble weights.", in_range(0.0, 10.0)),
+    Param("execute_steps", SchedulerConfig.execute_steps, "Rows executed before the next request (sync and async).",
+          positive),
+    Param("ensemble_interval", SchedulerConfig.ensemble_interval, "Ticks between requests in ensemble mode.",
+          positive),
+    Param("ensemble_decay", SchedulerConfig.ensemble_decay, "ACT's m in exp(-m i) for ensemble weights.",
+          in_range(0.0, 10.0)),
     Param("policy_service", "vla_policy/get_action_chunk", "GetActionChunk service of the policy node "
                                                           "(relative: resolved in this node's namespace)."),
     Param("request_timeout", 2.0, "Seconds before an unanswered chunk request is given up.", positive),

@@ -36,11 +36,11 @@ class ExecutionSettings:
     """The executor node's parameters that shape execution, with the node's defaults
     (`config/policy.yaml` overrides them through `from_params_file`)."""
 
-    mode: ExecutionMode = ExecutionMode.ASYNC
+    mode: ExecutionMode = SchedulerConfig.mode
     control_rate_hz: float = 0.0  # 0 = the profile's rate
-    execute_steps: int = 8
-    ensemble_interval: int = 1
-    ensemble_decay: float = 0.01
+    execute_steps: int = SchedulerConfig.execute_steps
+    ensemble_interval: int = SchedulerConfig.ensemble_interval
+    ensemble_decay: float = SchedulerConfig.ensemble_decay
     limit_policy: str = "clamp"
     max_joint_velocity: float = 3.0
     max_jump: float = 0.5
