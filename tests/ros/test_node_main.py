@@ -1,10 +1,17 @@
-"""run_node, the main() of every node program: a shutdown by signal is quiet, an error is not."""
+"""run_node, the main() of every node program: a shutdown by signal is quiet and certain, an error
+is not quiet."""
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import pytest
+import rclpy
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+
+from vla_policy_node.node_main import SHUTDOWN_POLL_S, spin_until_shutdown
 
 pytestmark = pytest.mark.ros
 
@@ -36,3 +43,27 @@ def test_a_runtime_error_during_shutdown_is_the_shutdown_and_otherwise_an_error(
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     else:
         assert result.returncode != 0 and "Unable to convert call argument" in result.stderr, result.stderr
+
+
+def test_spinning_ends_when_the_context_goes_down_without_waking_the_executor() -> None:
+    """rclpy's signal thread wakes the executors and only then shuts the contexts down; an
+    executor woken in between waits again. Shutting the context down underneath it (no wake-up,
+    no on_shutdown callback) is that case made certain: spinning must still end."""
+    context = Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("spinner", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spinning = threading.Thread(target=spin_until_shutdown, args=(executor, context), daemon=True)
+    spinning.start()
+    try:
+        spinning.join(timeout=1.0)
+        assert spinning.is_alive(), "spinning ended while the context was up"
+        context.handle.shutdown()  # what rclpy's signal thread does after the wake-up
+        spinning.join(timeout=SHUTDOWN_POLL_S + 2.0)
+        assert not spinning.is_alive(), "the executor kept waiting after its context shut down"
+    finally:
+        executor.wake()  # lets a plain spin() see the shutdown, so its thread does not outlive the test
+        spinning.join(timeout=2.0)
+        node.destroy_node()
+        context.try_shutdown()

@@ -7,6 +7,7 @@ the node quietly (`spin_until_shutdown`, which the side executors' threads use t
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -19,10 +20,18 @@ from .parameters import ParameterError
 
 NodeT = TypeVar("NodeT", bound=Node)
 CONFIGURATION_ERRORS = (ParameterError, ValueError, OSError, RuntimeError)
+SHUTDOWN_POLL_S = 0.25  # the longest a signal can go unnoticed by a waiting executor (see below)
 
 
-def spin_until_shutdown(executor: Executor, context: Context) -> None:
-    """Spin until `context` shuts down (a signal, `rclpy.shutdown`) or the executor does.
+def spin_until_shutdown(executor: Executor, context: Context, stop: threading.Event | None = None) -> None:
+    """Spin until `context` shuts down (a signal, `rclpy.shutdown`) or `stop` is set (the owner
+    of `executor` sets it before shutting the executor down: its `spin_once` then returns at once).
+
+    Why not `executor.spin()`: rclpy's signal thread first wakes the executors, then shuts the
+    contexts down. An executor that wakes in between still sees its context up, waits again with
+    no timeout and nothing will ever wake it: the process hangs until SIGKILL (seen under load
+    in CI: 1 SIGTERM in about 20). Waiting at most `SHUTDOWN_POLL_S` bounds that to a fraction
+    of a second, at the cost of a few wake-ups a second.
 
     A signal shuts the context down while the executor may be inside rclpy: taking a message
     (`take_message` then fails to convert it) or building its next wait set (`RCLError`: the
@@ -30,7 +39,8 @@ def spin_until_shutdown(executor: Executor, context: Context) -> None:
     while it is up they are errors and propagate.
     """
     try:
-        executor.spin()
+        while context.ok() and not (stop is not None and stop.is_set()):
+            executor.spin_once(timeout_sec=SHUTDOWN_POLL_S)
     except (ExternalShutdownException, ShutdownException):
         pass
     except RuntimeError:

@@ -38,7 +38,7 @@ class SideExecutor:
         self._executor = (SingleThreadedExecutor(context=parent.context) if threads == 1
                           else MultiThreadedExecutor(num_threads=threads, context=parent.context))
         self._executor.add_node(self.node)
-        self._started = threading.Event()
+        self._started, self._stop = threading.Event(), threading.Event()
         self.thread_id = 0  # the spinning thread's native id, for scheduling changes
         self._thread = threading.Thread(target=self._spin, name=f"{parent.get_name()}_{suffix}", daemon=True)
         self._thread.start()
@@ -51,10 +51,11 @@ class SideExecutor:
     def _spin(self) -> None:
         self.thread_id = threading.get_native_id()
         self._started.set()
-        spin_until_shutdown(self._executor, self.node.context)
+        spin_until_shutdown(self._executor, self.node.context, self._stop)
 
     def destroy(self) -> None:
         """Stop the thread before its node goes away (a wait set on a destroyed node aborts)."""
+        self._stop.set()
         self._executor.shutdown(timeout_sec=1.0)
         self._thread.join(timeout=2.0)
         self.node.destroy_node()
