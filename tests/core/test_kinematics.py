@@ -83,3 +83,31 @@ def test_a_five_joint_arm_meets_the_position_of_a_pose_it_cannot_orient() -> Non
     position, orientation = np.array(errors).T
     assert position.max() < 0.01, f"position given up for orientation: {position.max() * 100:.1f} cm"
     assert orientation.max() < 0.3 and orientation.min() > 0.01, orientation  # as close as it can, not exact
+
+
+def near_wrist_singularity(kin: RobotKinematics) -> np.ndarray:
+    """The ALOHA with its right ViperX's wrist angle 0.02 rad from straight: forearm roll and
+    wrist rotate turn about nearly the same axis."""
+    state = np.zeros(kin.spec.state_dim)
+    for joint, value in (("shoulder", 0.3), ("elbow", 0.2), ("wrist_angle", 0.02)):
+        state[kin.spec.joint_names.index(f"vx300s_right/{joint}")] = value
+    return state
+
+
+def test_an_anchored_solve_gives_up_a_sliver_of_orientation_rather_than_swing_the_wrist() -> None:
+    kin = RobotKinematics(load_embodiment("aloha"))
+    state = near_wrist_singularity(kin)
+    arm = 1
+    columns = [kin.spec.joint_names.index(name) for name in kin.spec.arms[arm].joint_names]
+    rolls = [columns[3], columns[5]]  # forearm_roll, wrist_rotate
+    target = kin.forward(state)[arm].copy()
+    target[:3, :3] = target[:3, :3] @ Rotation.from_rotvec([0.0, 0.0, 0.05]).as_matrix()
+    target[:3, 3] += [0.01, -0.01, 0.005]
+
+    exact = kin.inverse(arm, target, state)
+    assert np.abs(exact.joints[[3, 5]] - state[rolls]).max() > 0.5, "the case must swing an exact solve's wrist"
+
+    anchored = kin.inverse(arm, target, state, orientation_weight=0.1, anchor_weight=1e-3)
+    assert np.abs(anchored.joints[[3, 5]] - state[rolls]).max() < 0.1, anchored.joints - state[columns]
+    assert anchored.position_error < 1e-3, f"{anchored.position_error * 1000:.1f} mm"
+    assert 0.005 < anchored.orientation_error < 0.05, anchored.orientation_error  # the sliver, given up

@@ -22,6 +22,12 @@ from vla_core.actions import ArmState, ArmTrajectory, decode_chunk, encode_chunk
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.kinematics import RobotKinematics
 
+# IK for predicted rows: least motion from the previous row, the tool's position before its
+# orientation (see `vla_core.kinematics`). A predicted orientation is never exact, and meeting
+# it exactly near a wrist singularity swings the wrist a radian between rows.
+IK_ANCHOR_WEIGHT = 1e-3
+IK_ORIENTATION_WEIGHT = 0.1  # m/rad: 0.1 rad of orientation error costs what 1 cm of position does
+
 
 @dataclass(frozen=True)
 class ChunkStart:
@@ -129,7 +135,9 @@ class ChunkDecoder:
                 state = positions[0].copy()
                 for step in range(horizon):
                     result = self.kinematics.inverse(arm_index, trajectory.poses[step], state,
-                                                     max_iterations=self.ik_iterations)
+                                                     max_iterations=self.ik_iterations,
+                                                     orientation_weight=IK_ORIENTATION_WEIGHT,
+                                                     anchor_weight=IK_ANCHOR_WEIGHT)
                     positions[step, columns] = result.joints
                     if (result.position_error > self.position_tolerance
                             or result.orientation_error > self.orientation_tolerance):
