@@ -20,13 +20,13 @@ import numpy as np
 
 from vla_core.actions import ArmState, ArmTrajectory, decode_chunk, encode_chunk, get_action_space
 from vla_core.embodiment import EmbodimentSpec
-from vla_core.kinematics import RobotKinematics
+from vla_core.kinematics import UNDERACTUATED_ORIENTATION_WEIGHT, RobotKinematics
 
 # IK for predicted rows: least motion from the previous row, the tool's position before its
 # orientation (see `vla_core.kinematics`). A predicted orientation is never exact, and meeting
 # it exactly near a wrist singularity swings the wrist a radian between rows.
 IK_ANCHOR_WEIGHT = 1e-3
-IK_ORIENTATION_WEIGHT = 0.1  # m/rad: 0.1 rad of orientation error costs what 1 cm of position does
+IK_ORIENTATION_WEIGHT = UNDERACTUATED_ORIENTATION_WEIGHT  # the five-joint arm's trade, for every arm
 
 
 @dataclass(frozen=True)
