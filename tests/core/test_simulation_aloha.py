@@ -142,6 +142,27 @@ def test_rollout_records_state_action_and_frames_at_the_control_rate(aloha_spec)
     assert np.median(lag) < 0.05 and rollout.success
 
 
+def test_a_disturbed_rollout_records_the_undisturbed_commands_from_displaced_states(aloha_spec) -> None:
+    """DART: the robot executes command + noise, the dataset keeps the teleoperator's command."""
+    scene = make_scene("aloha", "pick_cube", 32)
+    teleop = make_teleop(aloha_spec)
+    try:
+        task = sample_task("pick_cube", 3, scene.colours)
+        clean = run_scripted_episode(scene, task, teleop, 3)
+        disturbed = run_scripted_episode(scene, task, teleop, 3, disturbance=0.03)
+        with pytest.raises(ValueError, match="disturbance is a standard deviation"):
+            run_scripted_episode(scene, task, teleop, 3, disturbance=-0.01)
+    finally:
+        scene.close()
+    np.testing.assert_array_equal(disturbed.action, clean.action)
+    grippers = [list(aloha_spec.joint_names).index(arm.gripper_joint) for arm in aloha_spec.arms]
+    arm_joints = [column for column in range(14) if column not in grippers]
+    displacement = np.abs(disturbed.state[:, arm_joints] - clean.state[:, arm_joints]).max(axis=1)
+    assert displacement[0] == 0  # the disturbance ramps in from the reset state
+    assert np.median(displacement) > 0.02  # the arm drifted off the path for most of the episode
+    assert displacement.max() < 0.3  # of the injected size (0.03 rad standard deviation), not a runaway
+
+
 @pytest.mark.slow
 def test_vla_collect_writes_the_successful_demonstrations(tmp_path, capsys) -> None:
     output = tmp_path / "dataset"
@@ -158,3 +179,6 @@ def test_vla_collect_writes_the_successful_demonstrations(tmp_path, capsys) -> N
         assert np.ptp(episode.action[:, gripper]) > 0 or np.ptp(episode.action[:, gripper + 7]) > 0  # it grasped
     assert vla_main(["collect", "--embodiment", "aloha", "--episodes", "0", "--output", str(tmp_path / "x")]) == 2
     assert "--episodes must be >= 1" in capsys.readouterr().err
+    assert vla_main(["collect", "--episodes", "1", "--disturbance", "0.03", "--recover-with", "checkpoints/default",
+                     "--output", str(tmp_path / "y")]) == 2
+    assert "use one or the other" in capsys.readouterr().err

@@ -6,7 +6,9 @@ every frame. Each episode becomes an `Episode` (state = measured joints, action 
 teleoperator's absolute joint command, instruction in the task's training wording) and goes
 through `DatasetWriter`. Episode k uses seed `--seed + k` for the scene, the task and the
 teleoperator's variation, so a dataset is reproducible. Failed demonstrations are left out
-unless `--keep-failed` (they are then marked `success: false`).
+unless `--keep-failed` (they are then marked `success: false`). With `--disturbance RAD` the
+robot executes the teleoperator's command plus smooth noise while the undisturbed command is
+recorded (DART, `vla_core.sim.rollout`), so the data shows the way back to the path.
 
 With `--recover-with CHECKPOINT` the episodes are recovery demonstrations
 (`vla_core.evaluation.recovery`): the checkpoint drives each episode in closed loop for a
@@ -67,9 +69,10 @@ def _recovery_loop(spec: EmbodimentSpec, task_name: str, checkpoint: str, scene)
 
 
 def collect(embodiment: str, task_name: str, episodes: int, seed: int, output: Path,
-            keep_failed: bool = False, recover: RecoverySource | None = None, log=print) -> CollectSummary:
+            keep_failed: bool = False, recover: RecoverySource | None = None, disturbance: float = 0.0,
+            log=print) -> CollectSummary:
     """Run `episodes` scripted (or, with `recover`, recovery) demonstrations and write the kept
-    ones to a new dataset at `output`."""
+    ones to a new dataset at `output`; `disturbance` (rad) perturbs what scripted episodes execute."""
     from vla_core.data.lerobot_v3 import DatasetWriter
     from vla_core.evaluation.recovery import run_recovery_episode
     from vla_core.sim.factory import make_scene, make_teleop
@@ -79,6 +82,11 @@ def collect(embodiment: str, task_name: str, episodes: int, seed: int, output: P
 
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")
+    if disturbance < 0:
+        raise ValueError(f"--disturbance is a standard deviation in radians, >= 0; got {disturbance}")
+    if disturbance and recover:
+        raise ValueError("--disturbance perturbs scripted episodes; a recovery episode's start is the checkpoint's "
+                         "own drift: use one or the other")
     spec = load_embodiment(embodiment)
     scene = make_scene(spec.name, task_name, _image_size(spec))
     missing = [camera.name for camera in spec.cameras if camera.name not in scene.cameras]
@@ -100,7 +108,9 @@ def collect(embodiment: str, task_name: str, episodes: int, seed: int, output: P
                             "source": "vla collect (scripted teleoperator in MuJoCo)"}
                 try:
                     if loop is None:
-                        rollout = run_scripted_episode(scene, task, teleop, episode_seed, cameras)
+                        rollout = run_scripted_episode(scene, task, teleop, episode_seed, cameras, disturbance)
+                        if disturbance:
+                            metadata.update(disturbance_rad=disturbance)
                     else:
                         handover = recover.handover.draw(episode_seed)
                         rollout = run_recovery_episode(loop, teleop, episode_seed, handover, cameras)
@@ -155,6 +165,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--handover", type=_window, default=HandoverWindow(1.0, 10.0), metavar="EARLIEST,LATEST",
                         help="with --recover-with: simulated seconds within which the teleoperator takes over "
                              "(default 1,10)")
+    parser.add_argument("--disturbance", type=float, default=0.0, metavar="RAD",
+                        help="DART: the robot executes the teleoperator's command plus smooth noise of this "
+                             "standard deviation per arm joint, the undisturbed command is recorded (default 0)")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="with --recover-with: torch intra-op threads (0 = torch's default); one keeps the "
                              "policy from stalling on OpenMP spin-waits beside the simulation, as in vla eval")
@@ -178,7 +191,7 @@ def _run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.torch_threads)
     try:
         summary = collect(args.embodiment, args.task, args.episodes, args.seed, args.output, args.keep_failed,
-                          recover, log=lambda line: print(line, file=sys.stderr, flush=True))
+                          recover, args.disturbance, log=lambda line: print(line, file=sys.stderr, flush=True))
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"vla collect: {error}", file=sys.stderr)
         return 2

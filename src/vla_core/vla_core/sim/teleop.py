@@ -71,6 +71,14 @@ def minimum_jerk(count: int) -> np.ndarray:
     return 10 * s**3 - 15 * s**4 + 6 * s**5
 
 
+def smooth_noise(count: int, width: int, window: int, rng: np.random.Generator) -> np.ndarray:
+    """(count, width) white noise low-passed by a `window`-sample moving average, scaled to unit std."""
+    noise = rng.normal(0.0, 1.0, (count + window, width))
+    kernel = np.ones(window) / window
+    smooth = np.stack([np.convolve(noise[:, j], kernel, mode="valid")[:count] for j in range(width)], axis=1)
+    return smooth / max(float(smooth.std()), 1e-9)
+
+
 class ScriptedTeleop(ABC):
     """Plans picks (and places) for one embodiment; see the module docstring."""
 
@@ -235,7 +243,4 @@ class ScriptedTeleop(ABC):
 
     def _tremor(self, count: int, joints: int, rng: np.random.Generator) -> np.ndarray:
         """Smooth hand tremor: white noise low-passed over about a third of a second."""
-        noise = rng.normal(0.0, 1.0, (count + 10, joints))
-        kernel = np.ones(10) / 10
-        smooth = np.stack([np.convolve(noise[:, j], kernel, mode="valid")[:count] for j in range(joints)], axis=1)
-        return self.tremor * smooth / max(float(smooth.std()), 1e-9)
+        return self.tremor * smooth_noise(count, joints, 10, rng)
