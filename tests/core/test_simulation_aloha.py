@@ -156,7 +156,7 @@ def test_a_disturbed_rollout_records_the_undisturbed_commands_from_displaced_sta
         scene.close()
     np.testing.assert_array_equal(disturbed.action, clean.action)
     grippers = [list(aloha_spec.joint_names).index(arm.gripper_joint) for arm in aloha_spec.arms]
-    arm_joints = [column for column in range(14) if column not in grippers]
+    arm_joints = [column for column in range(aloha_spec.state_dim) if column not in grippers]
     displacement = np.abs(disturbed.state[:, arm_joints] - clean.state[:, arm_joints]).max(axis=1)
     assert displacement[0] == 0  # the disturbance ramps in from the reset state
     assert np.median(displacement) > 0.02  # the arm drifted off the path for most of the episode

@@ -76,14 +76,13 @@ def collect(embodiment: str, task_name: str, episodes: int, seed: int, output: P
     from vla_core.data.lerobot_v3 import DatasetWriter
     from vla_core.evaluation.recovery import run_recovery_episode
     from vla_core.sim.factory import make_scene, make_teleop
-    from vla_core.sim.rollout import run_scripted_episode
+    from vla_core.sim.rollout import check_disturbance, run_scripted_episode
     from vla_core.sim.tasks import sample_task
     from vla_core.sim.teleop import UnreachableCube
 
     if episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {episodes}")
-    if disturbance < 0:
-        raise ValueError(f"--disturbance is a standard deviation in radians, >= 0; got {disturbance}")
+    check_disturbance(disturbance)  # before the scene and the dataset are made
     if disturbance and recover:
         raise ValueError("--disturbance perturbs scripted episodes; a recovery episode's start is the checkpoint's "
                          "own drift: use one or the other")

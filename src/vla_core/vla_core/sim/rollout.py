@@ -46,14 +46,18 @@ def plan_task(scene: TabletopScene, task: CubeTask, teleop: ScriptedTeleop,
                        rng, place_at=place_at)
 
 
+def check_disturbance(disturbance: float) -> None:
+    if disturbance < 0:
+        raise ValueError(f"disturbance is a standard deviation in radians, >= 0; got {disturbance}")
+
+
 def draw_disturbance(teleop: ScriptedTeleop, count: int, scale: float, rng: np.random.Generator) -> np.ndarray:
     """(count, J) joint offsets of standard deviation `scale` (rad) on the arm joints, none on the
     grippers (a grasp is the teleoperator's call), low-passed over DISTURBANCE_SECONDS."""
-    spec = teleop.kinematics.spec
-    columns = [spec.joint_names.index(joint) for arm in spec.arms for joint in arm.joint_names]
+    columns = teleop.arm_joint_columns
     window = max(1, round(DISTURBANCE_SECONDS * teleop.rate_hz))
     ramp = np.minimum(1.0, np.arange(count) / window)[:, None]
-    offsets = np.zeros((count, spec.state_dim))
+    offsets = np.zeros((count, teleop.kinematics.spec.state_dim))
     offsets[:, columns] = scale * ramp * smooth_noise(count, len(columns), window, rng)
     return offsets
 
@@ -62,8 +66,7 @@ def run_scripted_episode(scene: TabletopScene, task: CubeTask, teleop: ScriptedT
                          cameras: tuple[str, ...] = (), disturbance: float = 0.0) -> Rollout:
     """Reset the scene to `seed`, plan the task with a generator seeded by `seed`, and play it,
     disturbed by `disturbance` rad (standard deviation per arm joint; 0: not at all)."""
-    if disturbance < 0:
-        raise ValueError(f"disturbance is a standard deviation in radians, >= 0; got {disturbance}")
+    check_disturbance(disturbance)
     scene.reset(seed)
     plan = plan_task(scene, task, teleop, np.random.default_rng(seed))
     offsets = (draw_disturbance(teleop, len(plan.joints), disturbance, np.random.default_rng([seed, DISTURBANCE_STREAM]))

@@ -91,6 +91,7 @@ class ScriptedTeleop(ABC):
         self.tremor = tremor
         names = kinematics.spec.joint_names
         self._arm_columns = [[names.index(j) for j in arm.joint_names] for arm in kinematics.spec.arms]
+        self.arm_joint_columns = [column for columns in self._arm_columns for column in columns]  # no grippers
         self._gripper_column = [names.index(arm.gripper_joint) for arm in kinematics.spec.arms]
         # per arm: the gripper wide of the cube, and past touching it (so the jaws squeeze what they hold)
         self._jaws_open, self._jaws_closed = zip(*(kinematics.gripper_positions(arm) for arm in kinematics.spec.arms))
@@ -143,7 +144,7 @@ class ScriptedTeleop(ABC):
             segments += self._place(arm, segments[-1][-1], cube_position, jaw_direction,
                                     np.asarray(place_at, dtype=np.float64), speed, rng)
         path = np.vstack(segments)
-        moving = [column for columns in self._arm_columns for column in columns]
+        moving = self.arm_joint_columns
         path[:, moving] += self._tremor(len(path), len(moving), rng)
         return TeleopTrajectory(np.arange(len(path)) / self.rate_hz, path, approach_rows)
 
