@@ -58,7 +58,7 @@ def first_chunk_end_points(checkpoint: str, embodiment: str, placements: int
             start = decoder.start_from_joints(joints)
             observation = Observation(images[spec.main_camera.name], joints,
                                       {camera.name: images[camera.name] for camera in spec.wrist_cameras},
-                                      tool_poses=decoder.tool_poses(start))
+                                      tool_poses=decoder.tool_poses(start), joint_velocity=np.zeros_like(joints))
             truth = scene.image_position(spec.main_camera.name, scene.cube(task.colour).position)
             for wording, rows in offsets.items():
                 rows.append(keypoint_offset(model, images[spec.main_camera.name],

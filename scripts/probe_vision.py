@@ -48,7 +48,7 @@ def render_placements(embodiment: str, placements: int) -> tuple[list[Observatio
             task = definition.draw_task(seed, scene)
             joints = scene.joint_positions()
             observations.append(Observation(scene.render(spec.main_camera.name), joints, {},
-                                            tool_poses=kinematics.forward(joints)))
+                                            tool_poses=kinematics.forward(joints), joint_velocity=np.zeros_like(joints)))
             instructions.append(task.instruction("training", seed))
             every_cube.append(np.concatenate([scene.cube(colour).position[:2] for colour in scene.colours]))
             named.append(scene.cube(task.colour).position[:2])

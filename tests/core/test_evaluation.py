@@ -78,6 +78,34 @@ def test_async_with_latency_executes_every_planned_step_exactly_once(spec, scene
     assert all(tick - trace.request_ticks[trace.chunk_ids[tick]] == delay for tick in switches)
 
 
+class VelocityRecordingOracle(ScriptedOracle):
+    """The scripted oracle, noting the tick and the observation of every chunk it is asked for."""
+
+    def __init__(self, spec, scene) -> None:
+        super().__init__(spec)
+        self.seen: list[tuple[int, np.ndarray, np.ndarray]] = []
+        self.clock = scene
+
+    def predict_chunk(self, observation, instruction, embodiment, prefix=None, seed=None):
+        tick = round(self.clock.time * self.spec.control_rate_hz)
+        self.seen.append((tick, observation.state.copy(), observation.joint_velocity.copy()))
+        return super().predict_chunk(observation, instruction, embodiment, prefix, seed)
+
+
+def test_the_policy_sees_the_joints_velocity_over_the_last_control_period(spec, scene) -> None:
+    oracle = VelocityRecordingOracle(spec, scene)
+    loop = ClosedLoop(sim_task("so101", "pick_cube"), spec, oracle, ExecutionSettings(mode=ExecutionMode.ASYNC),
+                      scene=scene, latency=LATENCY)
+    measured = loop.run(EVAL_SEED_BASE, time_limit=3.0).trace.measured  # per tick, after its request
+    (first_tick, _, first_velocity), *later = oracle.seen
+    assert first_tick == 0 and np.all(first_velocity == 0)  # at rest after the reset
+    assert len(later) >= 5
+    for tick, state, velocity in later:
+        np.testing.assert_allclose(state, measured[tick])
+        np.testing.assert_allclose(velocity, (measured[tick] - measured[tick - 1]) * spec.control_rate_hz, atol=1e-9)
+    assert max(np.abs(velocity).max() for _, _, velocity in later) > 0.1  # the arm is on its way
+
+
 def test_sync_holds_while_the_chunk_is_inferred_and_still_succeeds(spec, scene) -> None:
     result = oracle_loop(spec, scene, "sync").run(EVAL_SEED_BASE, time_limit=10.0)
     assert result.success

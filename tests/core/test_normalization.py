@@ -32,6 +32,17 @@ def test_inverse_is_exact_inside_the_range_and_constant_channels_survive() -> No
         assert np.all(np.isfinite(norm.normalize(DATA)[:, 2]))
 
 
+def test_a_rate_is_scaled_by_the_slope_without_offset_or_clamp() -> None:
+    for kind in ("quantile", "mean_std"):
+        norm = Normalizer.fit(DATA, kind, passthrough=[False, True, False])
+        point, step = np.array([3.0, 2.0, 7.0]), np.array([1e-3, 1e-3, 1e-3])
+        slope = (norm.normalize(point + step) - norm.normalize(point)) / step
+        rate = np.array([50.0, -50.0, 50.0])  # far past the clamp if it were a position
+        expected = [slope[0] * 50.0, -50.0, 0.0 if kind == "quantile" else 50.0]  # constant channel: no slope
+        np.testing.assert_allclose(norm.scale_rate(rate), expected, rtol=1e-6)
+        torch.testing.assert_close(norm.scale_rate(torch.tensor(rate)), torch.tensor(norm.scale_rate(rate)))
+
+
 def test_masked_entries_do_not_affect_the_statistics() -> None:
     corrupted = DATA.copy()
     corrupted[:100, 0] = 1e9

@@ -52,3 +52,35 @@ def test_unknown_stream_and_bad_limit_are_refused() -> None:
         assembler.add("wrist", 0.0, None)
     with pytest.raises(ValueError, match="staleness_limit must be > 0"):
         ObservationAssembler(["main"], staleness_limit=0)
+
+
+def test_the_earlier_sample_one_interval_before_the_chosen_one_is_kept_for_the_velocity() -> None:
+    assembler = ObservationAssembler(["main", "joints"], staleness_limit=0.05)
+    assembler.add("main", 1.0, "image")
+    for i in range(90, 101):  # joint states at 100 Hz
+        assembler.add("joints", i / 100, i)
+    observation = assembler.assemble(1.0, earlier={"joints": 1 / 30})
+    assert observation.complete, observation.problems
+    assert observation.samples["joints"].data == 100
+    assert observation.earlier["joints"].data == 97  # 0.967 s is nearest 1.0 - 1/30
+    assert "main" not in observation.earlier
+    assert assembler.assemble(1.0).earlier == {}
+
+
+def test_a_joint_stream_slower_than_the_interval_gives_the_older_sample_not_the_same_one() -> None:
+    assembler = ObservationAssembler(["joints"], staleness_limit=0.15)
+    for stamp in (0.8, 0.9, 1.0):  # 10 Hz joint states, a 30 Hz control period
+        assembler.add("joints", stamp, stamp)
+    observation = assembler.assemble(1.0, earlier={"joints": 1 / 30})
+    assert observation.samples["joints"].data == 1.0 and observation.earlier["joints"].data == 0.9
+
+
+def test_no_earlier_sample_is_named_and_makes_the_observation_incomplete() -> None:
+    assembler = ObservationAssembler(["joints"], staleness_limit=0.05)
+    assembler.add("joints", 1.0, "first")
+    observation = assembler.assemble(1.0, earlier={"joints": 0.02})
+    assert not observation.complete
+    assert observation.problems == ["joints: no message about 0.020 s before the chosen one, which the velocity "
+                                    "is measured from (none; limit 0.050 s)"]
+    assembler.add("joints", 0.5, "old")
+    assert "the nearest is 0.500 s before it" in assembler.assemble(1.0, earlier={"joints": 0.02}).problems[0]

@@ -134,6 +134,45 @@ def test_a_policy_reading_tool_poses_refuses_observations_without_them() -> None
         VLAPolicy(PolicyConfig(**tiny_policy_settings(tool_pose_arms=1)), {"aloha": spec})
 
 
+def test_joint_velocity_is_the_recorded_states_backward_difference_read_beside_the_joints() -> None:
+    spec = load_embodiment("aloha")
+    chunks = EpisodeChunks.build(synthetic_episode("aloha", 20, 4), spec, RobotKinematics(spec))
+    states, fps = chunks.episode.state, chunks.episode.fps
+    np.testing.assert_allclose(chunks.observation(9).joint_velocity, (states[9] - states[8]) * fps)
+    np.testing.assert_array_equal(chunks.observation(0).joint_velocity, 0.0)  # at rest before the first frame
+    stats = fit_normalizers([chunks], 16, 100)
+    config = PolicyConfig(**tiny_policy_settings(state_velocity=True))
+    batch = sample_batch(config, chunks, 9, stats)
+    assert batch["state"].shape == (1, 14 + 14)
+    # the velocity in normalised state units per second: a joint's velocity on its position's scale
+    position_units = stats.state.normalize(states[9]) - stats.state.normalize(states[8])
+    inside = np.all(np.abs(stats.state.normalize(states[8:10])) < 1, axis=0)  # unclipped at both frames
+    assert inside.sum() >= 4
+    velocity = batch["state"][0, 14:14 + spec.state_dim].double().numpy()
+    np.testing.assert_allclose(velocity[inside], position_units[inside] * fps, rtol=1e-4, atol=1e-4)
+    assert batch["state"][0, 14:28].abs().max() > 0.1  # the synthetic joints move
+    torch.manual_seed(0)
+    policy = VLAPolicy(config, {"aloha": spec}, {"aloha": stats})
+    policy(batch, generator=torch.Generator().manual_seed(0))["loss"].backward()
+    assert policy.expert.step_in.weight.grad[:, 14:28].abs().sum() > 0  # the expert reads the velocity
+
+
+def test_a_policy_reading_joint_velocity_refuses_observations_without_it() -> None:
+    spec = load_embodiment("so101")
+    chunks = EpisodeChunks.build(synthetic_episode("so101", 20, 5), spec, RobotKinematics(spec))
+    policy = VLAPolicy(PolicyConfig(**tiny_policy_settings(state_velocity=True)), {"so101": spec},
+                       {"so101": fit_normalizers([chunks], 16, 100)})
+    observation = chunks.observation(6)
+    with pytest.raises(ValueError, match="reads the joints' velocity .* so101 needs joint_velocity, 6 values"):
+        policy.predict_chunk(dataclasses.replace(observation, joint_velocity=None), "pick up the cube", "so101")
+    with pytest.raises(ValueError, match="joint_velocity of so101 must be 6 finite values"):
+        policy.predict_chunk(dataclasses.replace(observation, joint_velocity=np.full(6, np.inf)),
+                             "pick up the cube", "so101")
+    still, moving = (policy.predict_chunk(dataclasses.replace(observation, joint_velocity=v), "pick up the cube",
+                                          "so101", seed=1).actions for v in (np.zeros(6), np.full(6, 2.0)))
+    assert np.abs(still - moving).max() > 1e-4  # the same frame, a different motion: a different chunk
+
+
 def test_mixture_follows_weights_and_treats_trajectories_equally() -> None:
     # dataset 0: one long and one short episode; dataset 1: one episode; weights 3 : 1
     sampler = MixtureSampler([[1000, 10], [50]], [3.0, 1.0], seed=7, batch_size=4000, micro_batch_size=4000)

@@ -417,20 +417,39 @@ def test_two_robots_side_by_side_in_their_namespaces_with_servo_poses(ros_node, 
         np.testing.assert_allclose(got, expected, atol=0.01)  # the scripted policy asks to stay put
 
 
+def served_chunks(ros_node, ros_process, profile: Path, checkpoint: Path, requests: int, *params: str) -> list:
+    """Start the policy node alone (`params`: more `-p name:=value`), wait until it is ready and
+    ask it for `requests` chunks, each of which must be served."""
+    status = Recorder(ros_node, PolicyStatus, "vla_policy/status")
+    ros_process("-m", "vla_policy_node.policy_node", "--ros-args", "-p", f"checkpoint:={checkpoint}",
+                "-p", f"embodiment:={profile}", "-p", "status_rate_hz:=10.0",
+                *[arg for param in params for arg in ("-p", param)], ready_line=None)
+    wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_READY, 60.0, "ready")
+    client = ros_node.create_client(GetActionChunk, "vla_policy/get_action_chunk")
+    assert client.wait_for_service(timeout_sec=5.0)
+    chunks = []
+    for _ in range(requests):
+        future = client.call_async(GetActionChunk.Request(instruction="pick up the cube"))
+        ros_node.spin_until(future.done, 10.0)
+        assert future.result().success, future.result().message
+        chunks.append(future.result().chunk)
+    return chunks
+
+
 def test_compressed_cameras_feed_the_policy(ros_node, ros_process, fast_so101) -> None:
     profile, checkpoint = fast_so101
     BadInputs(ros_node, compressed=True)
-    status = Recorder(ros_node, PolicyStatus, "vla_policy/status")
-    ros_process("-m", "vla_policy_node.policy_node", "--ros-args", "-p", f"checkpoint:={checkpoint}",
-                "-p", f"embodiment:={profile}", "-p", "image_transport:=compressed", "-p", "status_rate_hz:=10.0",
-                ready_line=None)
-    wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_READY, 60.0, "ready on JPEG cameras")
-    client = ros_node.create_client(GetActionChunk, "vla_policy/get_action_chunk")
-    assert client.wait_for_service(timeout_sec=5.0)
-    future = client.call_async(GetActionChunk.Request(instruction="pick up the cube"))
-    ros_node.spin_until(future.done, 10.0)
-    assert future.result().success, future.result().message
-    assert future.result().chunk.horizon == SO101.chunk_size
+    [chunk] = served_chunks(ros_node, ros_process, profile, checkpoint, 1, "image_transport:=compressed")
+    assert chunk.horizon == SO101.chunk_size
+
+
+def test_a_policy_reading_joint_velocity_measures_it_on_the_joint_stream(ros_node, ros_process, fast_so101,
+                                                                         tmp_path) -> None:
+    profile, _ = fast_so101
+    checkpoint = write_initial_checkpoint([str(profile)], tmp_path / "velocity", state_velocity=True)
+    standin(ros_process)  # joint states at 50 Hz, a control period of 1/60 s: the earlier one is a message back
+    for chunk in served_chunks(ros_node, ros_process, profile, checkpoint, 3, "torch_threads:=1"):
+        assert chunk.horizon == SO101.chunk_size and np.all(np.isfinite(chunk.data))
 
 
 def test_use_sim_time_runs_the_control_clock_on_clock(ros_node, ros_process, fast_so101) -> None:

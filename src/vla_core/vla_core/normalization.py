@@ -85,6 +85,19 @@ class Normalizer:
             scaled = _where(high > _EPS, (x - low) / _safe(high), x - low)
         return _where(passthrough, x, scaled)
 
+    def scale_rate(self, rate: Array) -> Array:
+        """A rate of change of the normalised quantity (a joint velocity) on the normalised scale:
+        the slope of `normalize`, without its offset or clipping, so a joint's velocity reads in
+        the units of its position."""
+        self._check(rate)
+        low, high, passthrough = self._stats(rate)
+        if self.kind == "quantile":
+            spread = (high - low) / 2
+            scaled = _where(spread > _EPS, rate / _safe(spread), rate * 0)
+        else:
+            scaled = _where(high > _EPS, rate / _safe(high), rate)
+        return _where(passthrough, rate, scaled)
+
     def denormalize(self, y: Array) -> Array:
         self._check(y)
         low, high, passthrough = self._stats(y)

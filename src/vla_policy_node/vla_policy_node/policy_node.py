@@ -34,7 +34,7 @@ from std_srvs.srv import Trigger
 
 from vla_core.embodiment import EmbodimentSpec, load_embodiment, require_trained_profile
 from vla_core.geometry import transform_to_pose7
-from vla_core.model.batching import Observation
+from vla_core.model.batching import Observation, backward_velocity
 from vla_core.runtime.decoding import ChunkDecoder, ChunkStart
 from vla_core.runtime.latency import LatencyWindow
 from vla_core.runtime.observation_sync import AssembledObservation, ObservationAssembler
@@ -176,6 +176,8 @@ class PolicyNode(LifecycleNode):
         self.camera_readers = {c.name: CameraReader(c.name, cameras[c.name], c.width, c.height, converter)
                                for c in spec.cameras}
         self.assembler = ObservationAssembler([JOINT_STREAM, *self.camera_readers], self.params["staleness_limit"])
+        # a policy that reads the joints' velocity measures it over one control period, as training did
+        self._earlier = {JOINT_STREAM: 1.0 / spec.control_rate_hz} if policy.config.state_velocity else {}
         compressed = self.params["image_transport"] == "compressed"
         entities = [self.create_subscription(JointState, joint_topic, self._on_joint_state, qos_profile_sensor_data)]
         for reader in self.camera_readers.values():
@@ -208,7 +210,8 @@ class PolicyNode(LifecycleNode):
         started = time.perf_counter()
         self.policy.predict_chunk(Observation(blank[spec.main_camera.name], state,
                                               {c.name: blank[c.name] for c in spec.wrist_cameras},
-                                              tool_poses=self.decoder.kinematics.forward(state)),
+                                              tool_poses=self.decoder.kinematics.forward(state),
+                                              joint_velocity=np.zeros_like(state)),
                                   "warm up", spec.name, seed=0)
         self.get_logger().info(f"model warmed up in {time.perf_counter() - started:.2f} s")
 
@@ -249,7 +252,7 @@ class PolicyNode(LifecycleNode):
             self.assembler.add(reader.name, self._stamp(msg.header.stamp), pixels)
 
     def _assemble(self) -> None:
-        assembled = self.assembler.assemble(self.now())
+        assembled = self.assembler.assemble(self.now(), self._earlier)
         with self._lock:
             self._latest = assembled
             if assembled.complete:
@@ -321,7 +324,7 @@ class PolicyNode(LifecycleNode):
         inputs = Observation(
             main_image=observation.samples[spec.main_camera.name].data, state=joints,
             wrist_images={c.name: observation.samples[c.name].data for c in spec.wrist_cameras},
-            tool_poses=self.decoder.tool_poses(start))
+            tool_poses=self.decoder.tool_poses(start), joint_velocity=_joint_velocity(observation))
         if not self._inferring.acquire(blocking=False):
             raise RequestRefused("busy", "a chunk is being computed for an earlier request; one request at a time")
         try:
@@ -457,6 +460,16 @@ class PolicyNode(LifecycleNode):
         self._active = False
         self._teardown()
         super().destroy_node()
+
+
+def _joint_velocity(observation: AssembledObservation) -> np.ndarray | None:
+    """The joints' velocity from the joint state chosen and the one a control period before it
+    (None when the policy does not read it, so the assembler kept no earlier sample)."""
+    earlier = observation.earlier.get(JOINT_STREAM)
+    if earlier is None:
+        return None
+    current = observation.samples[JOINT_STREAM]
+    return backward_velocity(current.data, earlier.data, current.stamp - earlier.stamp)
 
 
 def _camera_topics(spec: EmbodimentSpec, overrides: list[str]) -> dict[str, str]:

@@ -24,7 +24,7 @@ import yaml
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.evaluation.environments import SimScene, SimTaskDefinition
 from vla_core.evaluation.policies import PolicyUnderTest
-from vla_core.model.batching import Observation
+from vla_core.model.batching import Observation, backward_velocity
 from vla_core.runtime.decoding import ChunkDecoder, ChunkStart
 from vla_core.runtime.safety import JointLimits, LimitPolicy, SafetyFilter, WorkspaceBox
 from vla_core.runtime.scheduling import ChunkRequest, ChunkScheduler, ExecutionMode, SchedulerConfig
@@ -165,6 +165,7 @@ class ClosedLoop:
         latencies: list[float] = []
         in_flight: _InFlight | None = None
         last_command: np.ndarray | None = None
+        measured = scene.joint_positions()  # the previous tick's, which the joints' velocity is measured from
         starved = held = targeted = refused = 0
         success_at: float | None = None
         closest = math.inf
@@ -176,7 +177,7 @@ class ClosedLoop:
                 in_flight = None
             decision = scheduler.tick(tick)
             if decision.request is not None:
-                in_flight = self._request(decision.request, tick, instruction, seed, served, latencies,
+                in_flight = self._request(decision.request, tick, instruction, seed, measured, served, latencies,
                                           trace if keep_frames else None)
                 trace.request_ticks[in_flight.chunk_id] = tick
             measured = scene.joint_positions()
@@ -216,10 +217,11 @@ class ClosedLoop:
             scene.command(follower.target(scene.time))
             scene.step(scene.timestep)
 
-    def _request(self, request: ChunkRequest, tick: int, instruction: str, seed: int,
+    def _request(self, request: ChunkRequest, tick: int, instruction: str, seed: int, earlier_joints: np.ndarray,
                  served: dict[int, tuple[np.ndarray, ChunkStart]], latencies: list[float],
                  trace: EpisodeTrace | None) -> _InFlight:
-        """Observe now, infer and decode now; the chunk is usable `latency` later (at least next tick)."""
+        """Observe now (`earlier_joints`: measured one tick ago), infer and decode now; the chunk
+        is usable `latency` later (at least next tick)."""
         spec, decoder = self.spec, self.decoder
         joints = self.scene.joint_positions()
         images = {camera.name: self.scene.render(camera.name) for camera in spec.cameras}
@@ -235,7 +237,8 @@ class ClosedLoop:
         chunk_id = len(served) + 1
         observation = Observation(images[spec.main_camera.name], joints,
                                   {camera.name: images[camera.name] for camera in spec.wrist_cameras},
-                                  tool_poses=decoder.tool_poses(start))
+                                  tool_poses=decoder.tool_poses(start),
+                                  joint_velocity=backward_velocity(joints, earlier_joints, self.dt))
         predicted = self.policy.predict_chunk(observation, instruction, spec.name, prefix, seed * 1000 + chunk_id)
         targets = decoder.joint_targets(predicted.actions, start, joints).positions
         measured = time.perf_counter() - computing

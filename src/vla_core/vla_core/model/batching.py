@@ -33,6 +33,10 @@ class Observation:
         k - 1 of them, "one_step" ignores them.
     tool_poses: each arm's (4, 4) end-effector pose in the profile's base frame, forward
         kinematics of `state`; read by policies with `tool_pose_arms`, which then need them.
+    joint_velocity: the joints' velocity (rad/s or m/s, `joint_names` order) as
+        `backward_velocity` measures it over one control period; read by policies with
+        `state_velocity`, which then need it. Training measures it the same way on the
+        recorded states, so a driver's own velocity estimate is not what the policy learned.
     """
 
     main_image: np.ndarray
@@ -40,6 +44,19 @@ class Observation:
     wrist_images: dict[str, np.ndarray] = field(default_factory=dict)
     history: Sequence[np.ndarray] = ()
     tool_poses: Sequence[np.ndarray] = ()
+    joint_velocity: np.ndarray | None = None
+
+
+def backward_velocity(state: np.ndarray, earlier_state: np.ndarray, seconds: float) -> np.ndarray:
+    """The joints' velocity as `Observation.joint_velocity` carries it: the change from
+    `earlier_state`, measured `seconds` before `state` (one control period), per second.
+
+    A single joint state says where the arm is, not whether it is speeding up towards the cube
+    or settling above it; the demonstrations' next motions differ between the two.
+    """
+    if not seconds > 0:
+        raise ValueError(f"a velocity needs two joint states apart in time; got {seconds} s between them")
+    return (np.asarray(state, dtype=np.float64) - np.asarray(earlier_state, dtype=np.float64)) / seconds
 
 
 def image_tensor(image: np.ndarray, size: int, what: str) -> torch.Tensor:
@@ -104,6 +121,20 @@ def tool_pose_features(config: PolicyConfig, embodiment: EmbodimentSpec, poses: 
     return features
 
 
+def velocity_features(embodiment: EmbodimentSpec, normalizers: EmbodimentNormalizers,
+                      observation: Observation) -> np.ndarray:
+    """(state_dim,) the joint velocity in normalised state units per second, so a joint's
+    velocity reads on the same scale as its position."""
+    if observation.joint_velocity is None:
+        raise ValueError(f"this policy reads the joints' velocity (state_velocity): the observation of "
+                         f"{embodiment.name} needs joint_velocity, {embodiment.state_dim} values")
+    velocity = np.asarray(observation.joint_velocity, dtype=np.float64)
+    if velocity.shape != (embodiment.state_dim,) or not np.all(np.isfinite(velocity)):
+        raise ValueError(f"joint_velocity of {embodiment.name} must be {embodiment.state_dim} finite values "
+                         f"({', '.join(embodiment.joint_names)}), got {velocity.tolist()}")
+    return normalizers.state.scale_rate(velocity)
+
+
 def collate_observations(config: PolicyConfig, embodiment: EmbodimentSpec, normalizers: EmbodimentNormalizers,
                          observations: Sequence[Observation], instructions: Sequence[str]) -> dict:
     """The network's input batch for observations of one embodiment."""
@@ -133,6 +164,10 @@ def collate_observations(config: PolicyConfig, embodiment: EmbodimentSpec, norma
         if not np.all(np.isfinite(state)):
             raise ValueError(f"state of {embodiment.name} contains NaN or inf: {state.tolist()}")
         joints = pad_last(torch.from_numpy(normalizers.state.normalize(state)).float(), config.max_state_dim)
+        if config.state_velocity:
+            velocity = pad_last(torch.from_numpy(velocity_features(embodiment, normalizers, observation)).float(),
+                                config.max_state_dim)
+            joints = torch.cat([joints, velocity])
         if config.tool_pose_arms:
             poses = torch.from_numpy(tool_pose_features(config, embodiment, observation.tool_poses)).float()
             joints = torch.cat([joints, poses])

@@ -48,6 +48,7 @@ class PolicyConfig:
     max_text_tokens: int = 64  # instruction prompt truncated to this many tokens
     main_keypoints: int = 0  # instructed keypoints of each main view given to the expert beside the state (builtin only)
     tool_pose_arms: int = 0  # each arm's end-effector pose (xyz + rotation 6D) read beside the joints, for up to this many arms (0 = off)
+    state_velocity: bool = False  # the joints' velocity (backward difference over one control period) read beside the joints
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with the checkpoint
 
     def __post_init__(self) -> None:
@@ -91,8 +92,9 @@ class PolicyConfig:
 
     @property
     def state_features(self) -> int:
-        """Numbers of the batch's `state`: the padded joints, then 9 per arm slot of tool poses."""
-        return self.max_state_dim + TOOL_POSE_FEATURES * self.tool_pose_arms
+        """Numbers of the batch's `state`: the padded joints, their padded velocities when the policy
+        reads them, then 9 per arm slot of tool poses."""
+        return self.max_state_dim * (1 + self.state_velocity) + TOOL_POSE_FEATURES * self.tool_pose_arms
 
     @property
     def keypoint_features(self) -> int:

@@ -5,12 +5,17 @@ keeps the recent samples of every stream and, at each tick of its observation ti
 for each stream the sample whose stamp is nearest the tick (as Xiaomi-Robotics-0 aligns its
 30 Hz streams). A stream with no sample, or whose nearest sample is further than the staleness
 limit from the tick, makes no observation: the result names the stream and why.
+
+A policy that reads the joints' velocity also needs, of the joint stream, the sample one control
+period before the one chosen (`assemble`'s `earlier`): the velocity is the change between the
+two, as training measured it between consecutive recorded frames.
 """
 from __future__ import annotations
 
 import bisect
+import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +32,7 @@ class AssembledObservation:
 
     stamp: float
     samples: dict[str, StampedSample] = field(default_factory=dict)
+    earlier: dict[str, StampedSample] = field(default_factory=dict)  # per stream asked for: one interval before
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -58,12 +64,14 @@ class StreamBuffer:
             self._stamps.popleft()
             self._samples.popleft()
 
-    def nearest(self, stamp: float) -> StampedSample | None:
-        if not self._stamps:
-            return None
+    def nearest(self, stamp: float, before: float = math.inf) -> StampedSample | None:
+        """The sample whose stamp is nearest `stamp`, among those stamped earlier than `before`."""
         stamps = list(self._stamps)
-        index = bisect.bisect_left(stamps, stamp)
-        candidates = [i for i in (index - 1, index) if 0 <= i < len(stamps)]
+        count = bisect.bisect_left(stamps, before)
+        if not count:
+            return None
+        index = bisect.bisect_left(stamps, stamp, hi=count)
+        candidates = [i for i in (index - 1, index) if 0 <= i < count]
         best = min(candidates, key=lambda i: abs(stamps[i] - stamp))
         return self._samples[best]
 
@@ -97,7 +105,9 @@ class ObservationAssembler:
             return None
         return min(sample.stamp for sample in newest)
 
-    def assemble(self, stamp: float) -> AssembledObservation:
+    def assemble(self, stamp: float, earlier: Mapping[str, float] | None = None) -> AssembledObservation:
+        """Each stream's sample nearest `stamp`; for each stream in `earlier`, also its sample
+        nearest that many seconds before the chosen one (and older than it)."""
         result = AssembledObservation(stamp)
         for name, buffer in self.buffers.items():
             sample = buffer.nearest(stamp)
@@ -112,4 +122,18 @@ class ObservationAssembler:
                 )
                 continue
             result.samples[name] = sample
+        for name, interval in (earlier or {}).items():
+            if name in result.samples:
+                self._add_earlier(result, name, interval)
         return result
+
+    def _add_earlier(self, result: AssembledObservation, name: str, interval: float) -> None:
+        chosen = result.samples[name]
+        wanted = chosen.stamp - interval
+        sample = self.buffers[name].nearest(wanted, before=chosen.stamp)
+        if sample is None or abs(sample.stamp - wanted) > self.staleness_limit:
+            found = "none" if sample is None else f"the nearest is {chosen.stamp - sample.stamp:.3f} s before it"
+            result.problems.append(f"{name}: no message about {interval:.3f} s before the chosen one, which the "
+                                   f"velocity is measured from ({found}; limit {self.staleness_limit:.3f} s)")
+            return
+        result.earlier[name] = sample

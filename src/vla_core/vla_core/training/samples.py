@@ -29,7 +29,7 @@ from vla_core.actions import (
 from vla_core.data.episode import Episode
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.kinematics import RobotKinematics
-from vla_core.model.batching import Observation, collate_observations
+from vla_core.model.batching import Observation, backward_velocity, collate_observations
 from vla_core.model.configuration import PolicyConfig
 from vla_core.normalization import EmbodimentNormalizers, Normalizer
 
@@ -86,13 +86,17 @@ class EpisodeChunks:
         return encode_chunk(self.spec.action_space, trajectories, starts, self.spec.has_gripper), valid
 
     def observation(self, frame: int, history_length: int = 1) -> Observation:
-        """The observation at `frame`; the history repeats the first frame before the episode's start."""
+        """The observation at `frame`; the history repeats the first frame before the episode's
+        start, and the joints are still at it (the recorded state one frame back, as the runtime
+        measures velocity over one control period)."""
         images = self.episode.images
         main = images[self.spec.main_camera.name]
         past = [main[max(frame - back, 0)] for back in range(history_length - 1, 0, -1)]
         wrists = {camera.name: images[camera.name][frame] for camera in self.spec.wrist_cameras}
-        return Observation(main_image=main[frame], state=self.episode.state[frame], wrist_images=wrists,
-                           history=past, tool_poses=[poses[frame] for poses in self.state_poses])
+        states = self.episode.state
+        velocity = backward_velocity(states[frame], states[max(frame - 1, 0)], 1.0 / self.episode.fps)
+        return Observation(main_image=main[frame], state=states[frame], wrist_images=wrists, history=past,
+                           tool_poses=[poses[frame] for poses in self.state_poses], joint_velocity=velocity)
 
 
 def _poses(kinematics: RobotKinematics, joints: np.ndarray, arms: int) -> list[np.ndarray]:
