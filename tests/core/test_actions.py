@@ -102,6 +102,15 @@ def test_eef_relative_is_the_pose_in_the_start_frame() -> None:
     np.testing.assert_allclose(world[0, :3], [0.0, 0.1, 0.0], atol=1e-12)
 
 
+def test_joint_rows_are_absolute_relative_to_the_start_or_to_the_previous_row() -> None:
+    start = np.array([0.5, -1.0])
+    joints = np.array([[0.6, -1.0], [0.8, -0.9]])
+    trajectory, starts = [ArmTrajectory(joints=joints)], [ArmState(joints=start)]
+    np.testing.assert_allclose(encode_chunk("joint_abs", trajectory, starts, False), joints)
+    np.testing.assert_allclose(encode_chunk("joint_relative", trajectory, starts, False), [[0.1, 0.0], [0.3, 0.1]])
+    np.testing.assert_allclose(encode_chunk("joint_delta", trajectory, starts, False), [[0.1, 0.0], [0.2, 0.1]])
+
+
 def test_rot6d_is_exact_on_rotations_and_gram_schmidt_repairs_noise() -> None:
     rotations = Rotation.random(50, random_state=1).as_matrix()
     np.testing.assert_allclose(rot6d_to_matrix(matrix_to_rot6d(rotations)), rotations, atol=1e-12)

@@ -75,7 +75,7 @@ def test_an_unreachable_row_becomes_nan_and_is_named(decoder: ChunkDecoder) -> N
 
 
 @pytest.mark.parametrize("space", ["eef_relative", "eef_delta", "world_relative", "world_delta", "abs_eef",
-                                   "joint_abs", "joint_delta"])
+                                   "joint_abs", "joint_relative", "joint_delta"])
 def test_reexpressed_prefix_describes_the_same_absolute_motion(space: str) -> None:
     spec = dataclasses.replace(load_embodiment("so101"), action_space=space)
     decoder = ChunkDecoder(spec)
@@ -97,7 +97,7 @@ def test_reexpressed_prefix_describes_the_same_absolute_motion(space: str) -> No
     np.testing.assert_array_equal(after.gripper, before.gripper[2:5])
     if space in ("abs_eef", "joint_abs"):
         np.testing.assert_allclose(reexpressed, rows[2:5], atol=1e-9)  # absolute rows need no change
-    elif space == "eef_relative":
+    elif space in ("eef_relative", "joint_relative"):
         assert not np.allclose(reexpressed, rows[2:5]), "a moved start must change relative rows"
 
 

@@ -228,12 +228,25 @@ def test_config_reads_yaml_and_takes_dotted_overrides(tmp_path) -> None:
     assert load_train_config("config/train/finetune_new_robot.yaml").lora_rank > 0
 
 
+def test_a_source_trains_in_its_own_action_space_else_the_datasets(tmp_path) -> None:
+    from vla_core.data.lerobot_v3 import DatasetWriter
+    from vla_core.training.config import DataSource
+    from vla_core.training.datasets import load_source
+
+    with DatasetWriter(tmp_path / "pick", load_embodiment("so101"), 30.0, action_space="eef_delta") as writer:
+        writer.add(synthetic_episode("so101", 8, 0))
+    assert load_source(DataSource(str(tmp_path / "pick")))[1].action_space == "eef_delta"
+    source = DataSource.from_value({"path": str(tmp_path / "pick"), "action_space": "joint_relative"}, "datasets[0]")
+    assert load_source(source)[1].action_space == "joint_relative"
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["stepz=3"], "unknown key.*stepz"),
     (["steps=0"], "steps must be >= 1"),
     (["learning_rate=fast"], "learning_rate must be of type float"),
     (["policy.hidden_size=33"], "policy: .*divisible"),
     (["datasets=[{path: a, weight: -1}]"], r"datasets\[0\].weight must be a number > 0"),
+    (["datasets=[{path: a, action_space: polar}]"], r"datasets\[0\].action_space must be one of \['eef_relative'"),
     (["mixed_precision=fp8"], "mixed_precision must be one of"),
     (["steps"], "expected key=value"),
 ])

@@ -15,8 +15,9 @@ base frame, T_0 the pose at the chunk's start and T_{-1} = T_0:
 | `world_delta`    | p_t - p_{t-1}, R_t R_{t-1}^T           |                                 |
 | `abs_eef`        | p_t, R_t                               | X-VLA                           |
 
-Joint spaces: `joint_abs` writes q_t, `joint_delta` writes q_t - q_{t-1} (q_{-1} = the start
-joints). The gripper channel is binary: 1 = closed (closing), 0 = open; decode thresholds at 0.5.
+Joint spaces: `joint_abs` writes q_t, `joint_relative` q_t - q_0 (the joint counterpart of
+`eef_relative`: no IK between the policy and the robot, which a five-joint arm's pose rows
+need), `joint_delta` q_t - q_{t-1} (q_{-1} = q_0, the start joints). The gripper channel is binary: 1 = closed (closing), 0 = open; decode thresholds at 0.5.
 """
 from __future__ import annotations
 
@@ -183,6 +184,7 @@ ACTION_SPACES: dict[str, ActionSpace] = {
         ActionSpace("world_delta", "pose", _encode_world_delta, _decode_world_delta),
         ActionSpace("abs_eef", "pose", _encode_abs_eef, _decode_abs_eef),
         ActionSpace("joint_abs", "joint", lambda q, q0: q.copy(), lambda rows, q0: rows.copy()),
+        ActionSpace("joint_relative", "joint", lambda q, q0: q - q0, lambda rows, q0: q0 + rows),
         ActionSpace("joint_delta", "joint", lambda q, q0: q - _previous(q, q0), lambda rows, q0: q0 + np.cumsum(rows, axis=0)),
     )
 }

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from vla_core.actions import ACTION_SPACES
 from vla_core.model.configuration import PolicyConfig
 from vla_core.training.paraphrase import InstructionParaphraser
 
@@ -33,24 +34,30 @@ class DataSource:
     path: str  # a LeRobot v3.0 dataset directory
     weight: float = 1.0  # share of the samples drawn from this dataset (normalised over the mixture)
     prompt: str | None = None  # soft-prompt name; None = the embodiment's name (X-VLA: one per robot)
+    # the representation actions are trained in; None = the one the dataset names. A dataset keeps
+    # joint states and commands, so every space can be derived from it.
+    action_space: str | None = None
 
     @classmethod
     def from_value(cls, value: Any, where: str) -> DataSource:
         if isinstance(value, str):
             value = {"path": value}
         if not isinstance(value, dict) or "path" not in value:
-            raise TrainConfigError(f"{where} must be a path or a mapping with 'path' (and 'weight', 'prompt'), "
-                                   f"got {value!r}")
-        unknown = sorted(set(value) - {"path", "weight", "prompt"})
+            raise TrainConfigError(f"{where} must be a path or a mapping with 'path' (and 'weight', 'prompt', "
+                                   f"'action_space'), got {value!r}")
+        unknown = sorted(set(value) - {"path", "weight", "prompt", "action_space"})
         if unknown:
-            raise TrainConfigError(f"{where} has unknown keys {unknown}; known: path, weight, prompt")
+            raise TrainConfigError(f"{where} has unknown keys {unknown}; known: path, weight, prompt, action_space")
         weight = value.get("weight", 1.0)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
             raise TrainConfigError(f"{where}.weight must be a number > 0, got {weight!r}")
         prompt = value.get("prompt")
         if prompt is not None and (not isinstance(prompt, str) or not prompt or "." in prompt):
             raise TrainConfigError(f"{where}.prompt must be a non-empty name without '.', got {prompt!r}")
-        return cls(str(value["path"]), float(weight), prompt)
+        action_space = value.get("action_space")
+        if action_space is not None and action_space not in ACTION_SPACES:
+            raise TrainConfigError(f"{where}.action_space must be one of {list(ACTION_SPACES)}, got {action_space!r}")
+        return cls(str(value["path"]), float(weight), prompt, action_space)
 
 
 @dataclass

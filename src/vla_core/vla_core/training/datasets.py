@@ -32,15 +32,17 @@ from vla_core.training.samples import (
 
 def load_source(source: DataSource, config: PolicyConfig | None = None) -> tuple[list[Episode], EmbodimentSpec]:
     """The episodes of a LeRobot v3.0 dataset written by vla_ros (vla_core.data.lerobot_v3), and its
-    embodiment profile with the action space the dataset names for training. With `config`,
-    frames are resized to the policy's image sizes as they are decoded (memory stays small)."""
+    embodiment profile with the action space to train in: the source's, else the one the dataset
+    names. With `config`, frames are resized to the policy's image sizes as they are decoded
+    (memory stays small)."""
     from vla_core.data.lerobot_v3 import load_episodes, read_embodiment, read_info
 
     if not Path(source.path).is_dir():
         raise FileNotFoundError(f"dataset {source.path} does not exist (expected a LeRobot v3.0 dataset directory)")
     info = read_info(Path(source.path))
     profile = read_embodiment(Path(source.path), info)
-    profile = dataclasses.replace(profile, action_space=info["vla_ros"].get("action_space", profile.action_space))
+    action_space = source.action_space or info["vla_ros"].get("action_space", profile.action_space)
+    profile = dataclasses.replace(profile, action_space=action_space)
     sizes = None
     if config is not None:
         sizes = {camera.name: config.image_size if camera.role == "main" else config.wrist_image_size
