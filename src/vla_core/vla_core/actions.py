@@ -16,8 +16,9 @@ base frame, T_0 the pose at the chunk's start and T_{-1} = T_0:
 | `abs_eef`        | p_t, R_t                               | X-VLA                           |
 
 Joint spaces: `joint_abs` writes q_t, `joint_relative` q_t - q_0 (the joint counterpart of
-`eef_relative`: no IK between the policy and the robot, which a five-joint arm's pose rows
-need), `joint_delta` q_t - q_{t-1} (q_{-1} = q_0, the start joints). The gripper channel is binary: 1 = closed (closing), 0 = open; decode thresholds at 0.5.
+`eef_relative`, with no IK between the policy and the robot, which a five-joint arm's pose rows
+need), `joint_delta` q_t - q_{t-1} (q_{-1} = q_0, the start joints). The gripper channel is
+binary: 1 = closed (closing), 0 = open; decode thresholds at 0.5.
 """
 from __future__ import annotations
 
