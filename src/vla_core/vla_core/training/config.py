@@ -42,12 +42,13 @@ class DataSource:
     def from_value(cls, value: Any, where: str) -> DataSource:
         if isinstance(value, str):
             value = {"path": value}
+        known = [entry.name for entry in dataclasses.fields(cls)]
         if not isinstance(value, dict) or "path" not in value:
-            raise TrainConfigError(f"{where} must be a path or a mapping with 'path' (and 'weight', 'prompt', "
-                                   f"'action_space'), got {value!r}")
-        unknown = sorted(set(value) - {"path", "weight", "prompt", "action_space"})
+            optional = ", ".join(repr(name) for name in known[1:])
+            raise TrainConfigError(f"{where} must be a path or a mapping with 'path' (and {optional}), got {value!r}")
+        unknown = sorted(set(value) - set(known))
         if unknown:
-            raise TrainConfigError(f"{where} has unknown keys {unknown}; known: path, weight, prompt, action_space")
+            raise TrainConfigError(f"{where} has unknown keys {unknown}; known: {', '.join(known)}")
         weight = value.get("weight", 1.0)
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight > 0:
             raise TrainConfigError(f"{where}.weight must be a number > 0, got {weight!r}")
