@@ -43,9 +43,12 @@ def run(scheduler: ChunkScheduler, latency: int, ticks: int, offset_of_request=l
     return decisions
 
 
-@pytest.mark.parametrize("latency", [0, 1, 3, 7])
-def test_async_executes_every_step_once_and_never_starves(latency: int) -> None:
-    scheduler = ChunkScheduler(SchedulerConfig(ExecutionMode.ASYNC, HORIZON, EXECUTE_STEPS))
+# (Te, latency): with one request in flight the answer must come within about H / 2 ticks; a
+# Te that would leave fewer rows than the latency needs is brought forward (12 + 6 > 16)
+@pytest.mark.parametrize(("execute_steps", "latency"), [(EXECUTE_STEPS, 0), (EXECUTE_STEPS, 1), (EXECUTE_STEPS, 3),
+                                                        (EXECUTE_STEPS, 7), (EXECUTE_STEPS, 8), (12, 6), (15, 3)])
+def test_async_executes_every_step_once_and_never_starves(execute_steps: int, latency: int) -> None:
+    scheduler = ChunkScheduler(SchedulerConfig(ExecutionMode.ASYNC, HORIZON, execute_steps))
     decisions = run(scheduler, latency, ticks=200)
     first = next(i for i, d in enumerate(decisions) if d.target is not None)
     executed = decisions[first:]

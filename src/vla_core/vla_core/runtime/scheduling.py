@@ -16,7 +16,10 @@ Modes:
   committed prefix, at least as long as the measured latency); the policy conditions on them
   and the new chunk's first rows reproduce them. When the chunk arrives at tick t, execution
   switches to its row t - (r + 1): the rows before it were executed from the old chunk, so
-  no step is skipped or repeated, whatever the latency.
+  no step is skipped or repeated, whatever the latency. When the measured latency would
+  outlast the rows left after `execute_steps` (a slower computer, a loaded CPU), the request
+  goes out earlier, `latency + latency_margin` rows before the chunk's end, so the arm keeps
+  moving instead of waiting for the answer.
 - ENSEMBLE (ACT's temporal ensembling): request every `ensemble_interval` ticks; the target at a
   tick is the average of every chunk's row for that tick, weighted exp(-decay * age) with the
   oldest chunk weighted most, as in ACT. A row its chunk could not reach (NaN, see
@@ -78,7 +81,7 @@ class _ActiveChunk:
 class SchedulerConfig:
     mode: ExecutionMode = ExecutionMode.ASYNC
     horizon: int = 16
-    execute_steps: int = 8  # Te: rows executed before the next request (sync, async)
+    execute_steps: int = 8  # Te: rows executed before the next request (sync; async asks earlier when slow)
     min_prefix: int = 1  # smallest committed prefix (async)
     latency_margin: int = 1  # extra committed rows beyond the measured latency (async)
     ensemble_interval: int = 1  # ticks between requests (ensemble)
@@ -198,7 +201,7 @@ class ChunkScheduler:
         if self._pending is not None:
             return None
         active = self._active
-        if active is not None and self._rows_executed(tick) < self.config.execute_steps:
+        if active is not None and self._rows_executed(tick) < self._rows_before_request():
             return None
         if self.config.mode is ExecutionMode.ASYNC and active is not None and active.covers(tick + 1):
             start = active.row_at(tick + 1)
@@ -207,6 +210,14 @@ class ChunkScheduler:
             return self._issue(tick, active.chunk_id, start, committed)
         width = 0 if active is None else active.targets.shape[1]
         return self._issue(tick, 0, 0, np.zeros((0, width)))
+
+    def _rows_before_request(self) -> int:
+        """Rows of the active chunk to play before asking for the next one. Async asks early
+        enough that the answer, `latency_ticks` away, comes before the chunk runs out."""
+        if self.config.mode is not ExecutionMode.ASYNC:
+            return self.config.execute_steps
+        rows_needed_meanwhile = self.latency_ticks + self.config.latency_margin
+        return max(1, min(self.config.execute_steps, self.config.horizon - rows_needed_meanwhile))
 
     def _issue(self, tick: int, source_chunk_id: int, start: int, committed: np.ndarray) -> ChunkRequest:
         request = ChunkRequest(self._next_request_id, tick, source_chunk_id, start, committed.copy())
