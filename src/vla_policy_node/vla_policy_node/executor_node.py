@@ -86,7 +86,8 @@ PARAMETERS = (
           one_of(*(m.value for m in ExecutionMode))),
     Param("control_rate_hz", 0.0, "Control clock in Hz (10-200); 0 = the profile's control rate.",
           lambda v: None if v == 0 or 10 <= v <= 200 else "expected 0 or a rate in [10, 200]"),
-    Param("execute_steps", SchedulerConfig.execute_steps, "Rows executed before the next request (sync and async).",
+    Param("execute_steps", SchedulerConfig.execute_steps, "Rows executed before the next request (sync and async; "
+                                                         "async asks earlier when the latency would outlast the rest).",
           positive),
     Param("ensemble_interval", SchedulerConfig.ensemble_interval, "Ticks between requests in ensemble mode.",
           positive),
