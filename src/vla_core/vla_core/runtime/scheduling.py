@@ -205,19 +205,24 @@ class ChunkScheduler:
             return None
         if self.config.mode is ExecutionMode.ASYNC and active is not None and active.covers(tick + 1):
             start = active.row_at(tick + 1)
-            wanted = max(self.config.min_prefix, self.latency_ticks + self.config.latency_margin)
+            wanted = max(self.config.min_prefix, self._rows_run_while_waiting)
             committed = active.targets[start : start + wanted]
             return self._issue(tick, active.chunk_id, start, committed)
         width = 0 if active is None else active.targets.shape[1]
         return self._issue(tick, 0, 0, np.zeros((0, width)))
+
+    @property
+    def _rows_run_while_waiting(self) -> int:
+        """Rows the old chunk must still supply after an async request: the measured latency
+        plus the margin (the committed prefix, and the room a request needs before the end)."""
+        return self.latency_ticks + self.config.latency_margin
 
     def _rows_before_request(self) -> int:
         """Rows of the active chunk to play before asking for the next one. Async asks early
         enough that the answer, `latency_ticks` away, comes before the chunk runs out."""
         if self.config.mode is not ExecutionMode.ASYNC:
             return self.config.execute_steps
-        rows_needed_meanwhile = self.latency_ticks + self.config.latency_margin
-        return max(1, min(self.config.execute_steps, self.config.horizon - rows_needed_meanwhile))
+        return max(1, min(self.config.execute_steps, self.config.horizon - self._rows_run_while_waiting))
 
     def _issue(self, tick: int, source_chunk_id: int, start: int, committed: np.ndarray) -> ChunkRequest:
         request = ChunkRequest(self._next_request_id, tick, source_chunk_id, start, committed.copy())
