@@ -17,6 +17,8 @@ from vla_core.embodiment import EmbodimentSpec, load_embodiment
 from vla_core.images import ImageConversionError, image_to_rgb
 
 from tests.core.bag_factory import (
+    TRAJECTORY,
+    TYPESTORE,
     BagSpec,
     command_value,
     frame_image,
@@ -142,6 +144,44 @@ def test_missing_topics_listed(spec: EmbodimentSpec, tmp_path: Path) -> None:
     assert episode is None
     assert "camera:wrist <- 'wrist/image_raw'" in report.reason
     assert "/front/image_raw (sensor_msgs/msg/Image" in report.reason and "/joint_states" in report.reason
+
+
+def with_empty_topic(source: Path, target: Path, topic: str, msgtype: str, custom_data: dict[str, str]) -> Path:
+    """`source` copied to `target` with `topic` added and no message on it, as a recorder writes a
+    topic nobody published on."""
+    from rosbags.rosbag2 import Reader, Writer
+
+    with Reader(source) as reader, Writer(target, version=9) as writer:
+        connections = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=TYPESTORE) for c in reader.connections}
+        writer.add_connection(topic, msgtype, typestore=TYPESTORE)
+        for key, value in custom_data.items():
+            writer.set_custom_data(key, value)
+        for connection, stamp, raw in reader.messages():
+            writer.write(connections[connection.id], stamp, raw)
+    return target
+
+
+def test_an_empty_command_topic_falls_back_to_the_next_state_and_the_summary_says_so(
+        spec: EmbodimentSpec, tmp_path: Path) -> None:
+    """A recorder writes the command topic even when no teleoperator published: auto mode takes
+    the next frame's state instead of skipping the bag, and the summary says where actions came from."""
+    topic = "/joint_trajectory_controller/joint_trajectory"
+    silent = with_empty_topic(write_bag(tmp_path / "no_command", bag_spec(spec, command_topic=None, custom_data=CUSTOM)),
+                              tmp_path / "silent_teleop", topic, TRAJECTORY, CUSTOM)
+    commanded = write_bag(tmp_path / "commanded", bag_spec(spec, custom_data={**CUSTOM, "vla_ros.episode_id": "e2"}))
+    summary = convert_bags([silent, commanded], spec, ConvertConfig(), tmp_path / "dataset", workers=1)
+    assert [report.kept for report in summary.reports] == [True, True], summary.text()
+    episodes = load_episodes(tmp_path / "dataset")
+    _, state, _ = expected(31)
+    np.testing.assert_allclose(episodes[0].action, np.concatenate([state[1:], state[-1:]]), atol=1e-6)
+    assert episodes[0].metadata["action_source"] == f"next_state (command topic {topic} has no usable messages)"
+    assert "command" not in episodes[0].metadata["topics"]
+    text = summary.text()
+    assert f"actions <- next_state (command topic {topic} has no usable messages)" in text
+    assert "actions <- command" in text
+    episode, report = convert_bag(silent, spec, ConvertConfig(action_source="command").resolved(spec))
+    assert episode is None, "asked for commands explicitly, a bag without any is still skipped"
+    assert f"command topic {topic} has no usable messages" in report.reason
 
 
 @pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"shared fixtures not found at {FIXTURES}")

@@ -56,6 +56,7 @@ class EpisodeReport:
     recorded_s: float = 0.0
     gap_frames: int = 0  # frames trimmed at the edges or found inside (then the episode is skipped)
     matched: dict[str, str] = field(default_factory=dict)  # configured name -> bag topic
+    action_source: str = ""  # where the episode's actions came from, as in its metadata
 
 
 @dataclass
@@ -91,7 +92,8 @@ class Summary:
                   f"{self.seconds:.1f} s, {speed:.1f}x real time -> {self.output}")]
         for report in self.kept:
             lines.append(f"  kept    {report.name}: {report.frames} frames, {report.gap_frames} gap frame(s) trimmed "
-                         f"({', '.join(f'{k} <- {v}' for k, v in report.matched.items())})")
+                         f"({', '.join(f'{k} <- {v}' for k, v in report.matched.items())}); "
+                         f"actions <- {report.action_source}")
         for report in self.skipped:
             lines.append(f"  skipped {report.bag}: {report.reason}")
         return "\n".join(lines)
@@ -229,6 +231,11 @@ def _episode_from_bag(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig, rep
                              "and no --task was given")
     report.matched = {role: topic for role, topic in topics.items()}
     streams = _read_streams(bag, topics, spec, config)
+    fallback = ""
+    if "command" in topics and not streams["command"].stamps and config.action_source == "auto":
+        # a recorder writes the command topic even when no teleoperator published on it
+        fallback = f" (command topic {topics.pop('command')} has no usable messages)"
+        del streams["command"], report.matched["command"]
     sensors = [role for role in topics if role != "command"]
     for role in topics:
         if not streams[role].stamps:
@@ -272,7 +279,7 @@ def _episode_from_bag(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig, rep
     times = times[keep]
     state = sorted_streams["joint_states"][2][picks["joint_states"][keep]]
     next_state = np.concatenate([state[1:], state[-1:]])
-    action, action_source = next_state, "next_state"
+    action, action_source = next_state, "next_state" + fallback
     if "command" in topics:
         command = sorted_streams["command"][2][picks["command"][keep]]
         action = np.where(np.isnan(command), next_state, command)
@@ -280,7 +287,7 @@ def _episode_from_bag(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig, rep
         action_source = "command" + (f" (next_state for {uncommanded})" if uncommanded else "")
     images = _read_images(bag, topics, spec, {role: (sorted_streams[role][1], picks[role][keep])
                                                for role in topics if role.startswith("camera:")})
-    report.frames, report.recorded_s = count, count / fps
+    report.frames, report.recorded_s, report.action_source = count, count / fps, action_source
     metadata = {
         "bag": str(bag.path), "start_time_ns": int(times[0]), "topics": report.matched,
         "action_source": action_source, "stamps": config.stamps, "gap_frames_trimmed": report.gap_frames,
