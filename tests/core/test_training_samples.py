@@ -50,7 +50,10 @@ def test_chunks_decode_back_to_the_recorded_joint_targets(so101) -> None:
     targets = decoder.joint_targets(rows, decoder.start_from_joints(episode.state[start]), episode.state[start])
     gripper = spec.joint_names.index("gripper")  # the decoder maps the binary channel back to the target
     np.testing.assert_allclose(targets.positions[:, gripper], episode.action[start:start + 16, gripper])
-    assert set(rows[:, -1]) == {0.0, 1.0} or set(rows[:, -1]) <= {0.0, 1.0}
+    _, closed = kinematics.gripper_positions(spec.arms[0])
+    shut = np.isclose(episode.action[start:start + 16, gripper], closed)
+    assert 0 < shut.sum() < 16, "the chunk must hold open and closed rows, or the binary channel is not tested"
+    np.testing.assert_array_equal(rows[:, -1], shut.astype(float))  # 1 = closed, 0 = open, row by row
 
 
 def test_chunks_past_the_episode_end_are_masked(so101) -> None:
@@ -70,6 +73,7 @@ def test_statistics_are_quantiles_with_grippers_passed_through(so101) -> None:
     normalised = stats.action.normalize(rows)
     assert normalised[:, :9].min() >= -1 and normalised[:, :9].max() <= 1
     assert np.mean(np.abs(normalised[:, :9]) < 0.999) > 0.9  # most values inside the 1st..99th percentile
+    assert set(np.unique(rows[:, 9])) == {0.0, 1.0}  # both gripper values, so the pass-through is tested
     np.testing.assert_array_equal(normalised[:, 9], rows[:, 9])
 
 
