@@ -179,11 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 when README.md's tables differ")
     args = parser.parse_args(argv)
     text = README.read_text()
-    new = render(text, blocks())
+    generated = blocks()
+    new = render(text, generated)
     if args.check:
-        if new != text:
-            print("README.md's node tables differ from the nodes' code: run python scripts/readme_tables.py",
-                  file=sys.stderr)
+        stale = [name for name, body in generated.items() if render(text, {name: body}) != text]
+        if stale:
+            print(f"README.md's tables differ from the nodes' code ({', '.join(stale)}): "
+                  "run python scripts/readme_tables.py", file=sys.stderr)
             return 1
         return 0
     if new != text:
