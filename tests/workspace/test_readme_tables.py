@@ -32,7 +32,8 @@ def tables():
 
 
 def test_readme_tables_match_the_nodes_code() -> None:
-    result = subprocess.run([sys.executable, str(SCRIPT), "--check"], cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, str(SCRIPT), "--check"], cwd=ROOT, capture_output=True, text=True,
+                            check=False)
     assert result.returncode == 0, result.stderr + "\nrun: python scripts/readme_tables.py"
 
 
