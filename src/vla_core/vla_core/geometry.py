@@ -9,11 +9,25 @@ Conventions used throughout vla_ros:
   angles, and turns back into a rotation by Gram-Schmidt;
 - axis-angle is the rotation vector (axis x angle, radians).
 Every function accepts leading batch dimensions.
+
+scipy is imported by the functions that use it, not with this module: `vla_core.actions` and
+the embodiment profiles import this module, and scipy's import (about 0.4 s) would otherwise be
+paid at start-up by commands that never convert a rotation (`vla convert` before its first read).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from scipy.spatial.transform import Rotation
+
+if TYPE_CHECKING:
+    from scipy.spatial.transform import Rotation
+
+
+def _rotation_class() -> type[Rotation]:
+    from scipy.spatial.transform import Rotation
+
+    return Rotation
 
 
 def _batched_rotation(matrices: np.ndarray) -> tuple[Rotation, tuple[int, ...]]:
@@ -21,14 +35,14 @@ def _batched_rotation(matrices: np.ndarray) -> tuple[Rotation, tuple[int, ...]]:
     if matrices.shape[-2:] != (3, 3):
         raise ValueError(f"expected rotation matrices (..., 3, 3), got shape {matrices.shape}")
     batch = matrices.shape[:-2]
-    return Rotation.from_matrix(matrices.reshape(-1, 3, 3)), batch
+    return _rotation_class().from_matrix(matrices.reshape(-1, 3, 3)), batch
 
 
 def quat_to_matrix(quat_xyzw: np.ndarray) -> np.ndarray:
     quat = np.asarray(quat_xyzw, dtype=np.float64)
     if quat.shape[-1] != 4:
         raise ValueError(f"expected quaternions (..., 4) in x, y, z, w order, got shape {quat.shape}")
-    return Rotation.from_quat(quat.reshape(-1, 4)).as_matrix().reshape(*quat.shape[:-1], 3, 3)
+    return _rotation_class().from_quat(quat.reshape(-1, 4)).as_matrix().reshape(*quat.shape[:-1], 3, 3)
 
 
 def matrix_to_quat(matrices: np.ndarray) -> np.ndarray:
@@ -40,7 +54,7 @@ def axis_angle_to_matrix(rotvec: np.ndarray) -> np.ndarray:
     rotvec = np.asarray(rotvec, dtype=np.float64)
     if rotvec.shape[-1] != 3:
         raise ValueError(f"expected rotation vectors (..., 3), got shape {rotvec.shape}")
-    return Rotation.from_rotvec(rotvec.reshape(-1, 3)).as_matrix().reshape(*rotvec.shape[:-1], 3, 3)
+    return _rotation_class().from_rotvec(rotvec.reshape(-1, 3)).as_matrix().reshape(*rotvec.shape[:-1], 3, 3)
 
 
 def matrix_to_axis_angle(matrices: np.ndarray) -> np.ndarray:
