@@ -5,11 +5,18 @@
 The mapping from topics to features comes from the embodiment profile, then `--config`
 (config/convert/*.yaml), then the flags below. Bad bags are reported and skipped; the exit
 status is 1 only when no episode could be converted or the arguments are wrong.
+
+Start-up is part of what a user waits for: this module and what `run` imports before the first
+bag is read stay light (no torch, scipy, Pinocchio, pandas; the dataset writer is imported while
+the workers read). `--timings` prints where the time went, for `benchmarks/bench_conversion.py`.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+import time
 from pathlib import Path
 
 
@@ -44,6 +51,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--task", help="instruction for bags whose metadata has none")
     parser.add_argument("--workers", type=int, default=2, help="bags converted in parallel (default 2)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--timings", action="store_true",
+                        help="print a JSON line on stderr: start-up to the first bag read, total, seconds per stage")
     parser.set_defaults(run=run)
 
 
@@ -52,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
     from vla_core.data.bag_reader import BagError
     from vla_core.data.convert_config import ConvertConfigError, load_config
-    from vla_core.data.lerobot_v3 import DatasetError
+    from vla_core.data.lerobot_layout import DatasetError
     from vla_core.data.rosbag_convert import EpisodeSkipped, convert_bags, find_bags
     from vla_core.embodiment import ProfileError, load_embodiment
 
@@ -78,4 +87,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"vla convert: {error}", file=sys.stderr)
         return 1
     print(summary.text())
+    if args.timings:
+        print("timings " + json.dumps(_timings(summary)), file=sys.stderr)
     return 0
+
+
+def _process_start() -> float:
+    """CLOCK_BOOTTIME seconds when this process started (/proc/self/stat's starttime)."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def _timings(summary) -> dict[str, object]:
+    """Start-up (process start to the first bag opened, 10 ms resolution), the conversion's own
+    timer, and the seconds of each stage summed over threads and processes."""
+    first_read = summary.first_read_at - _process_start() if summary.first_read_at else None
+    return {"first_read_s": first_read, "convert_s": summary.seconds, "recorded_s": summary.recorded_s,
+            "frames": summary.frames, "stages_s": summary.stages,
+            "since_start_s": time.clock_gettime(time.CLOCK_BOOTTIME) - _process_start()}

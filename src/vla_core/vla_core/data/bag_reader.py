@@ -55,15 +55,21 @@ class Bag:
             return "no topics"
         return ", ".join(f"{t.name} ({t.msgtype}, {t.count} msgs)" for t in sorted(topics.values(), key=lambda t: t.name))
 
-    def messages(self, topics: set[str]) -> Iterator[tuple[str, int, Any]]:
-        """(topic, receive time in ns, deserialised message) for the given topics, file by file,
-        each file in receive-time order."""
+    def raw_messages(self, topics: set[str]) -> Iterator[tuple[str, int, bytes, str]]:
+        """(topic, receive time in ns, serialized CDR bytes, message type) for the given topics, file
+        by file, each file in receive-time order: for readers that take only some fields from the
+        bytes (`cdr_fields`) or deserialise elsewhere (a decoding thread)."""
         for reader in self.readers:
             connections = [c for c in reader.connections if c.topic in topics]
             if not connections:
                 continue
             for connection, timestamp, raw in reader.messages(connections=connections):
-                yield connection.topic, timestamp, TYPESTORE.deserialize_cdr(raw, connection.msgtype)
+                yield connection.topic, timestamp, raw, connection.msgtype
+
+    def messages(self, topics: set[str]) -> Iterator[tuple[str, int, Any]]:
+        """(topic, receive time in ns, deserialised message) for the given topics, in `raw_messages` order."""
+        for topic, timestamp, raw, msgtype in self.raw_messages(topics):
+            yield topic, timestamp, deserialize(raw, msgtype)
 
     def close(self) -> None:
         for reader in self.readers:
@@ -72,6 +78,11 @@ class Bag:
 
 
 TYPESTORE = get_typestore(Stores.LATEST)
+
+
+def deserialize(raw: bytes, msgtype: str) -> Any:
+    """A message object from its CDR bytes (rosbags' type store of the latest ROS 2 release)."""
+    return TYPESTORE.deserialize_cdr(raw, msgtype)
 
 
 def storage_files(path: Path) -> list[Path]:

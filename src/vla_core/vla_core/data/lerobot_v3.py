@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -40,6 +39,12 @@ from vla_core.actions import get_action_space
 from vla_core.data.eef_pose import absolute_eef_poses, eef_pose_names
 from vla_core.data.episode import Episode
 from vla_core.data.episode_encoding import CameraClip, EncodedEpisode, EpisodeEncoder
+from vla_core.data.lerobot_layout import (
+    INFO_PATH,
+    DatasetError,
+    check_new_dataset,
+    new_clip_dir,
+)
 from vla_core.data.stats import ImageStats, vector_stats
 from vla_core.data.video import VideoJoiner, decode_frames, video_info
 from vla_core.embodiment import EmbodimentSpec
@@ -51,17 +56,12 @@ CHUNK_FILE = "chunk-{chunk_index:03d}/file-{file_index:03d}"
 DATA_PATH = "data/" + CHUNK_FILE + ".parquet"
 VIDEO_PATH = "videos/{video_key}/" + CHUNK_FILE + ".mp4"
 EPISODES_PATH = "meta/episodes/" + CHUNK_FILE + ".parquet"
-INFO_PATH = "meta/info.json"
 STATS_PATH = "meta/stats.json"
 TASKS_PATH = "meta/tasks.parquet"
 STATE = "observation.state"
 ACTION = "action"
 EEF_POSE = "action.eef_pose"
 INDEX_COLUMNS = ("frame_index", "episode_index", "index", "task_index")
-
-
-class DatasetError(ValueError):
-    """A dataset file that is missing or not what format v3.0 expects; the message names the file."""
 
 
 def image_key(camera: str) -> str:
@@ -83,12 +83,10 @@ class DatasetWriter:
     """
 
     def __init__(self, root: Path, spec: EmbodimentSpec, fps: float, action_space: str | None = None,
-                 codec: str = "libx264", crf: int = 23) -> None:
+                 codec: str = "libx264", crf: int = 23, clip_dir: Path | None = None) -> None:
+        """`clip_dir`: where `encoder()` puts clips, made by `new_clip_dir(root)` (by default here)."""
         self.root = Path(root)
-        if (self.root / INFO_PATH).exists():
-            raise DatasetError(f"{self.root / INFO_PATH} exists: write a new dataset into an empty directory")
-        if fps <= 0:
-            raise DatasetError(f"{self.root}: fps must be > 0, got {fps}")
+        check_new_dataset(self.root, fps)
         self.spec = spec
         self.fps = float(fps)
         self.action_space = get_action_space(action_space or spec.action_space).name
@@ -100,8 +98,7 @@ class DatasetWriter:
         self._videos: dict[str, VideoJoiner] = {}
         self._image_stats = {camera.name: ImageStats() for camera in spec.cameras}
         self._frames = 0
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._clip_dir = Path(tempfile.mkdtemp(prefix=".clips-", dir=self.root))
+        self._clip_dir = Path(clip_dir) if clip_dir is not None else new_clip_dir(self.root)
 
     # ---- context manager ---------------------------------------------------------------------
     def __enter__(self) -> Self:

@@ -11,19 +11,33 @@ The instruction, success flag, operator notes and episode id come from the bag's
 `custom_data` (keys `vla_ros.*`, as the vla_ros recorder writes them). Bags are converted in a
 process pool, each worker reading one bag and encoding its videos into clips; the parent joins
 the clips and writes the tables in bag order.
+
+Where the time goes, and why it is spent this way (issue 36):
+- pass 1 reads stamps and joint values from the serialized bytes (`cdr_fields`), many messages
+  at once, instead of deserialising every message in Python; camera messages are not
+  deserialised at all (only their header stamp is read);
+- pass 2 hands each camera's picked messages to its own thread, which decodes (Pillow releases
+  the GIL), resizes and encodes (PyAV releases it) frame by frame in timeline order, so one bag
+  uses as many cores as it has cameras and no episode's frames are ever held in memory at once:
+  memory stays bounded however long the recording;
+- the parent imports the dataset writer (pyarrow, pandas, Pinocchio, scipy) only after the
+  workers have started reading.
 """
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from vla_core.data.bag_reader import Bag, BagError, is_bag, open_bag
+from vla_core.data.bag_reader import Bag, BagError, deserialize, is_bag, open_bag
+from vla_core.data.cdr_fields import header_stamp, joint_values
 from vla_core.data.convert_config import (
     COMMAND_TYPES,
     IMAGE_TYPES,
@@ -32,14 +46,28 @@ from vla_core.data.convert_config import (
     match_topic,
 )
 from vla_core.data.episode import Episode
-from vla_core.data.episode_encoding import EncodedEpisode, EpisodeEncoder
-from vla_core.data.lerobot_v3 import DatasetWriter
 from vla_core.data.resample import frame_times, gap_runs, latest, nearest
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.images import message_to_rgb, resize_rgb
-from vla_core.recording.episode_metadata import EMBODIMENT, EPISODE_ID, INSTRUCTION, OPERATOR_NOTES, SUCCESS
+from vla_core.recording.episode_metadata import (
+    EMBODIMENT,
+    EPISODE_ID,
+    INSTRUCTION,
+    OPERATOR_NOTES,
+    SUCCESS,
+)
+
+if TYPE_CHECKING:
+    from vla_core.data.episode_encoding import (
+        ClipWriter,
+        EncodedEpisode,
+        EpisodeEncoder,
+    )
 
 TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes"), ("false", "0", "no")
+STAGES = ("read", "resample", "decode", "encode", "write")  # where a conversion's time goes (Summary.stages)
+JOINT_BLOCK = 4096  # joint messages read into arrays at a time: memory stays bounded on long bags
+LANE_QUEUE = 8  # camera messages waiting for their decoding thread (a few MB at most)
 
 
 class EpisodeSkipped(ValueError):
@@ -57,6 +85,8 @@ class EpisodeReport:
     gap_frames: int = 0  # frames trimmed at the edges or found inside (then the episode is skipped)
     matched: dict[str, str] = field(default_factory=dict)  # configured name -> bag topic
     action_source: str = ""  # where the episode's actions came from, as in its metadata
+    seconds: dict[str, float] = field(default_factory=dict)  # stage (STAGES) -> seconds, summed over threads
+    read_at: float = 0.0  # CLOCK_BOOTTIME seconds when the bag was opened (start-up: process start to first read)
 
 
 @dataclass
@@ -84,6 +114,16 @@ class Summary:
     @property
     def gap_frames(self) -> int:
         return sum(report.gap_frames for report in self.reports)
+
+    @property
+    def stages(self) -> dict[str, float]:
+        """Seconds per stage, summed over every bag, thread and process (stages overlap in time)."""
+        return {stage: sum(report.seconds.get(stage, 0.0) for report in self.reports) for stage in STAGES}
+
+    @property
+    def first_read_at(self) -> float:
+        """CLOCK_BOOTTIME seconds when the first bag was opened (0.0 when none was)."""
+        return min((report.read_at for report in self.reports if report.read_at), default=0.0)
 
     def text(self) -> str:
         speed = self.recorded_s / self.seconds if self.seconds > 0 else float("inf")
@@ -132,7 +172,7 @@ def resolve_topics(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig) -> dic
 @dataclass
 class _Stream:
     stamps: list[int] = field(default_factory=list)  # nanoseconds
-    rows: list[np.ndarray] = field(default_factory=list)  # joint streams only
+    rows: list[np.ndarray] = field(default_factory=list)  # joint streams only: (n, J) blocks
     ordinals: list[int] = field(default_factory=list)  # message number within its topic
     refused: int = 0
     note: str = ""
@@ -141,7 +181,7 @@ class _Stream:
         order = np.argsort(np.asarray(self.stamps), kind="stable")
         stamps = np.asarray(self.stamps, dtype=np.int64)[order]
         ordinals = np.asarray(self.ordinals)[order]
-        return stamps, ordinals, (np.stack(self.rows)[order] if self.rows else None)
+        return stamps, ordinals, (np.concatenate(self.rows)[order] if self.rows else None)
 
 
 def _stamp(msg: Any, received_ns: int, use_header: bool) -> int:
@@ -172,36 +212,102 @@ def _command_row(msg: Any, msgtype: str, index: dict[str, int], size: int) -> np
     return data if data.shape == (size,) else None
 
 
-def _read_streams(bag: Bag, topics: dict[str, str], spec: EmbodimentSpec, config: ConvertConfig
-                  ) -> dict[str, _Stream]:
+@dataclass
+class _JointBlock:
+    """Joint messages of one topic waiting to be read together (`_read_joint_block`)."""
+
+    raws: list[bytes] = field(default_factory=list)
+    received: list[int] = field(default_factory=list)
+    ordinals: list[int] = field(default_factory=list)
+
+
+def _read_joint_block(block: _JointBlock, role: str, msgtype: str, stream: _Stream, spec: EmbodimentSpec,
+                      use_header: bool) -> None:
+    """Append a block's usable messages to `stream`, in message order, as the per-message rules say:
+    a joint state lacking a profile joint (or carrying NaN for one) is refused, and a command
+    carrying none of them or no trajectory point; the note describes the last refusal."""
     index = {name: i for i, name in enumerate(spec.joint_names)}
     size = len(index)
+    count = len(block.raws)
+    rows = np.full((count, size), np.nan)
+    usable = np.ones(count, bool)
+    names_of: dict[int, Sequence[str]] = {}  # message -> its names, for the refusal note
+    stamps = np.asarray(block.received, np.int64)
+    vectorised = msgtype.endswith(("JointState", "JointTrajectory"))
+    read = joint_values(block.raws, msgtype) if vectorised else None
+    if read is not None:
+        has_stamp = use_header & ((read.sec != 0) | (read.nanosec != 0))
+        stamps = np.where(has_stamp, read.sec * 1_000_000_000 + read.nanosec, stamps)
+        for positions, names, values in read.values:
+            target: dict[int, int] = {}  # profile column -> message column; a repeated name: the last wins
+            for column, name in enumerate(names):
+                if name in index:
+                    target[index[name]] = column
+            for joint, column in target.items():
+                rows[positions, joint] = values[:, column]
+            names_of.update(dict.fromkeys(positions.tolist(), names))
+    for position in (read.fallback if read is not None else range(count)):
+        msg = deserialize(block.raws[position], msgtype)
+        stamps[position] = _stamp(msg, block.received[position], use_header)
+        if role == "joint_states":
+            rows[position] = _joint_row(msg.name, msg.position, index, size)
+            names_of[position] = list(msg.name)
+        else:
+            row = _command_row(msg, msgtype, index, size)
+            usable[position] = row is not None
+            if row is not None:
+                rows[position] = row
+    usable &= ~np.isnan(rows).any(axis=1) if role == "joint_states" else ~np.isnan(rows).all(axis=1)
+    if not usable.all():
+        stream.refused += int((~usable).sum())
+        last = int(np.flatnonzero(~usable)[-1])
+        if role == "joint_states":
+            lacking = [name for name, value in zip(spec.joint_names, rows[last]) if np.isnan(value)]
+            stream.note = f"lacks {lacking} (has {list(names_of[last])})"
+        else:
+            stream.note = f"carries none of {list(spec.joint_names)} or no trajectory point"
+    stream.stamps.extend(stamps[usable].tolist())
+    stream.ordinals.extend(np.asarray(block.ordinals)[usable].tolist())
+    if usable.any():
+        stream.rows.append(rows[usable])
+
+
+def _read_streams(bag: Bag, topics: dict[str, str], spec: EmbodimentSpec, config: ConvertConfig
+                  ) -> dict[str, _Stream]:
+    """Pass 1: every stream's stamps (and joint values), from the serialized bytes where it can."""
     role_of = {topic: role for role, topic in topics.items()}
-    msgtypes = {name: topic.msgtype for name, topic in bag.topics.items()}
     streams = {role: _Stream() for role in topics}
+    blocks = {role: _JointBlock() for role in topics if not role.startswith("camera:")}
+    msgtypes: dict[str, str] = {}
     counts = dict.fromkeys(topics, 0)
     use_header = config.stamps == "header"
-    for topic, received, msg in bag.messages(set(role_of)):
+    for topic, received, raw, msgtype in bag.raw_messages(set(role_of)):
         role = role_of[topic]
-        stream = streams[role]
         ordinal = counts[role]
         counts[role] += 1
-        if role == "joint_states":
-            row = _joint_row(msg.name, msg.position, index, size)
-            if np.isnan(row).any():
-                stream.refused += 1
-                stream.note = f"lacks {[n for n, v in zip(spec.joint_names, row) if np.isnan(v)]} (has {list(msg.name)})"
-                continue
-            stream.rows.append(row)
-        elif role == "command":
-            row = _command_row(msg, msgtypes[topic], index, size)
-            if row is None or np.isnan(row).all():
-                stream.refused += 1
-                stream.note = f"carries none of {list(spec.joint_names)} or no trajectory point"
-                continue
-            stream.rows.append(row)
-        stream.stamps.append(_stamp(msg, received, use_header))
-        stream.ordinals.append(ordinal)
+        block = blocks.get(role)
+        if block is not None:  # joint states or command: read in blocks
+            msgtypes[role] = msgtype
+            block.raws.append(raw)
+            block.received.append(received)
+            block.ordinals.append(ordinal)
+            if len(block.raws) >= JOINT_BLOCK:
+                _read_joint_block(block, role, msgtype, streams[role], spec, use_header)
+                blocks[role] = _JointBlock()
+            continue
+        # a camera: only its header stamp is needed here, not its pixels
+        stamped = received
+        if use_header:
+            stamp = header_stamp(raw)
+            if stamp is None:  # not little-endian CDR: deserialise it
+                stamped = _stamp(deserialize(raw, msgtype), received, use_header)
+            elif stamp[0] or stamp[1]:
+                stamped = stamp[0] * 1_000_000_000 + stamp[1]
+        streams[role].stamps.append(stamped)
+        streams[role].ordinals.append(ordinal)
+    for role, block in blocks.items():
+        if block.raws:
+            _read_joint_block(block, role, msgtypes[role], streams[role], spec, use_header)
     return streams
 
 
@@ -219,7 +325,17 @@ def _success(value: str | None) -> bool | None:
     return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
 
 
-def _episode_from_bag(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig, report: EpisodeReport) -> Episode:
+@dataclass
+class _Plan:
+    """An episode before pass 2: its tables (`episode`, without images) and, per camera, its bag
+    topic and which timeline positions each picked message (by number within its topic) fills."""
+
+    episode: Episode
+    cameras: dict[str, tuple[str, dict[int, list[int]]]]
+
+
+def _plan_episode(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig, report: EpisodeReport) -> _Plan:
+    """Pass 1 and the timeline: everything of the episode but its camera frames."""
     recorded_embodiment = _custom(bag, EMBODIMENT)
     if recorded_embodiment is not None and recorded_embodiment != spec.name:
         raise EpisodeSkipped(f"recorded for embodiment {recorded_embodiment!r} (metadata.yaml custom_data "
@@ -230,7 +346,10 @@ def _episode_from_bag(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig, rep
         raise EpisodeSkipped(f"no instruction: metadata.yaml custom_data has no {INSTRUCTION!r} "
                              "and no --task was given")
     report.matched = {role: topic for role, topic in topics.items()}
+    started = time.perf_counter()
     streams = _read_streams(bag, topics, spec, config)
+    report.seconds["read"] = time.perf_counter() - started
+    started = time.perf_counter()
     fallback = ""
     if "command" in topics and not streams["command"].stamps and config.action_source == "auto":
         # a recorder writes the command topic even when no teleoperator published on it
@@ -285,71 +404,167 @@ def _episode_from_bag(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig, rep
         action = np.where(np.isnan(command), next_state, command)
         uncommanded = [name for name, column in zip(spec.joint_names, command.T) if np.isnan(column).any()]
         action_source = "command" + (f" (next_state for {uncommanded})" if uncommanded else "")
-    images = _read_images(bag, topics, spec, {role: (sorted_streams[role][1], picks[role][keep])
-                                               for role in topics if role.startswith("camera:")})
+    cameras: dict[str, tuple[str, dict[int, list[int]]]] = {}
+    for role in topics:
+        if role.startswith("camera:"):
+            ordinals = sorted_streams[role][1][picks[role][keep]]
+            positions: dict[int, list[int]] = {}
+            for position, ordinal in enumerate(ordinals.tolist()):  # several where the camera dropped frames
+                positions.setdefault(ordinal, []).append(position)
+            cameras[role.split(":", 1)[1]] = (topics[role], positions)
+    report.seconds["resample"] = time.perf_counter() - started
     report.frames, report.recorded_s, report.action_source = count, count / fps, action_source
     metadata = {
         "bag": str(bag.path), "start_time_ns": int(times[0]), "topics": report.matched,
         "action_source": action_source, "stamps": config.stamps, "gap_frames_trimmed": report.gap_frames,
         "operator_notes": _custom(bag, OPERATOR_NOTES), "episode_id": _custom(bag, EPISODE_ID),
     }
-    return Episode(name=report.name, embodiment=spec.name, task=task, fps=fps, timestamps=(times - times[0]) * 1e-9,
-                   state=state, action=action, images=images, success=_success(_custom(bag, SUCCESS)),
-                   metadata={key: value for key, value in metadata.items() if value is not None})
+    episode = Episode(name=report.name, embodiment=spec.name, task=task, fps=fps,
+                      timestamps=(times - times[0]) * 1e-9, state=state, action=action, images={},
+                      success=_success(_custom(bag, SUCCESS)),
+                      metadata={key: value for key, value in metadata.items() if value is not None})
+    return _Plan(episode, cameras)
 
 
-def _read_images(bag: Bag, topics: dict[str, str], spec: EmbodimentSpec,
-                 picks: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Pass 2: decode only the messages the timeline picked, resized to the profile's size."""
+# ---- pass 2: camera frames -------------------------------------------------------------------
+class FrameSink(Protocol):
+    """Where one camera's frames go, one (1, H, W, 3) uint8 array at a time in timeline order."""
+
+    def write(self, frames: np.ndarray) -> None: ...
+
+
+class _ArraySink:
+    """Frames kept in memory (`convert_bag`, whose Episode holds them)."""
+
+    def __init__(self, count: int, width: int, height: int) -> None:
+        self.frames = np.zeros((count, height, width, 3), dtype=np.uint8)
+        self.written = 0
+
+    def write(self, frames: np.ndarray) -> None:
+        self.frames[self.written:self.written + len(frames)] = frames
+        self.written += len(frames)
+
+
+class _CameraLane(threading.Thread):
+    """Decodes one camera's picked messages in its own thread and writes its frames to a sink in
+    timeline order (a message picked for several frames is written for each)."""
+
+    def __init__(self, camera: str, topic: str, width: int, height: int, positions: dict[int, list[int]],
+                 sink: FrameSink) -> None:
+        super().__init__(name=f"camera {camera}", daemon=True)
+        self.camera, self.topic, self.width, self.height = camera, topic, width, height
+        self.positions, self.sink = positions, sink
+        self.frames = sum(len(where) for where in positions.values())
+        self.written = 0
+        self.queue: queue.Queue[tuple[int, int, bytes, str] | None] = queue.Queue(LANE_QUEUE)
+        self.error: tuple[int, BaseException] | None = None  # (message's place in the bag, what went wrong)
+        self.decode_s = self.encode_s = 0.0
+
+    def run(self) -> None:
+        pending: dict[int, np.ndarray] = {}  # frames decoded ahead of their turn (stamps out of bag order)
+        while (item := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # drain: the reader stops soon
+            place, ordinal, raw, msgtype = item
+            started = time.perf_counter()
+            try:
+                image = resize_rgb(message_to_rgb(deserialize(raw, msgtype)), self.width, self.height)
+            except ValueError as error:
+                self.error = (place, EpisodeSkipped(f"camera {self.camera!r} on {self.topic}, message {ordinal}: "
+                                                    f"{error}"))
+                continue
+            except Exception as error:  # noqa: BLE001 -- a damaged message: re-raised in the reading thread
+                self.error = (place, error)
+                continue
+            decoded = time.perf_counter()
+            self.decode_s += decoded - started
+            for position in self.positions[ordinal]:
+                pending[position] = image
+            try:
+                while self.written in pending:
+                    self.sink.write(pending.pop(self.written)[None])
+                    self.written += 1
+            except Exception as error:  # noqa: BLE001 -- an encoder failure: re-raised in the reading thread
+                self.error = (place, error)
+            self.encode_s += time.perf_counter() - decoded
+
+
+def _stream_frames(bag: Bag, plan: _Plan, spec: EmbodimentSpec, sinks: dict[str, FrameSink],
+                   report: EpisodeReport) -> None:
+    """Pass 2: read the bag's camera topics once; each picked message goes to its camera's thread."""
     cameras = {camera.name: camera for camera in spec.cameras}
-    frames: dict[str, np.ndarray] = {}
-    wanted: dict[str, dict[int, list[int]]] = {}
-    for role, (ordinals, picked) in picks.items():
-        camera = cameras[role.split(":", 1)[1]]
-        frames[role] = np.zeros((len(picked), camera.height, camera.width, 3), dtype=np.uint8)
-        positions: dict[int, list[int]] = {}
-        for position, sorted_index in enumerate(picked):
-            positions.setdefault(int(ordinals[sorted_index]), []).append(position)
-        wanted[role] = positions
-    role_of = {topics[role]: role for role in picks}
-    counts = dict.fromkeys(picks, 0)
-    for topic, _, msg in bag.messages(set(role_of)):
-        role = role_of[topic]
-        ordinal = counts[role]
-        counts[role] += 1
-        positions = wanted[role].pop(ordinal, None)
-        if positions is None:
-            continue
-        camera = cameras[role.split(":", 1)[1]]
-        try:
-            image = resize_rgb(message_to_rgb(msg), camera.width, camera.height)
-        except ValueError as error:
-            raise EpisodeSkipped(f"camera {camera.name!r} on {topic}, message {ordinal}: {error}") from error
-        for position in positions:  # one position, or more where the camera dropped frames
-            frames[role][position] = image
-    return {role.split(":", 1)[1]: array for role, array in frames.items()}
+    lanes = {topic: _CameraLane(name, topic, cameras[name].width, cameras[name].height, positions, sinks[name])
+             for name, (topic, positions) in plan.cameras.items()}
+    counts = dict.fromkeys(lanes, 0)
+    started = time.perf_counter()
+    waited = 0.0
+    for lane in lanes.values():
+        lane.start()
+    try:
+        for place, (topic, _, raw, msgtype) in enumerate(bag.raw_messages(set(lanes))):
+            lane = lanes[topic]
+            ordinal = counts[topic]
+            counts[topic] += 1
+            if ordinal in lane.positions and lane.error is None:
+                before = time.perf_counter()
+                lane.queue.put((place, ordinal, raw, msgtype))
+                waited += time.perf_counter() - before
+            if any(lane.error is not None for lane in lanes.values()):
+                break
+    finally:
+        for lane in lanes.values():
+            lane.queue.put(None)
+        for lane in lanes.values():
+            lane.join()
+    report.seconds["read"] = report.seconds.get("read", 0.0) + time.perf_counter() - started - waited
+    report.seconds["decode"] = sum(lane.decode_s for lane in lanes.values())
+    report.seconds["encode"] = sum(lane.encode_s for lane in lanes.values())
+    errors = sorted((lane.error for lane in lanes.values() if lane.error is not None), key=lambda error: error[0])
+    if errors:
+        raise errors[0][1]
+    for lane in lanes.values():
+        if lane.written != lane.frames:
+            raise EpisodeSkipped(f"camera {lane.camera!r} on {lane.topic}: {lane.written} of {lane.frames} frames "
+                                 "found in the bag")
+
+
+def _open_bag(path: Path, report: EpisodeReport) -> Bag:
+    bag = open_bag(Path(path))
+    report.read_at = time.clock_gettime(time.CLOCK_BOOTTIME)
+    report.name = _custom(bag, EPISODE_ID) or report.name
+    return bag
+
+
+def _skip(report: EpisodeReport, error: Exception) -> EpisodeReport:
+    """The report of a bag that gave no episode, with the reason the summary shows."""
+    if isinstance(error, (EpisodeSkipped, BagError)):
+        report.reason = str(error)
+    else:  # a damaged bag surfaces as whatever its parser raises; the rest go on
+        report.reason = f"unreadable ({type(error).__name__}: {error})"
+    return report
 
 
 def convert_bag(path: Path, spec: EmbodimentSpec, config: ConvertConfig) -> tuple[Episode | None, EpisodeReport]:
-    """One bag -> (episode, report); a bag that cannot give an episode gives (None, report with the reason)."""
+    """One bag -> (episode with its frames in memory, report); a bag that cannot give an episode
+    gives (None, report with the reason)."""
     report = EpisodeReport(bag=str(path), name=Path(path).name, kept=False)
     bag = None
     try:
-        bag = open_bag(Path(path))
-        report.name = _custom(bag, EPISODE_ID) or report.name
-        episode = _episode_from_bag(bag, spec, config, report)
-        episode.validate(spec)
-    except (EpisodeSkipped, BagError) as error:
-        report.reason = str(error)
-        return None, report
-    except Exception as error:  # noqa: BLE001 -- a damaged bag surfaces as whatever its parser raises; the rest go on
-        report.reason = f"unreadable ({type(error).__name__}: {error})"
-        return None, report
+        bag = _open_bag(path, report)
+        plan = _plan_episode(bag, spec, config, report)
+        cameras = {camera.name: camera for camera in spec.cameras}
+        sinks = {name: _ArraySink(len(plan.episode), cameras[name].width, cameras[name].height)
+                 for name in plan.cameras}
+        _stream_frames(bag, plan, spec, sinks, report)
+        plan.episode.images = {name: sink.frames for name, sink in sinks.items()}
+        plan.episode.validate(spec)
+    except Exception as error:  # noqa: BLE001 -- reported and skipped, the other bags go on
+        return None, _skip(report, error)
     finally:
         if bag is not None:
             bag.close()
     report.kept = True
-    return episode, report
+    return plan.episode, report
 
 
 # ---- many bags -> one dataset ------------------------------------------------------------------
@@ -372,36 +587,70 @@ def find_bags(paths: Sequence[Path]) -> list[Path]:
 
 def _convert_and_encode(path: Path, spec: EmbodimentSpec, config: ConvertConfig, encoder: EpisodeEncoder
                         ) -> tuple[EncodedEpisode | None, EpisodeReport]:
-    """`convert_bag`, then the episode's videos encoded in this (worker) process."""
-    episode, report = convert_bag(path, spec, config)
-    return (encoder(episode) if episode is not None else None), report
+    """One bag -> its episode with each camera encoded into a clip as its frames are decoded, in
+    this (worker) process: the frames are never all in memory."""
+    report = EpisodeReport(bag=str(path), name=Path(path).name, kept=False)
+    bag = None
+    clips: dict[str, ClipWriter] = {}
+    try:
+        bag = _open_bag(path, report)
+        plan = _plan_episode(bag, spec, config, report)
+        encoder.check(plan.episode, images=False)
+        cameras = {camera.name: camera for camera in spec.cameras}
+        for name in plan.cameras:
+            clips[name] = encoder.clip(name, cameras[name].width, cameras[name].height)
+        _stream_frames(bag, plan, spec, clips, report)
+        started = time.perf_counter()
+        encoded = encoder.encoded(plan.episode, {name: clip.close() for name, clip in clips.items()})
+        report.seconds["encode"] = report.seconds.get("encode", 0.0) + time.perf_counter() - started
+    except Exception as error:  # noqa: BLE001 -- reported and skipped, the other bags go on
+        for clip in clips.values():
+            clip.abort()
+        return None, _skip(report, error)
+    finally:
+        if bag is not None:
+            bag.close()
+    report.kept = True
+    return encoded, report
 
 
 def convert_bags(bags: Sequence[Path], spec: EmbodimentSpec, config: ConvertConfig, output: Path,
                  workers: int = 2, progress: Callable[[EpisodeReport], None] | None = None) -> Summary:
-    """Convert every bag into one dataset at `output`; bags that fail are reported and left out."""
+    """Convert every bag into one dataset at `output`; bags that fail are reported and left out.
+
+    The workers start reading before the dataset writer's modules are imported here: those imports
+    (pyarrow, pandas, Pinocchio, scipy) take longer than reading the first bag."""
+    from vla_core.data.episode_encoding import EpisodeEncoder
+    from vla_core.data.lerobot_layout import check_new_dataset, new_clip_dir
+
     config = config.resolved(spec)
     started = time.perf_counter()
+    output = Path(output)
+    check_new_dataset(output, float(config.fps))
+    encoder = EpisodeEncoder(spec, float(config.fps), new_clip_dir(output))
     reports: list[EpisodeReport] = []
-    with DatasetWriter(output, spec, float(config.fps), config.action_space) as writer:
-        encoder = writer.encoder()
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        futures = [pool.submit(_convert_and_encode, bag, spec, config, encoder) for bag in bags] if pool else []
+        from vla_core.data.lerobot_v3 import DatasetWriter  # while the workers read
 
-        def take(episode: EncodedEpisode | None, report: EpisodeReport) -> None:
-            if episode is not None:
-                writer.add_encoded(episode)
-            reports.append(report)
-            if progress is not None:
-                progress(report)
-
-        if workers <= 1:
-            for bag in bags:
-                take(*_convert_and_encode(bag, spec, config, encoder))
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = [pool.submit(_convert_and_encode, bag, spec, config, encoder) for bag in bags]
-                for future in futures:
-                    take(*future.result())
-        if not any(report.kept for report in reports):
-            reasons = "\n".join(f"  {report.bag}: {report.reason}" for report in reports)
-            raise EpisodeSkipped(f"no episode could be converted from {len(reports)} bag(s):\n{reasons}")
-    return Summary(Path(output), reports, time.perf_counter() - started)
+        with DatasetWriter(output, spec, float(config.fps), config.action_space, clip_dir=encoder.clip_dir) as writer:
+            for position, bag in enumerate(bags):
+                episode, report = (futures[position].result() if pool
+                                   else _convert_and_encode(bag, spec, config, encoder))
+                writing = time.perf_counter()
+                if episode is not None:
+                    writer.add_encoded(episode)
+                report.seconds["write"] = time.perf_counter() - writing
+                reports.append(report)
+                if progress is not None:
+                    progress(report)
+            if not any(report.kept for report in reports):
+                reasons = "\n".join(f"  {report.bag}: {report.reason}" for report in reports)
+                raise EpisodeSkipped(f"no episode could be converted from {len(reports)} bag(s):\n{reasons}")
+            closing = time.perf_counter()
+        reports[-1].seconds["write"] += time.perf_counter() - closing
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return Summary(output, reports, time.perf_counter() - started)
