@@ -1,62 +1,205 @@
-"""`vla convert` throughput: two 224x224 cameras at 30 Hz, joint states at 100 Hz and
-JointTrajectory commands at 50 Hz per bag, converted into one LeRobot v3.0 dataset with the
-default two worker processes. Reported as frames per second and as a multiple of real time
-(seconds of recording converted per second); the issue asks for >= 10x on a 2-core machine.
-Images pan a noise texture so the video encoder does real work.
+"""`vla convert` end to end on robot-shaped recordings, as a user runs it.
 
-The machine may be shared, so each run also records the 1-minute load average at its start and
-the CPU time it used (its own process and the worker processes): recorded seconds per CPU second
-is the speed one free core gives, whatever else runs beside it."""
+Each bag holds what a teleoperated arm records: a raw rgb8 224x224 main camera at 30 Hz, a JPEG
+224x224 wrist camera at 15 Hz, joint states at 100 or 500 Hz and the leader arm's commands
+(JointTrajectory) at 100 Hz; images pan a noise texture so the video encoder does real work.
+Shapes: many short episodes (10 s), 60 s episodes in MCAP and in SQLite3, and one 10-minute
+episode for memory. Bags are written by the project's own bag writer (tests/core/bag_factory.py).
+
+Every run is `vla convert` in a new process, timed from process start to exit (what a user
+waits for), beside the converter's own timer (its summary), the start-up to the first bag read
+and the seconds per stage (`vla convert --timings`: read, resample, decode, encode, write,
+summed over threads and processes, so they overlap), the process tree's peak resident memory
+(sampled every 20 ms) and its CPU seconds.
+
+To compare with an earlier version in the same run (alternating, so that both see the same
+load), point VLA_BENCH_BASELINE at that version's src/vla_core directory, e.g.
+
+    git archive <commit> src/vla_core | tar -x -C /tmp/base
+    VLA_BENCH_BASELINE=/tmp/base/src/vla_core python -m benchmarks conversion
+
+The machine may be shared: the 1-minute load average at each run's start is recorded.
+"""
 from __future__ import annotations
 
+import json
 import os
+import re
 import resource
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from vla_core.data.convert_config import ConvertConfig
-from vla_core.data.rosbag_convert import convert_bags
 from vla_core.embodiment import load_embodiment
 
 from benchmarks.measure import Measurement
 from tests.core.bag_factory import BagSpec, write_bag
 
+SUMMARY = re.compile(r"\(([\d.]+) s recorded\).*; ([\d.]+) s, [\d.]+x real time")
+STAGES = ("read", "resample", "decode", "encode", "write")
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    bags: int
+    seconds: float
+    storage: str = "mcap"
+    joint_hz: float = 100.0
+    repeats: int = 3
+
+
+SHAPES = (
+    Shape("10 s x4, MCAP", bags=4, seconds=10.0),
+    Shape("60 s x2, MCAP, joints 500 Hz", bags=2, seconds=60.0, joint_hz=500.0),
+    Shape("60 s x2, SQLite3", bags=2, seconds=60.0, storage="sqlite3"),
+    Shape("10 min x1, MCAP", bags=1, seconds=600.0, repeats=1),
+)
+QUICK_SHAPES = (
+    Shape("5 s x2, MCAP", bags=2, seconds=5.0, repeats=1),
+    Shape("20 s x1, SQLite3, joints 500 Hz", bags=1, seconds=20.0, storage="sqlite3", joint_hz=500.0, repeats=1),
+)
+
+
+def write_bags(shape: Shape, folder: Path) -> list[Path]:
+    spec = load_embodiment("so101")
+    cameras = {camera.name: camera.topic for camera in spec.cameras}  # front (main), wrist
+    return [write_bag(folder / f"episode_{index:03d}", BagSpec(
+        spec.joint_names, cameras, seconds=shape.seconds, image_size=224, textured=True, joint_hz=shape.joint_hz,
+        command_hz=100.0, camera_encodings={"wrist": "jpeg"}, camera_rates={"wrist": 15.0}, jpeg_quality=90,
+        storage=shape.storage, custom_data={"vla_ros.instruction": "pick up the cube", "vla_ros.embodiment": "so101"}))
+        for index in range(shape.bags)]
+
+
+@dataclass
+class Run:
+    wall_s: float  # process start to exit
+    convert_s: float  # the converter's own timer
+    recorded_s: float
+    cpu_s: float
+    peak_rss_mib: float
+    first_read_s: float | None = None
+    stages_s: dict[str, float] | None = None
+
+
+def _tree_rss(root: int) -> int:
+    """Resident bytes of `root` and its descendants (from /proc)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        rss[int(entry.name)] = int(fields[21]) * page
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier += children
+    return sum(rss.get(pid, 0) for pid in tree)
+
+
+def convert(bags: list[Path], output: Path, source: Path | None) -> Run:
+    """One `vla convert` process; `source`: another version's src/vla_core put first on the path."""
+    env = dict(os.environ)
+    command = [sys.executable, "-m", "vla_core.cli", "convert", "--embodiment", "so101", *map(str, bags),
+               "--output", str(output), "--no-progress"]
+    if source is not None:
+        env["PYTHONPATH"] = f"{source}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    else:
+        command.append("--timings")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            peak[0] = max(peak[0], _tree_rss(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if process.returncode != 0:
+        raise RuntimeError(f"vla convert failed ({process.returncode}):\n{stdout}\n{stderr[-3000:]}")
+    match = SUMMARY.search(stdout)
+    if match is None:
+        raise RuntimeError(f"vla convert printed no summary:\n{stdout}")
+    run = Run(wall, float(match.group(2)), float(match.group(1)),
+              after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, peak[0] / 2**20)
+    for line in stderr.splitlines():
+        if line.startswith("timings "):
+            timings = json.loads(line.removeprefix("timings "))
+            run.first_read_s, run.stages_s = timings["first_read_s"], timings["stages_s"]
+            run.convert_s, run.recorded_s = timings["convert_s"], timings["recorded_s"]
+    return run
+
+
+def _measurements(shape: Shape, runs: list[Run], label: str, load: list[float]) -> list[Measurement]:
+    name = f"{shape.name}{label}"
+    notes: dict[str, float | int | str] = {
+        "bags": shape.bags, "seconds_per_bag": shape.seconds, "storage": shape.storage,
+        "joint_hz": shape.joint_hz, "workers": 2, "load_avg_1min": " ".join(f"{value:.1f}" for value in load),
+        "cpu_s_per_recorded_s": round(statistics.median(run.cpu_s / run.recorded_s for run in runs), 4),
+    }
+    if runs[0].stages_s is not None:
+        notes["stage_s_median"] = ", ".join(
+            f"{stage} {statistics.median(run.stages_s[stage] for run in runs):.2f}" for stage in STAGES)
+    result = [
+        Measurement.from_samples(f"end to end, {name}", "x real time", [run.recorded_s / run.wall_s for run in runs],
+                                 target=">= 40x (60 s bags)", **notes),
+        Measurement.from_samples(f"converter's own timer, {name}", "x real time",
+                                 [run.recorded_s / run.convert_s for run in runs]),
+        Measurement.from_samples(f"wall time, {name}", "s", [run.wall_s for run in runs]),
+        Measurement.from_samples(f"peak RSS of the process tree, {name}", "MiB", [run.peak_rss_mib for run in runs]),
+    ]
+    if runs[0].first_read_s is not None:
+        result.append(Measurement.from_samples(f"start-up to the first bag read, {name}", "s",
+                                               [run.first_read_s for run in runs], target="< 0.5 s"))
+    return result
+
 
 def run(quick: bool) -> list[Measurement]:
-    spec = load_embodiment("so101")  # cameras 224x224, control rate 30 Hz
-    bags_count, seconds, repeats = (2, 5.0, 1) if quick else (4, 10.0, 5)
+    baseline = os.environ.get("VLA_BENCH_BASELINE")
+    sources: dict[str, Path | None] = {"": None}
+    if baseline:
+        sources[" (baseline)"] = Path(baseline)
     work = Path(tempfile.mkdtemp(prefix="bench_conversion_"))
+    measurements: list[Measurement] = []
     try:
-        bags = [write_bag(work / f"bag_{i}", BagSpec(
-            spec.joint_names, {camera.name: camera.topic for camera in spec.cameras}, seconds=seconds,
-            image_size=224, textured=True, custom_data={"vla_ros.instruction": "pick up the cube"}))
-            for i in range(bags_count)]
-        speed, rate, per_core, load = [], [], [], []
-        for repeat in range(repeats):
-            load.append(os.getloadavg()[0])
-            cpu_before = _cpu_seconds()
+        for shape in QUICK_SHAPES if quick else SHAPES:
             started = time.perf_counter()
-            summary = convert_bags(bags, spec, ConvertConfig(), work / f"dataset_{repeat}", workers=2)
-            elapsed = time.perf_counter() - started
-            speed.append(summary.recorded_s / elapsed)
-            rate.append(summary.frames / elapsed)
-            per_core.append(summary.recorded_s / (_cpu_seconds() - cpu_before))
-        notes = {"bags": bags_count, "seconds_per_bag": seconds, "frames": summary.frames, "workers": 2,
-                 "cameras": "2 x 224x224 rgb8 @ 30 Hz", "codec": "libx264 crf 23",
-                 "load_avg_1min": " ".join(f"{value:.1f}" for value in load)}
-        return [
-            Measurement.from_samples("conversion speed", "x real time", speed, target=">= 10x", **notes),
-            Measurement.from_samples("conversion rate", "frames/s", rate),
-            Measurement.from_samples("conversion speed per CPU second", "x real time", per_core,
-                                     note="recorded s / CPU s of the parent and its workers"),
-        ]
+            bags = write_bags(shape, work / "bags")
+            print(f"  {shape.name}: bags written in {time.perf_counter() - started:.1f} s", flush=True)
+            runs: dict[str, list[Run]] = {label: [] for label in sources}
+            load: dict[str, list[float]] = {label: [] for label in sources}
+            for repeat in range(shape.repeats):
+                for label, source in sources.items():  # alternated: both see the same load
+                    output = work / f"dataset_{repeat}{label.strip(' ()')}"
+                    load[label].append(os.getloadavg()[0])
+                    runs[label].append(convert(bags, output, source))
+                    shutil.rmtree(output)
+                    print(f"  {shape.name}{label}: {runs[label][-1]}", flush=True)
+            for label in sources:
+                measurements += _measurements(shape, runs[label], label, load[label])
+            shutil.rmtree(work / "bags")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
-
-def _cpu_seconds() -> float:
-    """User + system time of this process and its finished children (the pool's workers)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return measurements

@@ -85,7 +85,7 @@ class EpisodeReport:
     gap_frames: int = 0  # frames trimmed at the edges or found inside (then the episode is skipped)
     matched: dict[str, str] = field(default_factory=dict)  # configured name -> bag topic
     action_source: str = ""  # where the episode's actions came from, as in its metadata
-    seconds: dict[str, float] = field(default_factory=dict)  # stage (STAGES) -> seconds, summed over threads
+    seconds: dict[str, float] = field(default_factory=dict)  # stage (STAGES) -> CPU seconds of the threads doing it
     read_at: float = 0.0  # CLOCK_BOOTTIME seconds when the bag was opened (start-up: process start to first read)
 
 
@@ -117,7 +117,9 @@ class Summary:
 
     @property
     def stages(self) -> dict[str, float]:
-        """Seconds per stage, summed over every bag, thread and process (stages overlap in time)."""
+        """CPU seconds per stage, summed over every bag, thread and process: where the work goes,
+        whatever else the machine runs (stages overlap in time; x264 and Pillow count in the
+        thread that calls them)."""
         return {stage: sum(report.seconds.get(stage, 0.0) for report in self.reports) for stage in STAGES}
 
     @property
@@ -346,10 +348,10 @@ def _plan_episode(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig, report:
         raise EpisodeSkipped(f"no instruction: metadata.yaml custom_data has no {INSTRUCTION!r} "
                              "and no --task was given")
     report.matched = {role: topic for role, topic in topics.items()}
-    started = time.perf_counter()
+    started = time.thread_time()
     streams = _read_streams(bag, topics, spec, config)
-    report.seconds["read"] = time.perf_counter() - started
-    started = time.perf_counter()
+    report.seconds["read"] = time.thread_time() - started
+    started = time.thread_time()
     fallback = ""
     if "command" in topics and not streams["command"].stamps and config.action_source == "auto":
         # a recorder writes the command topic even when no teleoperator published on it
@@ -412,7 +414,7 @@ def _plan_episode(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig, report:
             for position, ordinal in enumerate(ordinals.tolist()):  # several where the camera dropped frames
                 positions.setdefault(ordinal, []).append(position)
             cameras[role.split(":", 1)[1]] = (topics[role], positions)
-    report.seconds["resample"] = time.perf_counter() - started
+    report.seconds["resample"] = time.thread_time() - started
     report.frames, report.recorded_s, report.action_source = count, count / fps, action_source
     metadata = {
         "bag": str(bag.path), "start_time_ns": int(times[0]), "topics": report.matched,
@@ -466,7 +468,7 @@ class _CameraLane(threading.Thread):
             if self.error is not None:
                 continue  # drain: the reader stops soon
             place, ordinal, raw, msgtype = item
-            started = time.perf_counter()
+            started = time.thread_time()
             try:
                 image = resize_rgb(message_to_rgb(deserialize(raw, msgtype)), self.width, self.height)
             except ValueError as error:
@@ -476,7 +478,7 @@ class _CameraLane(threading.Thread):
             except Exception as error:  # noqa: BLE001 -- a damaged message: re-raised in the reading thread
                 self.error = (place, error)
                 continue
-            decoded = time.perf_counter()
+            decoded = time.thread_time()
             self.decode_s += decoded - started
             for position in self.positions[ordinal]:
                 pending[position] = image
@@ -486,7 +488,7 @@ class _CameraLane(threading.Thread):
                     self.written += 1
             except Exception as error:  # noqa: BLE001 -- an encoder failure: re-raised in the reading thread
                 self.error = (place, error)
-            self.encode_s += time.perf_counter() - decoded
+            self.encode_s += time.thread_time() - decoded
 
 
 def _stream_frames(bag: Bag, plan: _Plan, spec: EmbodimentSpec, sinks: dict[str, FrameSink],
@@ -496,8 +498,7 @@ def _stream_frames(bag: Bag, plan: _Plan, spec: EmbodimentSpec, sinks: dict[str,
     lanes = {topic: _CameraLane(name, topic, cameras[name].width, cameras[name].height, positions, sinks[name])
              for name, (topic, positions) in plan.cameras.items()}
     counts = dict.fromkeys(lanes, 0)
-    started = time.perf_counter()
-    waited = 0.0
+    started = time.thread_time()
     for lane in lanes.values():
         lane.start()
     try:
@@ -506,9 +507,7 @@ def _stream_frames(bag: Bag, plan: _Plan, spec: EmbodimentSpec, sinks: dict[str,
             ordinal = counts[topic]
             counts[topic] += 1
             if ordinal in lane.positions and lane.error is None:
-                before = time.perf_counter()
                 lane.queue.put((place, ordinal, raw, msgtype))
-                waited += time.perf_counter() - before
             if any(lane.error is not None for lane in lanes.values()):
                 break
     finally:
@@ -516,7 +515,7 @@ def _stream_frames(bag: Bag, plan: _Plan, spec: EmbodimentSpec, sinks: dict[str,
             lane.queue.put(None)
         for lane in lanes.values():
             lane.join()
-    report.seconds["read"] = report.seconds.get("read", 0.0) + time.perf_counter() - started - waited
+    report.seconds["read"] = report.seconds.get("read", 0.0) + time.thread_time() - started
     report.seconds["decode"] = sum(lane.decode_s for lane in lanes.values())
     report.seconds["encode"] = sum(lane.encode_s for lane in lanes.values())
     errors = sorted((lane.error for lane in lanes.values() if lane.error is not None), key=lambda error: error[0])
@@ -600,9 +599,9 @@ def _convert_and_encode(path: Path, spec: EmbodimentSpec, config: ConvertConfig,
         for name in plan.cameras:
             clips[name] = encoder.clip(name, cameras[name].width, cameras[name].height)
         _stream_frames(bag, plan, spec, clips, report)
-        started = time.perf_counter()
+        started = time.thread_time()
         encoded = encoder.encoded(plan.episode, {name: clip.close() for name, clip in clips.items()})
-        report.seconds["encode"] = report.seconds.get("encode", 0.0) + time.perf_counter() - started
+        report.seconds["encode"] = report.seconds.get("encode", 0.0) + time.thread_time() - started
     except Exception as error:  # noqa: BLE001 -- reported and skipped, the other bags go on
         for clip in clips.values():
             clip.abort()
@@ -638,18 +637,18 @@ def convert_bags(bags: Sequence[Path], spec: EmbodimentSpec, config: ConvertConf
             for position, bag in enumerate(bags):
                 episode, report = (futures[position].result() if pool
                                    else _convert_and_encode(bag, spec, config, encoder))
-                writing = time.perf_counter()
+                writing = time.thread_time()
                 if episode is not None:
                     writer.add_encoded(episode)
-                report.seconds["write"] = time.perf_counter() - writing
+                report.seconds["write"] = time.thread_time() - writing
                 reports.append(report)
                 if progress is not None:
                     progress(report)
             if not any(report.kept for report in reports):
                 reasons = "\n".join(f"  {report.bag}: {report.reason}" for report in reports)
                 raise EpisodeSkipped(f"no episode could be converted from {len(reports)} bag(s):\n{reasons}")
-            closing = time.perf_counter()
-        reports[-1].seconds["write"] += time.perf_counter() - closing
+            closing = time.thread_time()
+        reports[-1].seconds["write"] += time.thread_time() - closing
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
