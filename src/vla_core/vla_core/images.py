@@ -7,6 +7,11 @@ It works on any object with the message's fields: rclpy messages, rosbags' deser
 messages, hand-built stand-ins. Raw encodings: rgb8, bgr8, rgba8, bgra8 and mono8, with row
 padding (`step` larger than width x channels) honoured; compressed: jpeg and png through Pillow.
 Every refusal says what was expected.
+
+A message's size is a claim by its sender: a 30 000 x 30 000 PNG header fits in a few hundred
+bytes and would take gigabytes to decode. Both decoders take a pixel budget (`max_pixels`) and
+refuse an image that claims more before decoding it, and any failure of the decoder itself is an
+`ImageConversionError`, so a caller that counts refusals never sees anything else.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ _ENCODINGS: dict[str, tuple[int, slice]] = {
     "mono8": (1, slice(0, 1)),
 }
 SUPPORTED_ENCODINGS = tuple(_ENCODINGS)
+DEFAULT_MAX_PIXELS = 4096 * 4096  # far beyond any policy camera, far below what would exhaust memory
 
 
 class ImageMessage(Protocol):
@@ -43,7 +49,13 @@ class ImageConversionError(ValueError):
     """An image message that cannot be turned into an RGB array; the message says why."""
 
 
-def image_to_rgb(msg: ImageMessage) -> np.ndarray:
+def _check_budget(width: int, height: int, max_pixels: int, what: str) -> None:
+    if width * height > max_pixels:
+        raise ImageConversionError(f"{what} is {width}x{height} = {width * height} pixels, over the budget of "
+                                   f"{max_pixels} pixels; refused before decoding")
+
+
+def image_to_rgb(msg: ImageMessage, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """(height, width, 3) uint8 RGB from a raw image message."""
     if msg.encoding not in _ENCODINGS:
         raise ImageConversionError(
@@ -51,6 +63,7 @@ def image_to_rgb(msg: ImageMessage) -> np.ndarray:
     channels, rgb = _ENCODINGS[msg.encoding]
     if msg.height <= 0 or msg.width <= 0:
         raise ImageConversionError(f"image is {msg.width}x{msg.height}: width and height must be positive")
+    _check_budget(msg.width, msg.height, max_pixels, "image")
     row_bytes = msg.width * channels
     if msg.step < row_bytes:
         raise ImageConversionError(f"step {msg.step} is smaller than width x channels = {row_bytes} for {msg.encoding}")
@@ -73,23 +86,32 @@ def _as_bytes(data: object) -> np.ndarray:
         return np.asarray(data, dtype=np.uint8).reshape(-1)
 
 
-def compressed_to_rgb(msg: CompressedImageMessage) -> np.ndarray:
-    """(height, width, 3) uint8 RGB from a jpeg or png CompressedImage."""
-    from PIL import Image, UnidentifiedImageError
+def compressed_to_rgb(msg: CompressedImageMessage, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """(height, width, 3) uint8 RGB from a jpeg or png CompressedImage.
+
+    `Image.open` reads only the header, so the claimed size is checked against `max_pixels`
+    before any pixel is decoded; Pillow's own bomb check (which raises for claims far beyond its
+    limit while opening) is refused the same way."""
+    from PIL import Image
 
     buffer = _as_bytes(msg.data)
+    what = f"compressed image (format {msg.format!r}, {buffer.size} bytes)"
     try:
-        with Image.open(io.BytesIO(buffer.tobytes())) as image:
+        with Image.open(io.BytesIO(buffer.tobytes()), formats=("JPEG", "PNG")) as image:
+            _check_budget(image.width, image.height, max_pixels, what)
             return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
-        raise ImageConversionError(
-            f"compressed image (format {msg.format!r}, {buffer.size} bytes) does not decode as jpeg or png: {error}"
-        ) from error
+    except ImageConversionError:
+        raise
+    except Image.DecompressionBombError as error:
+        raise ImageConversionError(f"{what} claims more pixels than the budget of {max_pixels}; refused before "
+                                   f"decoding ({error})") from error
+    except Exception as error:  # noqa: BLE001 - whatever a damaged payload makes the decoder raise is a bad image
+        raise ImageConversionError(f"{what} does not decode as jpeg or png: {type(error).__name__}: {error}") from error
 
 
-def message_to_rgb(msg: ImageMessage | CompressedImageMessage) -> np.ndarray:
+def message_to_rgb(msg: ImageMessage | CompressedImageMessage, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Either message kind: CompressedImage has `format`, Image has `encoding`."""
-    return image_to_rgb(msg) if hasattr(msg, "encoding") else compressed_to_rgb(msg)
+    return image_to_rgb(msg, max_pixels) if hasattr(msg, "encoding") else compressed_to_rgb(msg, max_pixels)
 
 
 def resize_rgb(image: np.ndarray, width: int, height: int) -> np.ndarray:

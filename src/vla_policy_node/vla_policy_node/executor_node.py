@@ -427,7 +427,8 @@ class ExecutorNode(Node):
         holds = sum(v for k, v in self.safety.counts.items() if k not in ("commands", "starved_ticks"))
         report = StatusReport(state, detail, self.params["policy_service"], self.spec.name, chunks=chunks,
                               latency=latency, rejected_inputs=self._causes.total, safety_holds=holds,
-                              counters=counters, round_trip=round_trip, network=network)
+                              counters=counters, round_trip=round_trip, network=network,
+                              last_messages=dict(self._causes.last))
         stamp = self.get_clock().now().to_msg()
         self._status_pub.publish(status_message(report, stamp, self.spec.base_frame))
         self._diagnostics_pub.publish(diagnostics_message(report, f"{self.get_fully_qualified_name()}: executor",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from vla_core.images import (
+    DEFAULT_MAX_PIXELS,
     SUPPORTED_ENCODINGS,
     CompressedImageMessage,
     ImageConversionError,
@@ -33,15 +34,20 @@ def _cv_bridge_converter():
 class ImageConverter:
     """Converts both message kinds; prefers cv_bridge for raw images when it is installed."""
 
-    def __init__(self, use_cv_bridge: bool = True) -> None:
+    def __init__(self, use_cv_bridge: bool = True, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self._bridge = _cv_bridge_converter() if use_cv_bridge else None
+        self.max_pixels = max_pixels
 
     @property
     def backend(self) -> str:
         return "cv_bridge" if self._bridge is not None else "numpy"
 
     def convert(self, msg: ImageMessage | CompressedImageMessage) -> np.ndarray:
-        """(height, width, 3) uint8 RGB; raises ImageConversionError saying why not."""
-        if self._bridge is not None and getattr(msg, "encoding", None) in SUPPORTED_ENCODINGS:
-            return self._bridge(msg)
-        return message_to_rgb(msg)
+        """(height, width, 3) uint8 RGB; raises ImageConversionError saying why not, and nothing else."""
+        if self._bridge is not None and getattr(msg, "encoding", None) in SUPPORTED_ENCODINGS \
+                and msg.width * msg.height <= self.max_pixels:
+            try:
+                return self._bridge(msg)
+            except Exception as error:  # noqa: BLE001 - cv_bridge raises its own error types for bad buffers
+                raise ImageConversionError(f"cv_bridge could not convert the {msg.encoding} image: {error}") from error
+        return message_to_rgb(msg, self.max_pixels)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from std_srvs.srv import Trigger
 
 from vla_core.embodiment import EmbodimentSpec, load_embodiment, require_trained_profile
 from vla_core.geometry import transform_to_pose7
+from vla_core.images import DEFAULT_MAX_PIXELS
 from vla_core.model.batching import Observation, backward_velocity
 from vla_core.runtime.decoding import ChunkDecoder, ChunkStart
 from vla_core.runtime.latency import LatencyWindow
@@ -48,7 +50,7 @@ from .image_conversion import ImageConverter
 from .node_main import run_node
 from .parameters import Param, declare_and_read, in_range, non_empty, one_of, positive
 from .ros_time import duration_to_seconds, seconds_to_duration, stamp_to_seconds
-from .sensor_inputs import CameraReader, JointStateReader
+from .sensor_inputs import CameraReader, JointStateReader, checked_stamp
 from .side_executor import SideExecutor
 from .status import CauseLog, StatusReport, diagnostics_message, status_message
 
@@ -70,6 +72,11 @@ PARAMETERS = (
                                       "chunk at configure; on a CPU it needs a C++ compiler)."),
     Param("inference_cuda_graphs", False, "Replay each chunk's Euler loop from a CUDA graph (device cuda only; one "
                                           "capture per batch and observation-token count)."),
+    Param("max_image_pixels", DEFAULT_MAX_PIXELS, "Largest image (width x height) a camera may send; a larger "
+                                                  "one is refused as bad_image before it is decoded.", positive),
+    Param("future_stamp_tolerance", 0.5, "Seconds a message's stamp may lie ahead of this node's clock (clock "
+                                         "skew between computers); later stamps are refused as future_stamp.",
+          positive),
     Param("staleness_limit", 0.2, "Seconds a stream's nearest message may be from the observation time.", positive),
     Param("observation_rate_hz", 30.0, "Rate of the observation timeline (nearest-stamp assembly).",
           in_range(1.0, 200.0)),
@@ -132,16 +139,16 @@ class PolicyNode(LifecycleNode):
         self.spec: EmbodimentSpec | None = None
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", 10)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(1.0 / self.params["status_rate_hz"], self._publish_status)
+        self.create_timer(1.0 / self.params["status_rate_hz"], self._causes.guard("status_failed",
+                                                                                  self._publish_status))
 
     # ---- time -----------------------------------------------------------------------------
     def now(self) -> float:
         return self.get_clock().now().nanoseconds / 1e9
 
-    def _stamp(self, header_stamp) -> float:
-        """A message's stamp in seconds; drivers that leave it zero are stamped on arrival."""
-        seconds = stamp_to_seconds(header_stamp)
-        return seconds if seconds > 0 else self.now()
+    def _stamp(self, header_stamp, topic: str) -> float:
+        """A message's stamp in seconds, refused (InputError) when it lies in the future."""
+        return checked_stamp(stamp_to_seconds(header_stamp), self.now(), self.params["future_stamp_tolerance"], topic)
 
     # ---- lifecycle ------------------------------------------------------------------------
     def on_configure(self, state: State) -> TransitionCallbackReturn:
@@ -172,19 +179,24 @@ class PolicyNode(LifecycleNode):
         self.spec, self.policy = spec, policy
         self.decoder = ChunkDecoder(spec)
         self.joint_reader = JointStateReader(spec.joint_names, joint_topic)
-        converter = ImageConverter()
+        converter = ImageConverter(max_pixels=self.params["max_image_pixels"])
         self.camera_readers = {c.name: CameraReader(c.name, cameras[c.name], c.width, c.height, converter)
                                for c in spec.cameras}
         self.assembler = ObservationAssembler([JOINT_STREAM, *self.camera_readers], self.params["staleness_limit"])
         # a policy that reads the joints' velocity measures it over one control period, as training did
         self._earlier = {JOINT_STREAM: 1.0 / spec.control_rate_hz} if policy.config.state_velocity else {}
         compressed = self.params["image_transport"] == "compressed"
-        entities = [self.create_subscription(JointState, joint_topic, self._on_joint_state, qos_profile_sensor_data)]
+        guard = self._causes.guard
+        entities = [self.create_subscription(JointState, joint_topic, guard("joint_state_callback_failed",
+                                                                            self._on_joint_state),
+                                             qos_profile_sensor_data)]
+        on_image = guard("image_callback_failed", self._on_image)
         for reader in self.camera_readers.values():
             entities.append(self.create_subscription(
                 CompressedImage if compressed else Image, reader.topic + ("/compressed" if compressed else ""),
-                lambda msg, reader=reader: self._on_image(reader, msg), qos_profile_sensor_data))
-        entities.append(self.create_timer(1.0 / self.params["observation_rate_hz"], self._assemble))
+                lambda msg, reader=reader: on_image(reader, msg), qos_profile_sensor_data))
+        entities.append(self.create_timer(1.0 / self.params["observation_rate_hz"],
+                                          guard("assembly_failed", self._assemble)))
         self._chunk_pub = self.create_publisher(ActionChunk, "~/action_chunk", 10)
         entities.append(self._chunk_pub)
         chunks, goals = SideExecutor(self, "chunks"), SideExecutor(self, "goals", threads=4)
@@ -193,7 +205,7 @@ class PolicyNode(LifecycleNode):
         goals.node.create_service(Trigger, goals.name("mark_success"), self._on_mark_success,
                                   callback_group=reentrant)
         ActionServer(goals.node, ExecuteInstruction, goals.name("execute_instruction"), self._execute_goal,
-                     goal_callback=self._on_goal, cancel_callback=lambda _: CancelResponse.ACCEPT,
+                     goal_callback=self._on_goal, cancel_callback=self._on_cancel,
                      callback_group=reentrant)
         self._side_executors = [chunks, goals]
         self._ros_entities = entities
@@ -242,14 +254,16 @@ class PolicyNode(LifecycleNode):
 
     # ---- sensors --------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
-        joints = self._causes.attempt(lambda: self.joint_reader.read(msg.name, msg.position))
-        if joints is not None:
-            self.assembler.add(JOINT_STREAM, self._stamp(msg.header.stamp), joints)
+        reader = self.joint_reader
+        sample = self._causes.attempt(lambda: (self._stamp(msg.header.stamp, reader.topic),
+                                               reader.read(msg.name, msg.position)))
+        if sample is not None:
+            self.assembler.add(JOINT_STREAM, *sample)
 
     def _on_image(self, reader: CameraReader, msg) -> None:
-        pixels = self._causes.attempt(lambda: reader.read(msg))
-        if pixels is not None:
-            self.assembler.add(reader.name, self._stamp(msg.header.stamp), pixels)
+        sample = self._causes.attempt(lambda: (self._stamp(msg.header.stamp, reader.topic), reader.read(msg)))
+        if sample is not None:
+            self.assembler.add(reader.name, *sample)
 
     def _assemble(self) -> None:
         assembled = self.assembler.assemble(self.now(), self._earlier)
@@ -261,10 +275,16 @@ class PolicyNode(LifecycleNode):
     # ---- chunk service --------------------------------------------------------------------
     def _on_chunk_request(self, request: GetActionChunk.Request,
                           response: GetActionChunk.Response) -> GetActionChunk.Response:
+        """Every request gets an answer: a chunk, or a refusal with its reason. An exception that
+        escaped here would end the service's thread and leave the executor waiting forever."""
         try:
             response.chunk = self._serve(request)
             response.success = True
-        except RequestRefused as refusal:
+        except Exception as error:  # noqa: BLE001 - the service boundary: anything unforeseen is a refusal too
+            refusal = error if isinstance(error, RequestRefused) else RequestRefused(
+                "request_failed", f"the chunk request failed inside the policy node: {type(error).__name__}: {error}")
+            if not isinstance(error, RequestRefused):
+                self.get_logger().error(f"{refusal}\n{traceback.format_exc()}")
             self._causes.report(refusal.cause, f"chunk request refused: {refusal}")
             response.success, response.message = False, str(refusal)
             response.idle = refusal.cause == NO_INSTRUCTION
@@ -298,9 +318,14 @@ class PolicyNode(LifecycleNode):
             return None
         dims = self.spec.action_dim
         committed = np.asarray(request.committed_actions, dtype=np.float64)
-        if committed.size != request.prefix_length * dims or not np.all(np.isfinite(committed)):
+        if committed.size != request.prefix_length * dims:
             raise RequestRefused("bad_prefix", f"committed_actions must hold prefix_length x {dims} = "
-                                               f"{request.prefix_length * dims} finite values, got {committed.size}")
+                                               f"{request.prefix_length * dims} values, got {committed.size}")
+        if not np.all(np.isfinite(committed)):
+            bad_rows = sorted({int(i) // dims for i in np.flatnonzero(~np.isfinite(committed))})
+            raise RequestRefused("bad_prefix", f"committed_actions hold {int(np.sum(~np.isfinite(committed)))} NaN or "
+                                               f"inf value(s) (prefix rows {bad_rows}); expected "
+                                               f"{request.prefix_length * dims} finite values")
         source = self._served.get(request.source_chunk_id)
         if source is None:
             raise RequestRefused("unknown_source_chunk", f"source chunk {request.source_chunk_id} is not one of the "
@@ -310,7 +335,11 @@ class PolicyNode(LifecycleNode):
             raise RequestRefused("bad_prefix", f"prefix rows {first}..{first + request.prefix_length - 1} are outside "
                                                f"source chunk {request.source_chunk_id}'s {len(source.rows)} rows")
         rows = np.vstack([source.rows[:first], committed.reshape(request.prefix_length, dims)])
-        return self.decoder.reexpress(rows, first, source.start, start)
+        try:
+            return self.decoder.reexpress(rows, first, source.start, start)
+        except ValueError as error:  # e.g. an all-zero rotate-6D column: no rotation to re-express
+            raise RequestRefused("bad_prefix", f"the committed rows of source chunk {request.source_chunk_id} are not "
+                                               f"valid {self.spec.action_space} actions: {error}") from error
 
     def _serve(self, request: GetActionChunk.Request) -> ActionChunk:
         if not self._active or self.policy is None:
@@ -355,6 +384,16 @@ class PolicyNode(LifecycleNode):
 
     # ---- ExecuteInstruction ---------------------------------------------------------------
     def _on_goal(self, goal: ExecuteInstruction.Goal) -> GoalResponse:
+        try:
+            return self._judge_goal(goal)
+        except Exception as error:  # noqa: BLE001 - the action boundary: an unforeseen failure rejects the goal
+            self._causes.report("goal_failed", f"goal {goal.instruction!r} rejected: {type(error).__name__}: {error}")
+            return GoalResponse.REJECT
+
+    def _on_cancel(self, goal_handle) -> CancelResponse:
+        return CancelResponse.ACCEPT
+
+    def _judge_goal(self, goal: ExecuteInstruction.Goal) -> GoalResponse:
         if not self._active or not goal.instruction.strip():
             self.get_logger().warning(f"rejected goal {goal.instruction!r}: "
                                       f"{'node not active' if not self._active else 'empty instruction'}")
@@ -371,6 +410,21 @@ class PolicyNode(LifecycleNode):
         return response
 
     def _execute_goal(self, goal_handle) -> ExecuteInstruction.Result:
+        """Run a goal to its outcome; an unforeseen failure aborts it with the reason, never
+        leaves it hanging."""
+        try:
+            return self._run_goal(goal_handle)
+        except Exception as error:  # noqa: BLE001 - the action boundary
+            reason = f"the goal failed inside the policy node: {type(error).__name__}: {error}"
+            self.get_logger().error(f"{reason}\n{traceback.format_exc()}")
+            self._causes.report("goal_failed", reason)
+            with self._lock:
+                self._goal = None
+            if goal_handle.is_active:
+                goal_handle.abort()
+            return ExecuteInstruction.Result(outcome=ExecuteInstruction.Result.OUTCOME_ABORTED, reason=reason)
+
+    def _run_goal(self, goal_handle) -> ExecuteInstruction.Result:
         request = goal_handle.request
         limit = duration_to_seconds(request.time_limit)
         with self._lock:
@@ -432,8 +486,9 @@ class PolicyNode(LifecycleNode):
         with self._lock:
             latest, goal = self._latest, self._goal
             chunks, latency = self._chunks, self._latency.summary()
-        if self._error:
-            state, detail = PolicyStatus.STATE_ERROR, self._error
+        dead = [side.failure for side in self._side_executors if side.failure]
+        if self._error or dead:
+            state, detail = PolicyStatus.STATE_ERROR, "; ".join([self._error] * bool(self._error) + dead)
         elif self.policy is None:
             state, detail = PolicyStatus.STATE_UNCONFIGURED, "no checkpoint loaded"
         elif not self._active:
@@ -447,7 +502,8 @@ class PolicyNode(LifecycleNode):
             state, detail = PolicyStatus.STATE_READY, "all inputs fresh"
         return StatusReport(state, detail, self.params["checkpoint"], self.params["embodiment"],
                             goal.instruction if goal else self.params["instruction"], chunks, latency,
-                            rejected_inputs=self._causes.total, counters=dict(self._causes.counts))
+                            rejected_inputs=self._causes.total, counters=dict(self._causes.counts),
+                            last_messages=dict(self._causes.last))
 
     def _publish_status(self) -> None:
         report = self._report()

@@ -10,6 +10,11 @@ slow ones (serving a chunk, running a goal, decoding an answer) on a side node s
 single-threaded executor here. Names the side node serves are absolute, derived from the main
 node's fully qualified name, so the interface is the same as if the main node served them.
 
+A callback that raises ends `spin_once`, and so this thread: the node would go on reporting
+READY while nothing answers. The nodes guard their callbacks (`CauseLog.guard`), and should one
+escape anyway the thread records it in `failure`, which the node reports as an error in its
+status and /diagnostics instead of falling silent.
+
 One exception needs threads: an action server whose execute callback runs until the goal ends
 must still take cancel requests, so `threads > 1` gives that side node a MultiThreadedExecutor
 with more threads than it will ever have blocked callbacks (its entities must then use a
@@ -40,6 +45,8 @@ class SideExecutor:
         self._executor.add_node(self.node)
         self._started, self._stop = threading.Event(), threading.Event()
         self.thread_id = 0  # the spinning thread's native id, for scheduling changes
+        self.failure: str | None = None  # why the thread died, when it did
+        self._logger = parent.get_logger()
         self._thread = threading.Thread(target=self._spin, name=f"{parent.get_name()}_{suffix}", daemon=True)
         self._thread.start()
         self._started.wait()
@@ -51,7 +58,11 @@ class SideExecutor:
     def _spin(self) -> None:
         self.thread_id = threading.get_native_id()
         self._started.set()
-        spin_until_shutdown(self._executor, self.node.context, self._stop)
+        try:
+            spin_until_shutdown(self._executor, self.node.context, self._stop)
+        except Exception as error:  # noqa: BLE001 - the thread's last act: say why it is gone
+            self.failure = f"the {self._thread.name} thread died: {type(error).__name__}: {error}"
+            self._logger.error(self.failure)
 
     def destroy(self) -> None:
         """Stop the thread before its node goes away (a wait set on a destroyed node aborts)."""

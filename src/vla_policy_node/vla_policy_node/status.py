@@ -6,6 +6,7 @@ often each cause happened.
 """
 from __future__ import annotations
 
+import traceback
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ class CauseLog:
     def __init__(self, logger) -> None:
         self._logger = logger
         self.counts: Counter[str] = Counter()
+        self.last: dict[str, str] = {}  # cause -> its latest message (/diagnostics shows it; the log only the first)
 
     def attempt(self, read: Callable[[], T]) -> T | None:
         """`read()`, or None with the refusal counted (and logged if new) when it raises InputError."""
@@ -53,10 +55,30 @@ class CauseLog:
             self.report(error.cause, str(error))
             return None
 
+    def guard(self, cause: str, callback: Callable[..., T]) -> Callable[..., T | None]:
+        """`callback` made safe to hand to rclpy: an exception that escapes a callback ends the
+        executor's spin, and with it the node (main thread) or the thread serving a service
+        (side executor) while the node goes on reporting READY. Here any exception is counted
+        under `cause` with its type and message (the first one's traceback is logged) and the
+        callback returns None; sane input next time is served as usual."""
+
+        def guarded(*args, **kwargs) -> T | None:
+            try:
+                return callback(*args, **kwargs)
+            except Exception as error:  # noqa: BLE001 - the callback boundary: count, log once, keep running
+                if self.counts[cause] == 0:
+                    self._logger.error(traceback.format_exc())
+                self.report(cause, f"{getattr(callback, '__name__', 'callback')} failed: "
+                                   f"{type(error).__name__}: {error}")
+                return None
+
+        return guarded
+
     def report(self, cause: str, message: str) -> None:
         if self.counts[cause] == 0:
             self._logger.warning(f"{message} (further '{cause}' events are counted in the status, not logged)")
         self.counts[cause] += 1
+        self.last[cause] = message
 
     @property
     def total(self) -> int:
@@ -75,6 +97,7 @@ class StatusReport:
     rejected_inputs: int = 0
     safety_holds: int = 0
     counters: Mapping[str, int] = field(default_factory=dict)
+    last_messages: Mapping[str, str] = field(default_factory=dict)  # cause -> its latest message
     # executor only: chunk request round trips and their share beyond the policy's inference time
     round_trip: LatencySummary | None = None
     network: LatencySummary | None = None
@@ -109,6 +132,7 @@ def diagnostics_message(report: StatusReport, name: str, hardware_id: str, stamp
             values += [KeyValue(key=f"{prefix}_median_s", value=f"{summary.median:.4f}"),
                        KeyValue(key=f"{prefix}_p95_s", value=f"{summary.p95:.4f}")]
     values += [KeyValue(key=k, value=str(v)) for k, v in sorted(report.counters.items())]
+    values += [KeyValue(key=f"{k} (last)", value=v) for k, v in sorted(report.last_messages.items())]
     status = DiagnosticStatus(level=_LEVELS.get(report.state, DiagnosticStatus.WARN), name=name,
                               message=report.detail or STATE_NAMES.get(report.state, ""), hardware_id=hardware_id,
                               values=values)
