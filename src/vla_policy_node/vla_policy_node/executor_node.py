@@ -161,7 +161,10 @@ class ExecutorNode(Node):
         self._request_sent_at: float | None = None
         self._state, self._detail = PolicyStatus.STATE_WAITING, "waiting for joint states"
 
-        self.create_subscription(JointState, self.joint_reader.topic, self._on_joint_state, qos_profile_sensor_data)
+        guard = self._causes.guard  # an exception escaping a callback would end its thread or the node
+        self.create_subscription(JointState, self.joint_reader.topic, guard("joint_state_callback_failed",
+                                                                            self._on_joint_state),
+                                 qos_profile_sensor_data)
         self._answers = SideExecutor(self, "answers")
         self._client = self._answers.node.create_client(GetActionChunk, p["policy_service"])
         self.create_subscription(Empty, "~/stop", lambda _: self.stop("stop topic"), 10)
@@ -170,8 +173,8 @@ class ExecutorNode(Node):
         self.command: CommandInterface = self._command_interface()
         self._status_pub = self.create_publisher(PolicyStatus, "~/status", 10)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(1.0 / p["status_rate_hz"], self._publish_status)
-        self.create_timer(self.dt, self._on_control_tick)
+        self.create_timer(1.0 / p["status_rate_hz"], guard("status_failed", self._publish_status))
+        self.create_timer(self.dt, guard("control_tick_failed", self._on_control_tick))
         self.get_logger().info(f"{self.mode.value} execution of {self.spec.name} at {rate:g} Hz through "
                                f"{p['command_interface']}, chunks from {p['policy_service']}")
 
@@ -244,7 +247,8 @@ class ExecutorNode(Node):
             msg.prefix_length, msg.committed_actions = len(rows), rows.reshape(-1).tolist()
         self._request_sent_at = now
         # wall time, not ROS time: under use_sim_time the ROS clock says nothing about the network
-        self._client.call_async(msg).add_done_callback(partial(self._on_response, request, time.monotonic()))
+        self._client.call_async(msg).add_done_callback(
+            self._causes.guard("answer_failed", partial(self._on_response, request, time.monotonic())))
 
     def _refuse(self, request: ChunkRequest, cause: str, message: str) -> None:
         self._causes.report(cause, message)

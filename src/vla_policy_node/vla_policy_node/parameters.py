@@ -4,6 +4,15 @@ Each node lists its parameters once (name, default, description, check); `declar
 declares them so `ros2 param describe` shows the descriptions, reads them, and raises one
 `ParameterError` naming every bad parameter and what it expects, instead of failing later
 somewhere deep in the node.
+
+The nodes read their parameters once, at start-up (the safety filter, the scheduler and the
+subscriptions are built from them), so every one is declared read-only: `ros2 param set
+/vla_executor max_jump 0.1` is refused with "read-only" instead of reporting a success that
+changes nothing. Change them in the parameter file or on the command line and restart.
+
+An empty string-array default is declared as an initialised empty STRING_ARRAY, not left
+uninitialised: rclpy cannot declare one directly (it types `[]` as a byte array), and an
+uninitialised parameter makes `ros2 param dump` print nothing for the whole node.
 """
 from __future__ import annotations
 
@@ -34,15 +43,16 @@ class Param:
 def declare_and_read(node: Node, table: Sequence[Param]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for param in table:
-        descriptor = ParameterDescriptor(description=param.description)
+        descriptor = ParameterDescriptor(description=param.description, read_only=True)
         if param.default == []:
             node.declare_parameter(param.name, Parameter.Type.STRING_ARRAY, descriptor)
+            try:
+                value = node.get_parameter(param.name).value
+            except ParameterUninitializedException:  # not overridden: give it its empty default (see above)
+                node._parameters[param.name] = Parameter(param.name, Parameter.Type.STRING_ARRAY, [])
+                value = []
         else:
-            node.declare_parameter(param.name, param.default, descriptor)
-        try:
-            value = node.get_parameter(param.name).value
-        except ParameterUninitializedException:
-            value = []
+            value = node.declare_parameter(param.name, param.default, descriptor).value
         values[param.name] = list(value) if isinstance(value, (list, tuple)) or hasattr(value, "tolist") else value
     problems = []
     for param in table:
