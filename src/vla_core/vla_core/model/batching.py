@@ -135,6 +135,27 @@ def velocity_features(embodiment: EmbodimentSpec, normalizers: EmbodimentNormali
     return normalizers.state.scale_rate(velocity)
 
 
+def state_features(config: PolicyConfig, embodiment: EmbodimentSpec, normalizers: EmbodimentNormalizers,
+                   observation: Observation) -> torch.Tensor:
+    """(config.state_features,) the observation's proprioception as the expert reads it: joints
+    normalised and padded, then their velocities and the tool poses when the policy reads them."""
+    state = np.asarray(observation.state, dtype=np.float64)
+    if state.shape != (embodiment.state_dim,):
+        raise ValueError(f"state must have {embodiment.state_dim} values for {embodiment.name} "
+                         f"({', '.join(embodiment.joint_names)}), got shape {state.shape}")
+    if not np.all(np.isfinite(state)):
+        raise ValueError(f"state of {embodiment.name} contains NaN or inf: {state.tolist()}")
+    joints = pad_last(torch.from_numpy(normalizers.state.normalize(state)).float(), config.max_state_dim)
+    if config.state_velocity:
+        velocity = pad_last(torch.from_numpy(velocity_features(embodiment, normalizers, observation)).float(),
+                            config.max_state_dim)
+        joints = torch.cat([joints, velocity])
+    if config.tool_pose_arms:
+        poses = torch.from_numpy(tool_pose_features(config, embodiment, observation.tool_poses)).float()
+        joints = torch.cat([joints, poses])
+    return joints
+
+
 def collate_observations(config: PolicyConfig, embodiment: EmbodimentSpec, normalizers: EmbodimentNormalizers,
                          observations: Sequence[Observation], instructions: Sequence[str]) -> dict:
     """The network's input batch for observations of one embodiment."""
@@ -157,21 +178,7 @@ def collate_observations(config: PolicyConfig, embodiment: EmbodimentSpec, norma
                 valid[slot] = True
         wrists.append(views)
         wrist_valid.append(valid)
-        state = np.asarray(observation.state, dtype=np.float64)
-        if state.shape != (embodiment.state_dim,):
-            raise ValueError(f"state must have {embodiment.state_dim} values for {embodiment.name} "
-                             f"({', '.join(embodiment.joint_names)}), got shape {state.shape}")
-        if not np.all(np.isfinite(state)):
-            raise ValueError(f"state of {embodiment.name} contains NaN or inf: {state.tolist()}")
-        joints = pad_last(torch.from_numpy(normalizers.state.normalize(state)).float(), config.max_state_dim)
-        if config.state_velocity:
-            velocity = pad_last(torch.from_numpy(velocity_features(embodiment, normalizers, observation)).float(),
-                                config.max_state_dim)
-            joints = torch.cat([joints, velocity])
-        if config.tool_pose_arms:
-            poses = torch.from_numpy(tool_pose_features(config, embodiment, observation.tool_poses)).float()
-            joints = torch.cat([joints, poses])
-        states.append(joints)
+        states.append(state_features(config, embodiment, normalizers, observation))
     return {
         "main_images": torch.stack(mains),
         "wrist_images": torch.stack(wrists),

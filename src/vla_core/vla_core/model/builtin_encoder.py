@@ -160,20 +160,31 @@ class BuiltinVisionLanguageEncoder(VisionLanguageEncoder):
         return EncodedTokens(self.text_projection(text.tokens.to(device)), text.valid.to(device))
 
     def forward(self, images: torch.Tensor, texts: Sequence[str]) -> EncodedTokens:
-        text = self._text(texts, images.device)
-        image_tokens, fine = self.vision.forward_with_features(images)
+        return self.forward_features(*self.stem_features(images), texts)
+
+    def stem_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the conv stem alone makes of the views: tokens (B, N, D) and the stride-8 map
+        (B, C, S/8, S/8). It reads no text, so a frozen stem's features can be cached per frame."""
+        return self.vision.forward_with_features(images)
+
+    def forward_features(self, image_tokens: torch.Tensor, fine: torch.Tensor, texts: Sequence[str]) -> EncodedTokens:
+        """`forward` from `stem_features`: the text fusion and the keypoints."""
+        text = self._text(texts, image_tokens.device)
         image_tokens = self.fusion(image_tokens, text.tokens, text.valid)
-        image_valid = torch.ones(image_tokens.shape[:2], dtype=torch.bool, device=images.device)
+        image_valid = torch.ones(image_tokens.shape[:2], dtype=torch.bool, device=image_tokens.device)
         keypoints = self.keypoint_head(fine, text) if self.keypoint_head is not None else None
         return EncodedTokens(torch.cat([image_tokens, text.tokens], 1), torch.cat([image_valid, text.valid], 1),
                              keypoints)
 
     def keypoints(self, images: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
         """(B, K, 2) instructed keypoints alone (no fusion): what keypoint supervision trains."""
+        return self.keypoints_from_features(self.stem_features(images)[1], texts)
+
+    def keypoints_from_features(self, fine: torch.Tensor, texts: Sequence[str]) -> torch.Tensor:
+        """`keypoints` from the stem's stride-8 map (`stem_features`)."""
         if self.keypoint_head is None:
             raise ValueError("this encoder has no keypoint head (PolicyConfig.main_keypoints is 0)")
-        _, fine = self.vision.forward_with_features(images)
-        return self.keypoint_head(fine, self._text(texts, images.device))
+        return self.keypoint_head(fine, self._text(texts, fine.device))
 
 
 class WristEncoder(nn.Module):
@@ -187,8 +198,16 @@ class WristEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor, valid: torch.Tensor) -> EncodedTokens:
         """images (B, V, 3, h, w), valid (B, V) -> tokens of every view, invalid views masked."""
+        return self.forward_patch_tokens(self.patch_tokens(images), valid)
+
+    def patch_tokens(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, V, 3, h, w) -> (B, V, N, D): the shared stem alone, cacheable per frame when frozen."""
         batch, views = images.shape[:2]
-        tokens = self.patches(images.flatten(0, 1)).view(batch, views, -1, self.view_embedding.shape[-1])
+        return self.patches(images.flatten(0, 1)).view(batch, views, -1, self.view_embedding.shape[-1])
+
+    def forward_patch_tokens(self, tokens: torch.Tensor, valid: torch.Tensor) -> EncodedTokens:
+        """`forward` from `patch_tokens`: the view embeddings and the mask."""
+        views = tokens.shape[1]
         tokens = tokens + self.view_embedding[:views]
         token_valid = valid[:, :, None].expand(-1, -1, tokens.shape[2])
         return EncodedTokens(tokens.flatten(1, 2), token_valid.flatten(1, 2))

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STRUCTURES = ("one_step", "history")
+HEADS = ("flow", "regression")
 TOOL_POSE_FEATURES = 9  # xyz + the rotation's first two columns (Zhou et al.'s 6D), per arm
 
 
@@ -29,7 +30,10 @@ class PolicyConfig:
     max_action_dim: int = 20  # K_max: channels of the unified action tensor (ALOHA's 2 x (9 + 1) fits)
     max_state_dim: int = 14  # proprioception padded to this size
     gripper_bce_weight: float = 0.0  # X-VLA's BCE on gripper channels (0 = off); adds a gripper-logit head
-    # --- flow matching ------------------------------------------------------------------------
+    # --- action head ----------------------------------------------------------------------------
+    # "flow": flow matching, `flow_steps` Euler steps per chunk (pi0, X-VLA); "regression": one pass
+    # of the same expert, L1 on the whole masked chunk (ACT, OpenVLA-OFT's parallel decoding)
+    head: str = "flow"
     flow_steps: int = 10  # Euler steps at inference (1..10 is the sensible range)
     tau_beta: tuple[float, float] = (1.5, 1.0)  # noise level s ~ Beta(a, b), tau = 1 - 0.999 s; a > b favours noisy
     time_embedding_dim: int = 64  # sinusoidal features of tau fused into every step token
@@ -73,6 +77,8 @@ class PolicyConfig:
         if self.mlp_ratio <= 0 or self.gripper_bce_weight < 0:
             problems.append(f"mlp_ratio must be > 0 and gripper_bce_weight >= 0, got {self.mlp_ratio} and "
                             f"{self.gripper_bce_weight}")
+        if self.head not in HEADS:
+            problems.append(f"head must be one of {HEADS}, got {self.head!r}")
         if self.structure not in STRUCTURES:
             problems.append(f"structure must be one of {STRUCTURES}, got {self.structure!r}")
         if self.structure == "one_step" and self.history_length != 1:

@@ -56,3 +56,10 @@ class VisionLanguageEncoder(nn.Module):
         """(B, K, 2) instructed keypoints of the view in [-1, 1]; encoders without them refuse."""
         raise ValueError(f"{type(self).__name__} has no instructed keypoints (PolicyConfig.main_keypoints needs the "
                          f"builtin backbone)")
+
+    def stem_features(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The text-free part of `forward`, cacheable per frame once frozen; encoders without a
+        separate stem refuse (the feature cache needs the builtin backbone)."""
+        raise ValueError(f"{type(self).__name__} has no separable image stem, so its features cannot be cached "
+                         f"(the feature cache needs the builtin backbone)")
+

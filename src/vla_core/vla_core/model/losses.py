@@ -40,6 +40,14 @@ def masked_flow_loss(predicted: torch.Tensor, target: torch.Tensor, mask: torch.
     return channel_averaged((predicted - target).pow(2), mask)
 
 
+def masked_l1_loss(predicted: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Absolute chunk error, channel-averaged: the regression head's loss (ACT, OpenVLA-OFT).
+    Its minimiser is the per-entry median of the demonstrated rows, which an outlying
+    demonstration pulls less than the mean a squared error fits. Shapes as `masked_flow_loss`."""
+    _check_shapes(predicted=predicted, target=target, mask=mask)
+    return channel_averaged((predicted - target).abs(), mask)
+
+
 def gripper_bce_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """X-VLA's binary cross-entropy for gripper channels (0 open, 1 closed), channel-averaged.
 

@@ -1,4 +1,5 @@
-"""VLAPolicy: observation encoders + the flow-matching action expert + per-embodiment data.
+"""VLAPolicy: observation encoders + the action expert (flow matching or one-pass regression) +
+per-embodiment data.
 
 The module reads no files except the pretrained backbone weights that
 `build_vision_language_encoder` loads from their package or local directory (a caller may inject
@@ -26,7 +27,7 @@ from vla_core.model.configuration import PolicyConfig
 from vla_core.model.cuda_graphs import CudaGraphRunner
 from vla_core.model.flow_matching import euler_integrate, interpolate, sample_tau, target_velocity
 from vla_core.model.interfaces import EncodedTokens, VisionLanguageEncoder
-from vla_core.model.losses import gripper_bce_loss, masked_flow_loss
+from vla_core.model.losses import gripper_bce_loss, masked_flow_loss, masked_l1_loss
 from vla_core.normalization import EmbodimentNormalizers
 
 
@@ -144,38 +145,62 @@ class VLAPolicy(nn.Module):
 
     # ---- network ---------------------------------------------------------------------------
     def encode(self, batch: Mapping) -> EncodedTokens:
-        """Observation tokens, computed once per chunk and reused by every Euler step."""
-        main = batch["main_images"].to(self.device)  # (B, k, 3, S, S)
+        """Observation tokens, computed once per chunk and reused by every Euler step.
+
+        From the views (`main_images`, `wrist_images`), or from what the frozen stems made of
+        them (`main_tokens`, `main_fine`, `wrist_tokens`: vla_core.training.feature_cache)."""
+        cached = "main_tokens" in batch
+        main = batch["main_tokens" if cached else "main_images"].to(self.device)  # (B, k, ...)
         frames = []
         for k in range(main.shape[1]):
-            encoded = self.vision_language(main[:, k], batch["texts"])
+            if cached:
+                encoded = self.vision_language.forward_features(main[:, k], batch["main_fine"][:, k].to(self.device),
+                                                                batch["texts"])
+            else:
+                encoded = self.vision_language(main[:, k], batch["texts"])
             frames.append(EncodedTokens(encoded.tokens + self.frame_embedding[k], encoded.valid, encoded.keypoints))
-        wrist = self.wrist(batch["wrist_images"].to(self.device), batch["wrist_valid"].to(self.device))
+        valid = batch["wrist_valid"].to(self.device)
+        if cached:
+            wrist = self.wrist.forward_patch_tokens(batch["wrist_tokens"].to(self.device), valid)
+        else:
+            wrist = self.wrist(batch["wrist_images"].to(self.device), valid)
         return EncodedTokens.concat([*frames, EncodedTokens(self.wrist_in(wrist.tokens), wrist.valid)])
+
+    def stem_modules(self) -> dict[str, nn.Module]:
+        """The conv stems whose outputs `encode` can read from a cache once they are frozen."""
+        return {"vision_language.vision": self.vision_language.vision, "wrist.patches": self.wrist.patches}
 
     def forward(self, batch: Mapping, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Training losses on a batch with `actions` (B, H, K_max) normalised and `action_mask`.
 
-        An optional `prefix_length` (B,) fixes the committed prefix; otherwise each sample draws
+        The flow head regresses the velocity at a drawn noise level ("flow_loss"); the regression
+        head predicts the chunk in one pass from zero inputs ("l1_loss"). An optional `prefix_length` (B,) fixes the committed prefix; otherwise each sample draws
         one in 0..d_max (Xiaomi-Robotics-0). Prefix steps are clean inputs and carry no loss.
         """
         actions = batch["actions"].to(self.device)
         mask = batch["action_mask"].to(self.device)
         size = actions.shape[0]
-        noise = torch.randn(actions.shape, generator=generator).to(self.device)
-        tau = sample_tau(size, self.config.tau_beta, self.device, generator)
+        regression = self.config.head == "regression"
+        if regression:  # the inputs of generated rows are zero at tau = 0: the same as inference
+            noise, tau = torch.zeros_like(actions), torch.zeros(size, device=self.device)
+        else:
+            noise = torch.randn(actions.shape, generator=generator).to(self.device)
+            tau = sample_tau(size, self.config.tau_beta, self.device, generator)
         prefix_length = batch.get("prefix_length")
         if prefix_length is None:  # leave at least one valid step to generate (episode ends are short)
             drawn = torch.randint(0, self.config.max_prefix + 1, (size,), generator=generator).to(self.device)
             prefix_length = torch.minimum(drawn, (mask.any(dim=-1).sum(dim=-1) - 1).clamp(min=0))
         prefix_length = prefix_length.to(self.device)
         is_prefix = (torch.arange(actions.shape[1], device=self.device)[None] < prefix_length[:, None])[..., None]
-        noisy = torch.where(is_prefix, actions, interpolate(actions, noise, tau))
-        output = self.expert(noisy, tau, batch["state"].to(self.device), prefix_length, batch["embodiments"],
+        inputs = torch.where(is_prefix, actions, interpolate(actions, noise, tau))
+        output = self.expert(inputs, tau, batch["state"].to(self.device), prefix_length, batch["embodiments"],
                              self.encode(batch))
         counted = mask & ~is_prefix
-        losses = {"flow_loss": masked_flow_loss(output.velocity, target_velocity(actions, noise), counted)}
-        losses["loss"] = losses["flow_loss"]
+        if regression:
+            losses = {"l1_loss": masked_l1_loss(output.velocity, actions, counted)}
+        else:
+            losses = {"flow_loss": masked_flow_loss(output.velocity, target_velocity(actions, noise), counted)}
+        losses["loss"] = next(iter(losses.values()))
         if output.gripper_logits is not None:
             gripper = counted & self.gripper_mask(batch["embodiments"])[:, None, :]
             losses["gripper_loss"] = gripper_bce_loss(output.gripper_logits, actions, gripper)
@@ -183,13 +208,20 @@ class VLAPolicy(nn.Module):
         if "keypoint_images" in batch:  # left out of "loss": the trainer weighs it
             losses["keypoint_loss"] = self.keypoint_loss(batch["keypoint_images"], batch["keypoint_texts"],
                                                          batch["keypoint_targets"])
+        elif "keypoint_fine" in batch:  # the same views through the frozen stem, cached
+            points = self.vision_language.keypoints_from_features(batch["keypoint_fine"].to(self.device),
+                                                                  batch["keypoint_texts"])
+            losses["keypoint_loss"] = self.point_errors(points, batch["keypoint_targets"]).nansum(dim=-1).mean()
         return losses
 
     def keypoint_errors(self, images: torch.Tensor, texts: Sequence[str], targets: torch.Tensor) -> torch.Tensor:
         """(B, P) squared distances (in image half-widths) of keypoints 0..P-1 of each main view
         `images` (B, 3, S, S) under its instruction `texts` (already in the text prompt) from their
         labels `targets` (B, P, 2): point 0 the named object, then the tools; NaN where unlabelled."""
-        points = self.vision_language.keypoints(images.to(self.device), texts)
+        return self.point_errors(self.vision_language.keypoints(images.to(self.device), texts), targets)
+
+    def point_errors(self, points: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """`keypoint_errors` of predicted `points` (B, K, 2)."""
         targets = targets.to(self.device).float()
         if targets.shape[1] > points.shape[1]:
             raise ValueError(f"{targets.shape[1]} labelled keypoints, but the policy has {points.shape[1]} "
@@ -241,9 +273,18 @@ class VLAPolicy(nn.Module):
     def _denoise(self, noise: torch.Tensor, state: torch.Tensor, prefix: torch.Tensor | None,
                  prefix_length: torch.Tensor, context: ExpertContext, steps: int,
                  compiled: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The Euler loop: normalised actions and the last step's gripper logits (None without a
-        gripper head). Every step reads the same `context`; this is what a CUDA graph captures."""
+        """The Euler loop (or the regression head's one pass): normalised actions and the last
+        step's gripper logits (None without a gripper head). Every step reads the same `context`;
+        this is what a CUDA graph captures."""
         velocity_of = self._compiled_velocity if compiled else self.expert.velocity
+        if self.config.head == "regression":  # zero inputs at tau = 0, exactly as trained
+            rows = torch.arange(noise.shape[1], device=noise.device)
+            keep = (rows[None] < prefix_length[:, None])[..., None]
+            inputs = torch.zeros_like(noise) if prefix is None else torch.where(keep, prefix, 0.0)
+            output = velocity_of(inputs, torch.zeros(noise.shape[0], device=noise.device, dtype=noise.dtype),
+                                 state, context)
+            chunk = output.velocity if prefix is None else torch.where(keep, prefix, output.velocity)
+            return chunk, output.gripper_logits
         last_gripper_logits: list[torch.Tensor | None] = [None]
 
         def velocity(x: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
