@@ -70,6 +70,11 @@ class ClipWriter:
         self._encoder.write(frames)
         self._stats.update(frames)
 
+    def write_image(self, image: np.ndarray, repeat: int = 1) -> None:
+        """Append one (height, width, 3) uint8 RGB image `repeat` times, converted and counted once."""
+        self._encoder.write_image(image, repeat)
+        self._stats.update(image[None], repeat)
+
     def close(self) -> CameraClip:
         self._encoder.close()
         return CameraClip(self.path, self._encoder.frames, self.width, self.height, self._stats)

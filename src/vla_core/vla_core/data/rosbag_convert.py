@@ -26,6 +26,7 @@ Where the time goes, and why it is spent this way (issue 36):
 from __future__ import annotations
 
 import queue
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -430,9 +431,10 @@ def _plan_episode(bag: Bag, spec: EmbodimentSpec, config: ConvertConfig, report:
 
 # ---- pass 2: camera frames -------------------------------------------------------------------
 class FrameSink(Protocol):
-    """Where one camera's frames go, one (1, H, W, 3) uint8 array at a time in timeline order."""
+    """Where one camera's frames go, in timeline order: one (H, W, 3) uint8 image `repeat` times
+    for as many frames in a row as the timeline picked it."""
 
-    def write(self, frames: np.ndarray) -> None: ...
+    def write_image(self, image: np.ndarray, repeat: int = 1) -> None: ...
 
 
 class _ArraySink:
@@ -442,9 +444,9 @@ class _ArraySink:
         self.frames = np.zeros((count, height, width, 3), dtype=np.uint8)
         self.written = 0
 
-    def write(self, frames: np.ndarray) -> None:
-        self.frames[self.written:self.written + len(frames)] = frames
-        self.written += len(frames)
+    def write_image(self, image: np.ndarray, repeat: int = 1) -> None:
+        self.frames[self.written:self.written + repeat] = image
+        self.written += repeat
 
 
 class _CameraLane(threading.Thread):
@@ -484,8 +486,13 @@ class _CameraLane(threading.Thread):
                 pending[position] = image
             try:
                 while self.written in pending:
-                    self.sink.write(pending.pop(self.written)[None])
-                    self.written += 1
+                    image = pending.pop(self.written)
+                    repeat = 1
+                    while pending.get(self.written + repeat) is image:  # a slower camera's frame, picked again
+                        del pending[self.written + repeat]
+                        repeat += 1
+                    self.sink.write_image(image, repeat)
+                    self.written += repeat
             except Exception as error:  # noqa: BLE001 -- an encoder failure: re-raised in the reading thread
                 self.error = (place, error)
             self.encode_s += time.thread_time() - decoded
@@ -652,4 +659,5 @@ def convert_bags(bags: Sequence[Path], spec: EmbodimentSpec, config: ConvertConf
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(encoder.clip_dir, ignore_errors=True)  # the writer removes it, unless it never started
     return Summary(output, reports, time.perf_counter() - started)

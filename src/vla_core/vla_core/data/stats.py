@@ -41,11 +41,12 @@ class ImageStats:
         self._histogram = np.zeros((3, 256), dtype=np.int64)
         self._frames = 0
 
-    def update(self, frames: np.ndarray) -> None:
+    def update(self, frames: np.ndarray, repeat: int = 1) -> None:
+        """Count (N, H, W, 3) frames, each `repeat` times (a repeated camera frame is counted once per use)."""
         grid = frames[:, ::PIXEL_STRIDE, ::PIXEL_STRIDE]
         for channel in range(3):
-            self._histogram[channel] += np.bincount(grid[..., channel].ravel(), minlength=256)
-        self._frames += len(frames)
+            self._histogram[channel] += repeat * np.bincount(grid[..., channel].ravel(), minlength=256)
+        self._frames += repeat * len(frames)
 
     def merge(self, other: ImageStats) -> None:
         """Add the frames another accumulator counted (e.g. in a conversion worker)."""

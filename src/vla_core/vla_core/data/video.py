@@ -64,7 +64,17 @@ class VideoEncoder:
             raise VideoError(f"{self.path}: frames must be (N, {self.height}, {self.width}, 3) uint8, "
                              f"got {frames.shape} {frames.dtype}")
         for image in frames:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            self.write_image(image)
+
+    def write_image(self, image: np.ndarray, repeat: int = 1) -> None:
+        """Append one (height, width, 3) uint8 RGB image `repeat` times. A camera slower than the
+        dataset's rate repeats frames; a repeated image is converted to the encoder's pixel format
+        once, exactly as the encoder would convert it (same reformatter settings), not per copy."""
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        if repeat > 1:
+            context = self._stream.codec_context
+            frame = frame.reformat(context.width, context.height, context.format, threads=context.thread_count)
+        for _ in range(repeat):
             frame.pts = self.frames
             self._container.mux(self._stream.encode(frame))
             self.frames += 1
