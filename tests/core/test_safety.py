@@ -81,3 +81,26 @@ def test_watchdog_names_quiet_streams() -> None:
     assert watchdog.expired(1.5) == ["joint_states (0.50 s > 0.20 s)"]
     with pytest.raises(KeyError, match="unknown watchdog stream 'camera'"):
         watchdog.feed("camera", 0.0)
+
+
+
+@pytest.mark.parametrize("bad_row, why", [
+    ([0.75, 0.68], "workspace"),  # within every joint limit and step, outside the box (y <= 0.65)
+    ([0.75, 0.05], "max_jump"),  # a step of 0.35 > max_jump 0.3, within the velocity step of 1.0
+    ([1.02, 0.4], "joint_position_limit"),  # would be clamped: not the row the policy asked for
+    ([0.75, np.nan], "non_finite_target"),
+])
+def test_rows_sent_ahead_stop_before_the_first_row_any_check_would_touch(bad_row: list[float], why: str) -> None:
+    """A controller executes the rows sent ahead if the executor dies: each passes the filter that
+    its own tick would apply, workspace box and max_jump included, and nothing is counted twice."""
+    safety = SafetyFilter(LIMITS, 0.5, LimitPolicy.CLAMP, max_jump=np.array([0.3, 0.3]),
+                          workspace=WorkspaceBox(np.array([-2.0, -2.0]), np.array([2.0, 0.65])))
+    def eef(joints: np.ndarray) -> np.ndarray:  # a stand-in "end effector" at the joint values
+        return joints[None]
+
+    rows = np.array([[0.5, 0.2], [0.75, 0.4], bad_row, [0.75, 0.4]])
+    assert safety.evaluate(rows[2], rows[1], eef(rows[2]))[1] == [why], "the row trips exactly this check"
+    sent = safety.admissible_rows(rows, np.array([0.3, 0.0]), eef)
+    np.testing.assert_array_equal(sent, rows[:2])
+    assert not safety.counts, "rows sent ahead are counted when their own tick checks them"
+    np.testing.assert_array_equal(safety.admissible_rows(rows[:2], np.array([0.3, 0.0]), eef), rows[:2])

@@ -350,9 +350,12 @@ class ExecutorNode(Node):
             lookahead = self.scheduler.upcoming(tick) if new_chunk and command is not None else np.zeros((0, 0))
         if command is None:
             return
-        if len(lookahead):
-            lookahead = self._checked_rows(command, lookahead)
+        if len(lookahead):  # a controller executes these if the executor goes silent: the same filter applies
+            lookahead = self.safety.admissible_rows(lookahead, command, self._eef_positions)
         self.command.send(command, lookahead.reshape(-1, len(command)), self.dt, new_chunk)
+
+    def _eef_positions(self, joints: np.ndarray) -> np.ndarray:
+        return self.decoder.end_effector_positions(joints)
 
     def _hold_position(self) -> np.ndarray | None:
         if self._hold is not None:
@@ -390,7 +393,7 @@ class ExecutorNode(Node):
                 return None, False
             return self._enter_hold(PolicyStatus.STATE_WAITING, "waiting for a chunk", None), False
         previous = self._last_command if self._last_command is not None else self._measured
-        positions = (self.decoder.end_effector_positions(decision.target)
+        positions = (self._eef_positions(decision.target)
                      if self.safety.workspace is not None and np.all(np.isfinite(decision.target)) else None)
         verdict = self.safety.check(decision.target, previous, positions)
         for cause in verdict.first_occurrences:
@@ -406,19 +409,6 @@ class ExecutorNode(Node):
         self.safety.counts["commands"] += 1
         self._state, self._detail = PolicyStatus.STATE_RUNNING, f"executing chunk {decision.chunk_id}"
         return verdict.command, new_chunk
-
-    def _checked_rows(self, command: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """The look-ahead rows up to the first one the safety limits would refuse."""
-        checked, previous = [], command
-        lower, upper = self.safety.limits.lower, self.safety.limits.upper
-        step = self.safety.limits.velocity * self.dt
-        for row in rows:
-            if not (np.all(np.isfinite(row)) and np.all(row >= lower) and np.all(row <= upper)
-                    and np.all(np.abs(row - previous) <= step + 1e-12)):
-                break
-            checked.append(row)
-            previous = row
-        return np.array(checked).reshape(-1, len(command))
 
     # ---- status ----------------------------------------------------------------------------
     def _publish_status(self) -> None:

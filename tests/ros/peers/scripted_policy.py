@@ -9,6 +9,7 @@ The mode can be switched at run time with the std_msgs/String topic `scripted_po
 - ok: identity rows (the robot stays where it is, the gripper opens);
 - nan: NaN in row 3;
 - far: a target 3 m away (beyond reach, workspace and jump limits);
+- drift: the tool moves 2 mm further along x at every row (slow: within every velocity limit);
 - refuse: success = false with a reason;
 - idle: success = false with `idle` set, as the policy node answers when no goal runs.
 
@@ -71,6 +72,8 @@ class ScriptedPolicy(Node):
             rows[3, 0] = np.nan
         elif self.mode == "far":
             rows[:, 0] += 3.0
+        elif self.mode == "drift":
+            rows[:, 0] += 0.002 * np.arange(1, len(rows) + 1)
         response.chunk = chunk_to_message(
             self.next_id, rows, stamp=self.get_clock().now().nanoseconds / 1e9, frame_id=self.spec.base_frame,
             embodiment=self.spec.name, action_space=self.spec.action_space, channel_names=self.spec.channel_names,

@@ -14,11 +14,16 @@ Causes:
   rejected: a jump that large means a wrong chunk, not a fast motion);
 - workspace: an end-effector target outside the workspace box (rejected);
 - watchdog:<stream>: joint states or chunks stopped arriving for longer than the limit.
+
+The rows after the current one that the executor sends ahead (a joint trajectory controller or
+MoveIt executes them if the executor goes silent) pass the same checks (`admissible_rows`):
+sent ahead are only the rows up to the first that any check would clamp or refuse.
 """
 from __future__ import annotations
 
 import enum
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,37 +93,59 @@ class SafetyFilter:
         verdict.causes.append(cause)
 
     def check(self, target: np.ndarray, previous: np.ndarray, eef_positions: np.ndarray | None = None) -> SafetyVerdict:
-        """Filter `target` given the `previous` command (or the measured joints at start)."""
-        verdict = SafetyVerdict(command=None)
+        """Filter `target` given the `previous` command (or the measured joints at start); each
+        intervention is counted."""
+        command, causes = self.evaluate(target, previous, eef_positions)
+        verdict = SafetyVerdict(command=command)
+        for cause in causes:
+            self.record(cause, verdict)
+        return verdict
+
+    def evaluate(self, target: np.ndarray, previous: np.ndarray,
+                 eef_positions: np.ndarray | None = None) -> tuple[np.ndarray | None, list[str]]:
+        """What `check` decides, counting nothing: the command (None = hold) and the causes."""
         target = np.asarray(target, dtype=np.float64)
         if target.shape != self.limits.lower.shape:
             raise ValueError(f"target has shape {target.shape}, expected {self.limits.lower.shape} for {self.limits.names}")
         if not np.all(np.isfinite(target)) or (eef_positions is not None and not np.all(np.isfinite(eef_positions))):
-            self.record("non_finite_target", verdict)
-            return verdict
+            return None, ["non_finite_target"]
         if self.workspace is not None and eef_positions is not None and not self.workspace.contains(eef_positions):
-            self.record("workspace", verdict)
-            return verdict
+            return None, ["workspace"]
         step = target - previous
         if self.max_jump is not None and np.any(np.abs(step) > self.max_jump):
-            self.record("max_jump", verdict)
-            return verdict
-        command = target
+            return None, ["max_jump"]
+        command, causes = target, []
         outside = (command < self.limits.lower) | (command > self.limits.upper)
         if np.any(outside):
-            self.record("joint_position_limit", verdict)
+            causes.append("joint_position_limit")
             if self.policy is LimitPolicy.REJECT:
-                return verdict
+                return None, causes
             command = np.clip(command, self.limits.lower, self.limits.upper)
         max_step = self.limits.velocity * self.dt
         too_fast = np.abs(command - previous) > max_step + 1e-12
         if np.any(too_fast):
-            self.record("joint_velocity_limit", verdict)
+            causes.append("joint_velocity_limit")
             if self.policy is LimitPolicy.REJECT:
-                return verdict
+                return None, causes
             command = previous + np.clip(command - previous, -max_step, max_step)
-        verdict.command = command
-        return verdict
+        return command, causes
+
+    def admissible_rows(self, rows: np.ndarray, command: np.ndarray,
+                        eef_positions: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """The rows to send ahead after `command`: those before the first row that `check` would
+        clamp or refuse (workspace box, max_jump, limits), each judged against the row before it.
+        Nothing is counted: a row cut here is counted when its own tick checks it."""
+        command = np.asarray(command, dtype=np.float64)
+        admitted, previous = [], command
+        for row in np.asarray(rows, dtype=np.float64).reshape(-1, len(command)):
+            positions = (eef_positions(row) if eef_positions is not None and self.workspace is not None
+                         and np.all(np.isfinite(row)) else None)
+            checked, causes = self.evaluate(row, previous, positions)
+            if checked is None or causes:
+                break
+            admitted.append(row)
+            previous = row
+        return np.array(admitted).reshape(-1, len(command))
 
 
 class Watchdog:
