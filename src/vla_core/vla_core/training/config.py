@@ -105,6 +105,12 @@ class TrainConfig:
     keypoint_pretrain_steps: int = 0  # steps that train the keypoints alone before the policy's first step
     keypoint_plan_share: float = 0.0  # share of rendered views with the arm at a row of the teleoperator's plan
     keypoint_tools: bool = False  # keypoints 1.. also learn each arm's tool (needs main_keypoints > arms)
+    # --- frozen stems (vla_core.training.feature_cache) --------------------------------------
+    # from this step on the conv stems are frozen and later steps read their outputs, computed
+    # once per training frame, instead of the images: -1 = never. 0 freezes them before the first
+    # step (after keypoint pre-training). Needs the builtin backbone; no image augmentation then.
+    freeze_stems_at: int = -1
+    feature_cache_dir: str = ""  # where the stem outputs are kept ("" = <output_dir>/feature_cache)
     # --- bookkeeping ------------------------------------------------------------------------
     output_dir: str = "runs/train"
     save_every: int = 1000  # checkpoint + training state every N steps (and at the end)
@@ -141,6 +147,11 @@ class TrainConfig:
             problems.append(str(error))
         if not 0 <= self.keypoint_plan_share <= 1:
             problems.append(f"keypoint_plan_share is a probability in [0, 1], got {self.keypoint_plan_share}")
+        if self.freeze_stems_at < -1:
+            problems.append(f"freeze_stems_at must be a step >= 0, or -1 for never, got {self.freeze_stems_at}")
+        if self.freeze_stems_at >= 0 and self.strategy == "fsdp":
+            problems.append("freeze_stems_at changes which parameters train mid-run, which FSDP (strategy: fsdp) does "
+                            "not support; use strategy: ddp")
         if self.mixed_precision not in MIXED_PRECISION:
             problems.append(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
         if self.strategy not in STRATEGIES:

@@ -15,6 +15,8 @@ So a run with `keypoint_placements` > 0:
    micro-batch's loss, so that learning the actions does not unlearn the cube;
 4. scores keypoint 0 on the held-out views at every validation (`val_keypoint_rms/<robot>`:
    root-mean-square distance from the named cube, in image half-widths).
+Once a run freezes the stems (`freeze_stems_at`), step 3 reads the stem's maps of the views,
+computed once, and the views are no longer colour-augmented.
 
 Rendered views get the run's colour augmentation but no shift: their labels are image
 positions, and a shifted view would need shifted labels (set `augment_shift: 0` with keypoint
@@ -70,6 +72,16 @@ class KeypointSupervision:
                          for name, spec in simulated.items()}
         LOGGER.info("rendered %d keypoint views of %s in %.0f s", len(self.train), sorted(simulated),
                     time.perf_counter() - started)
+        self.train_fine: torch.Tensor | None = None  # the frozen stem's maps of `train` (cache_stem_features)
+
+    @classmethod
+    def of_views(cls, config: TrainConfig, train: KeypointSet, held_out: Mapping[str, KeypointSet]
+                 ) -> KeypointSupervision:
+        """Supervision on views made elsewhere (a benchmark's, at the recipe's sizes), not rendered."""
+        supervision = cls.__new__(cls)
+        supervision.config, supervision.train, supervision.held_out = config, train, dict(held_out)
+        supervision.train_fine = None
+        return supervision
 
     def views(self, generator: torch.Generator) -> tuple[torch.Tensor, list[str], torch.Tensor]:
         """`keypoint_batch_size` rendered views (colour-augmented, not shifted), texts, targets."""
@@ -77,9 +89,26 @@ class KeypointSupervision:
         return augment_views(images[:, None], generator, 0.0, self.config.augment_color)[:, 0], texts, targets
 
     def add_to(self, batch: dict, generator: torch.Generator) -> dict:
-        """`batch` with rendered `views`, which `VLAPolicy.forward` turns into `keypoint_loss`."""
+        """`batch` with rendered `views`, which `VLAPolicy.forward` turns into `keypoint_loss`;
+        once the stem is frozen (`cache_stem_features`), the stem's maps of those views."""
+        if self.train_fine is not None:
+            rows = torch.randint(0, len(self.train), (self.config.keypoint_batch_size,), generator=generator)
+            return {**batch, "keypoint_fine": self.train_fine[rows].float(),
+                    "keypoint_texts": [self.train.texts[i] for i in rows.tolist()],
+                    "keypoint_targets": self.train.targets[rows]}
         images, texts, targets = self.views(generator)
         return {**batch, "keypoint_images": images, "keypoint_texts": texts, "keypoint_targets": targets}
+
+    @torch.no_grad()
+    def cache_stem_features(self, policy: VLAPolicy, batch: int = 128) -> None:
+        """The frozen stem's stride-8 maps of every training view (float16, unaugmented), computed
+        once: later steps train the keypoint head on them without running the stem."""
+        was_training = policy.training
+        policy.eval()
+        maps = [policy.vision_language.stem_features(self.train.images[first:first + batch].float() / 255.0)[1]
+                for first in range(0, len(self.train), batch)]
+        policy.train(was_training)
+        self.train_fine = torch.cat(maps).half()
 
     def pretrain(self, policy: VLAPolicy, log: Callable[[dict], None] | None = None) -> None:
         """The keypoints (and the stem they read) trained alone, at the run's learning rate."""

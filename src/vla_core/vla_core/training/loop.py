@@ -41,6 +41,7 @@ from vla_core.embodiment import EmbodimentSpec, load_embodiment
 from vla_core.model.configuration import PolicyConfig
 from vla_core.model.policy import VLAPolicy
 from vla_core.training.augment import augment_batch
+from vla_core.training.cached_batches import CachedSamples
 from vla_core.training.config import TrainConfig, TrainConfigError
 from vla_core.training.datasets import ChunkDataset, TrainingData, load_source
 from vla_core.training.distributed import (
@@ -48,6 +49,7 @@ from vla_core.training.distributed import (
     init_distributed,
     wrap_for_training,
 )
+from vla_core.training.feature_cache import FeatureCache
 from vla_core.training.keypoint_supervision import KeypointSupervision
 from vla_core.training.mixture import MicroBatch, MixtureSampler
 from vla_core.training.paraphrase import InstructionParaphraser
@@ -239,6 +241,30 @@ class Trainer:
                                              pin_memory=self.context.device.type == "cuda")
         return zip(loader, self.sampler.iterate(self.start_step, config.steps))  # the same plan, lazily, twice
 
+    def frozen_stem_batches(self, step: int) -> Iterator[tuple[dict, MicroBatch]]:
+        """Freeze the conv stems from `step` on and return the batches of the remaining steps, read
+        from their cached outputs (vla_core.training.feature_cache)."""
+        policy, config = self.policy, self.config
+        if policy.config.backbone != "builtin":
+            raise TrainConfigError(f"freeze_stems_at caches the builtin backbone's conv stems; this policy's backbone "
+                                   f"is {policy.config.backbone!r} (set freeze_stems_at: -1)")
+        stems = {f"{prefix}.{name}" for prefix, module in policy.stem_modules().items()
+                 for name, _ in module.named_parameters()}
+        self.phases.warmup -= stems
+        self.phases.joint -= stems
+        self.phases.apply(policy, step)
+        self._wrap_replicated()
+        directory = Path(config.feature_cache_dir) if config.feature_cache_dir else self.output / "feature_cache"
+        if not self.context.is_main:  # the main process builds the cache; the others read it
+            self.context.barrier()
+        cache = FeatureCache.open_or_build(directory, policy, self.data.train)
+        if self.context.is_main:
+            self.context.barrier()
+        if self.keypoints is not None:
+            self.keypoints.cache_stem_features(policy)
+        samples = CachedSamples(policy.config, self.data.train, policy.normalizers, cache)
+        return ((samples.batch(micro.keys), micro) for micro in self.sampler.iterate(step, config.steps))
+
     def train_step(self, step: int, micro_batches: Iterator[tuple[dict, MicroBatch]]) -> dict[str, float]:
         config = self.config
         factor = learning_rate_factor(step, config)
@@ -249,7 +275,8 @@ class Trainer:
         for index in range(self.accumulation):
             batch, micro = next(micro_batches)
             generator = torch.Generator().manual_seed(micro.seed)
-            batch = augment_batch(batch, generator, config.augment_shift, config.augment_color)
+            if "main_images" in batch:  # cached stem features are those of the unaugmented frames
+                batch = augment_batch(batch, generator, config.augment_shift, config.augment_color)
             if self.paraphraser is not None:
                 batch = self.paraphraser.apply(batch, generator)
             if self.keypoints is not None:
@@ -326,7 +353,11 @@ class Trainer:
                 log.write({"step": 0, **self.keypoints.score(self.policy)})
         started, window = time.perf_counter(), 0
         self.policy.train()
+        stems_frozen = False
         for step in range(self.start_step, config.steps):
+            if not stems_frozen and 0 <= config.freeze_stems_at <= step:
+                micro_batches, stems_frozen = self.frozen_stem_batches(step), True
+                started = time.perf_counter()
             if step == self.phases.warmup_steps and step > 0 and self.phases.warmup:
                 self.phases.apply(self.policy, step)  # X-VLA step two: train jointly
                 self._wrap_replicated()

@@ -130,11 +130,19 @@ def sample_batch(config: PolicyConfig, chunks: EpisodeChunks, frame: int,
     """The batch dict (B = 1) `VLAPolicy.forward` takes for the chunk starting at `frame`."""
     batch = collate_observations(config, chunks.spec, normalizers,
                                  [chunks.observation(frame, config.history_length)], [chunks.episode.task])
+    actions, mask = chunk_targets(config, chunks, frame, normalizers)
+    batch["actions"] = torch.from_numpy(actions)[None]
+    batch["action_mask"] = torch.from_numpy(mask)[None]
+    return batch
+
+
+def chunk_targets(config: PolicyConfig, chunks: EpisodeChunks, frame: int,
+                  normalizers: EmbodimentNormalizers) -> tuple[np.ndarray, np.ndarray]:
+    """The chunk starting at `frame` as the loss reads it: normalised rows in the unified tensor
+    (H, K_max) float32, and its (H, K_max) mask of real channels on steps inside the episode."""
     rows, valid = chunks.chunk(frame, config.horizon)
     unified, mask = to_unified(normalizers.action.normalize(rows), config.max_action_dim)
-    batch["actions"] = torch.from_numpy(unified).float()[None]
-    batch["action_mask"] = torch.from_numpy(mask & valid[:, None])[None]
-    return batch
+    return unified.astype(np.float32), mask & valid[:, None]
 
 
 def merge_batches(batches: Sequence[Mapping]) -> dict:
