@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file
 from vla_core.checkpoint import load_pretrained
 from vla_core.cli import main as vla
-from vla_core.training.config import TrainConfig
+from vla_core.training.config import TrainConfig, TrainConfigError
 from vla_core.training.loop import Trainer, step_directory, train
 
 from .training_episodes import synthetic_episode, tiny_policy_settings
@@ -120,3 +120,17 @@ def test_vla_train_on_a_lerobot_dataset(tmp_path, so101_episodes) -> None:
     assert trained.embodiments["so101"].action_space == "eef_delta"  # the dataset's training action space
     assert trained.config.image_size == 16
     assert "val_l1" in (tmp_path / "run" / "metrics.jsonl").read_text()
+
+
+def test_a_new_policy_can_start_from_another_checkpoints_encoders(tmp_path, so101_episodes) -> None:
+    base = load_pretrained(train(config_for(tmp_path / "base", steps=1, val_every=0), [so101_episodes]))
+    trainer = Trainer(config_for(tmp_path / "new", encoders_from=str(base_dir := step_directory(tmp_path / "base", 1)
+                                                                       / "policy"),
+                                 policy=tiny_policy_settings(head="regression")), [so101_episodes])
+    mine, theirs = trainer.policy.state_dict(), base.state_dict()
+    assert torch.equal(mine["vision_language.vision.stem.0.weight"], theirs["vision_language.vision.stem.0.weight"])
+    assert torch.equal(mine["wrist.patches.stem.0.weight"], theirs["wrist.patches.stem.0.weight"])
+    assert trainer.policy.config.head == "regression"
+    with pytest.raises(TrainConfigError, match="encoders_from .*vision_language.vision.stem.0.weight"):
+        Trainer(config_for(tmp_path / "other", encoders_from=str(base_dir),
+                           policy=tiny_policy_settings(vision_width=16)), [so101_episodes])

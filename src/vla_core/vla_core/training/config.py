@@ -71,6 +71,9 @@ class TrainConfig:
     # --- model -----------------------------------------------------------------------------
     init_from: str | None = None  # a policy checkpoint directory to fine-tune (None: train from scratch)
     policy: dict[str, Any] = field(default_factory=dict)  # PolicyConfig fields for a new policy
+    # a checkpoint whose observation encoders (stems, text fusion, keypoints, wrist stream) a new
+    # policy starts from, with its own expert and head: trained vision reused, e.g. to freeze and cache it
+    encoders_from: str = ""
     # --- optimisation ----------------------------------------------------------------------
     seed: int = 0
     steps: int = 10000  # optimizer steps
@@ -156,6 +159,9 @@ class TrainConfig:
             problems.append(f"mixed_precision must be one of {MIXED_PRECISION}, got {self.mixed_precision!r}")
         if self.strategy not in STRATEGIES:
             problems.append(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.init_from and self.encoders_from:
+            problems.append("encoders_from starts a new policy's encoders from a checkpoint; init_from already loads a "
+                            "whole policy (set one of them)")
         if self.init_from and self.policy:
             problems.append("policy settings apply to a new policy; with init_from the checkpoint's configuration "
                             f"is used (remove {sorted(self.policy)})")

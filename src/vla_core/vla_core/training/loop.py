@@ -90,6 +90,23 @@ def latest_step_directory(path: str | Path) -> Path:
     return steps[-1]
 
 
+ENCODER_PREFIXES = ("vision_language.", "wrist.", "wrist_in.", "frame_embedding")
+
+
+def copy_encoders(source: VLAPolicy, target: VLAPolicy, where: str) -> None:
+    """`target`'s observation encoders set to `source`'s (every parameter and buffer under
+    ENCODER_PREFIXES); a tensor missing from `source` or of another shape is refused by name."""
+    theirs = source.state_dict()
+    mine = {name: value for name, value in target.state_dict().items() if name.startswith(ENCODER_PREFIXES)}
+    problems = [f"{name}: missing" for name in mine if name not in theirs]
+    problems += [f"{name}: {tuple(theirs[name].shape)} there, {tuple(value.shape)} here"
+                 for name, value in mine.items() if name in theirs and theirs[name].shape != value.shape]
+    if problems:
+        raise TrainConfigError(f"encoders_from {where}: its encoders do not fit this policy's ("
+                               + "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "") + ")")
+    target.load_state_dict({name: theirs[name] for name in mine}, strict=False)
+
+
 @dataclass
 class Phases:
     """X-VLA's two steps: which parameters train during the prompt warm-up and afterwards."""
@@ -190,6 +207,8 @@ class Trainer:
         torch.manual_seed(self.config.seed)  # initial weights, or the new prompts' initial values
         if policy is None:
             policy = VLAPolicy(config, self.data.specs, fitted)
+            if self.config.encoders_from:
+                copy_encoders(load_pretrained(self.config.encoders_from), policy, self.config.encoders_from)
         else:
             for name in missing:
                 policy.add_embodiment(self.data.specs[name], fitted[name])
