@@ -7,6 +7,7 @@ files themselves, in name order, so its topics are still found and reported.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,6 @@ from typing import Any
 
 import yaml
 from rosbags.rosbag2 import Reader
-from rosbags.typesys import Stores, get_typestore
 
 STORAGE_SUFFIXES = (".mcap", ".db3")
 METADATA = "metadata.yaml"
@@ -77,12 +77,19 @@ class Bag:
                 reader.close()
 
 
-TYPESTORE = get_typestore(Stores.LATEST)
+@functools.cache
+def _typestore() -> Any:
+    """rosbags' type store of the latest ROS 2 release, made on first use: importing rosbags'
+    stores costs about as much as reading a short bag, and pass 1 of a conversion reads the fields
+    it needs from the bytes without it."""
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.LATEST)
 
 
 def deserialize(raw: bytes, msgtype: str) -> Any:
-    """A message object from its CDR bytes (rosbags' type store of the latest ROS 2 release)."""
-    return TYPESTORE.deserialize_cdr(raw, msgtype)
+    """A message object from its CDR bytes."""
+    return _typestore().deserialize_cdr(raw, msgtype)
 
 
 def storage_files(path: Path) -> list[Path]:

@@ -23,7 +23,6 @@ import numpy as np
 
 from vla_core.data.episode import Episode, EpisodeError
 from vla_core.data.stats import ImageStats
-from vla_core.data.video import VideoEncoder
 from vla_core.embodiment import EmbodimentSpec
 
 # a timestamp may sit this far (in frame periods) from its place on the fps grid
@@ -61,6 +60,10 @@ class ClipWriter:
     """One camera's frames of one episode, encoded into a clip and counted as they arrive."""
 
     def __init__(self, path: Path, fps: float, width: int, height: int, codec: str, crf: int) -> None:
+        # PyAV is imported by the process that encodes, once it has read its bag's stamps: `vla
+        # convert` makes its encoder before its workers start, and their first read need not wait
+        from vla_core.data.video import VideoEncoder
+
         self.path, self.width, self.height = path, width, height
         self._encoder = VideoEncoder(path, fps, width, height, codec, crf)
         self._stats = ImageStats()
