@@ -99,9 +99,9 @@ def _process_start() -> float:
 
 
 def _timings(summary) -> dict[str, object]:
-    """Start-up (process start to the first bag opened, 10 ms resolution), the conversion's own
-    timer, and the seconds of each stage summed over threads and processes."""
+    """Start-up (process start to the first bag opened, 10 ms resolution, and the CPU seconds spent
+    until then), the conversion's own timer, and the CPU seconds of each stage."""
     first_read = summary.first_read_at - _process_start() if summary.first_read_at else None
-    return {"first_read_s": first_read, "convert_s": summary.seconds, "recorded_s": summary.recorded_s,
+    return {"first_read_s": first_read, "first_read_cpu_s": summary.first_read_cpu, "convert_s": summary.seconds, "recorded_s": summary.recorded_s,
             "frames": summary.frames, "stages_s": summary.stages,
             "since_start_s": time.clock_gettime(time.CLOCK_BOOTTIME) - _process_start()}

@@ -88,6 +88,7 @@ class EpisodeReport:
     action_source: str = ""  # where the episode's actions came from, as in its metadata
     seconds: dict[str, float] = field(default_factory=dict)  # stage (STAGES) -> CPU seconds of the threads doing it
     read_at: float = 0.0  # CLOCK_BOOTTIME seconds when the bag was opened (start-up: process start to first read)
+    read_cpu: float = 0.0  # CPU seconds its process had used then (a pool worker counts from its fork)
 
 
 @dataclass
@@ -95,6 +96,7 @@ class Summary:
     output: Path
     reports: list[EpisodeReport]
     seconds: float
+    launch_cpu: float = 0.0  # CPU seconds the converting process had used when its pool workers were forked
 
     @property
     def kept(self) -> list[EpisodeReport]:
@@ -127,6 +129,13 @@ class Summary:
     def first_read_at(self) -> float:
         """CLOCK_BOOTTIME seconds when the first bag was opened (0.0 when none was)."""
         return min((report.read_at for report in self.reports if report.read_at), default=0.0)
+
+    @property
+    def first_read_cpu(self) -> float:
+        """CPU seconds spent before the first bag was opened (this process's up to the fork, then the
+        worker's): start-up that does not depend on what else the machine runs."""
+        opened = [report for report in self.reports if report.read_at]
+        return self.launch_cpu + min(opened, key=lambda report: report.read_at).read_cpu if opened else 0.0
 
     def text(self) -> str:
         speed = self.recorded_s / self.seconds if self.seconds > 0 else float("inf")
@@ -536,7 +545,7 @@ def _stream_frames(bag: Bag, plan: _Plan, spec: EmbodimentSpec, sinks: dict[str,
 
 def _open_bag(path: Path, report: EpisodeReport) -> Bag:
     bag = open_bag(Path(path))
-    report.read_at = time.clock_gettime(time.CLOCK_BOOTTIME)
+    report.read_at, report.read_cpu = time.clock_gettime(time.CLOCK_BOOTTIME), time.process_time()
     report.name = _custom(bag, EPISODE_ID) or report.name
     return bag
 
@@ -638,6 +647,7 @@ def convert_bags(bags: Sequence[Path], spec: EmbodimentSpec, config: ConvertConf
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
     try:
         futures = [pool.submit(_convert_and_encode, bag, spec, config, encoder) for bag in bags] if pool else []
+        launch_cpu = time.process_time() if pool else 0.0  # without a pool, the report's own count is the whole
         from vla_core.data.lerobot_v3 import DatasetWriter  # while the workers read
 
         with DatasetWriter(output, spec, float(config.fps), config.action_space, clip_dir=encoder.clip_dir) as writer:
@@ -660,4 +670,4 @@ def convert_bags(bags: Sequence[Path], spec: EmbodimentSpec, config: ConvertConf
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(encoder.clip_dir, ignore_errors=True)  # the writer removes it, unless it never started
-    return Summary(output, reports, time.perf_counter() - started)
+    return Summary(output, reports, time.perf_counter() - started, launch_cpu)
