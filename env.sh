@@ -42,6 +42,11 @@ if [ -f "$_vla_root/install/setup.bash" ]; then
     case $- in *u*) set +u; _vla_nounset=1 ;; esac
     # shellcheck source=/dev/null
     source "$_vla_root/install/setup.bash"
+    # composition_interfaces for launch_ros, where the set-up installed ros2 launch (scripts/setup.sh)
+    if [ -f "$VIRTUAL_ENV/ros2-python/install/local_setup.bash" ]; then
+        # shellcheck source=/dev/null
+        source "$VIRTUAL_ENV/ros2-python/install/local_setup.bash"
+    fi
     [ -n "${_vla_nounset:-}" ] && set -u
     unset _vla_nounset
 elif [ -z "${VLA_ENV_QUIET:-}" ]; then

@@ -26,13 +26,19 @@ ARGUMENTS = (
 
 def generate_launch_description() -> LaunchDescription:
     arg = LaunchConfiguration
-    use_sim_time = ParameterValue(arg("use_sim_time"), value_type=bool)
-    common = {"embodiment": arg("embodiment"), "use_sim_time": use_sim_time}
+
+    def as_string(name: str) -> ParameterValue:
+        """The argument as a string parameter: launch_ros reads a bare substitution as YAML, so
+        `checkpoint:=2024` would reach the node as an integer."""
+        return ParameterValue(arg(name), value_type=str)
+
+    common = {"embodiment": as_string("embodiment"),
+              "use_sim_time": ParameterValue(arg("use_sim_time"), value_type=bool)}
     return LaunchDescription([
         *(DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS),
         Node(package="vla_policy_node", executable="policy_node", name="vla_policy", namespace=arg("namespace"),
-             parameters=[arg("params_file"), {**common, "checkpoint": arg("checkpoint")}], output="screen"),
+             parameters=[arg("params_file"), {**common, "checkpoint": as_string("checkpoint")}], output="screen"),
         Node(package="vla_policy_node", executable="executor_node", name="vla_executor", namespace=arg("namespace"),
-             parameters=[arg("params_file"), {**common, "command_interface": arg("command_interface")}],
+             parameters=[arg("params_file"), {**common, "command_interface": as_string("command_interface")}],
              output="screen"),
     ])

@@ -26,10 +26,17 @@ ARGUMENTS = (
 
 def generate_launch_description() -> LaunchDescription:
     arg = LaunchConfiguration
+
+    def as_string(name: str) -> ParameterValue:
+        """The argument as a string parameter: launch_ros reads a bare substitution as YAML, so
+        `output_dir:=~` would reach the node as a null."""
+        return ParameterValue(arg(name), value_type=str)
+
     return LaunchDescription([
         *(DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in ARGUMENTS),
         Node(package="vla_policy_node", executable="recorder_node", name="vla_recorder", namespace=arg("namespace"),
-             parameters=[arg("params_file"), {"embodiment": arg("embodiment"), "output_dir": arg("output_dir"),
+             parameters=[arg("params_file"), {"embodiment": as_string("embodiment"),
+                                              "output_dir": as_string("output_dir"),
                                               "use_sim_time": ParameterValue(arg("use_sim_time"), value_type=bool)}],
              output="screen"),
     ])

@@ -170,6 +170,27 @@ build_workspace() {
     echo "$build_id" > "$ROOT/install/.vla-build-id"
 }
 
+# ROS 2's launch system and command line (launch, launch_ros, ros2cli) are pure Python but not on
+# PyPI. Where their upstream sources sit beside the workspace (../shared/ros2-python, or
+# VLA_ROS2_PYTHON), install them into the venv with that folder's recipe, so `ros2 launch
+# vla_bringup ...` and `ros2 node/param/lifecycle/service` run here as on a ROS install. Its
+# composition_interfaces underlay lives in the venv; env.sh sources it.
+install_ros2_cli() {
+    [ "$ROS_MODE" = pypi ] || return 0  # a ROS distribution brings its own
+    local src="${VLA_ROS2_PYTHON:-$ROOT/../shared/ros2-python}"
+    [ -f "$src/install-into-venv.sh" ] || return 0
+    local stamp="$VENV/.vla-ros2-cli" underlay="$VENV/ros2-python" id
+    id=$(cat "$src/install-into-venv.sh" "$src/README.md" 2>/dev/null | sha256sum | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" = "$id" ] && [ -f "$underlay/install/local_setup.bash" ]; then
+        log "ros2 launch and the ros2 command line up to date"
+        return
+    fi
+    log "installing ros2 launch and the ros2 command line from $src"
+    bash "$src/install-into-venv.sh" "$ROOT" "$src" "$underlay" >/dev/null \
+        || die "installing launch, launch_ros and ros2cli from $src failed"
+    echo "$id" > "$stamp"
+}
+
 main() {
     install_debian_packages
     detect_ros_mode
@@ -177,6 +198,7 @@ main() {
     install_python_packages
     fix_ros_wheel_paths
     build_workspace
+    install_ros2_cli
     log "ready: 'source env.sh' for a shell with the nodes, 'vla' and vla_msgs"
 }
 

@@ -57,12 +57,18 @@ def test_launch_files_reference_installed_parameter_files(path: Path) -> None:
     assert (INSTALL / "vla_bringup" / "share" / "vla_bringup" / "launch" / path.name).exists()
 
 
-def test_parameter_file_sections_are_the_launched_node_names() -> None:
-    sections = set(yaml.safe_load((ROOT / "config" / "policy.yaml").read_text()))
+def sections(file: str) -> dict[str, dict]:
+    """Node name -> section of a parameter file whose keys are all `/**/<node name>` (any namespace)."""
+    data = yaml.safe_load((ROOT / "config" / file).read_text())
+    assert all(key.startswith("/**/") for key in data), f"config/{file}: keys {list(data)} match only the root namespace"
+    return {key.removeprefix("/**/"): section for key, section in data.items()}
+
+
+def test_parameter_file_sections_are_the_launched_node_names_in_any_namespace() -> None:
     launched = {call["name"] for call in node_calls(ROOT / "launch" / "policy.launch.py")}
-    assert sections == launched == {name for _, name in NODES}
-    sections = set(yaml.safe_load((ROOT / "config" / "record.yaml").read_text()))
-    assert sections == {call["name"] for call in node_calls(ROOT / "launch" / "record.launch.py")} == {NODE_NAME}
+    assert set(sections("policy.yaml")) == launched == {name for _, name in NODES}
+    assert set(sections("record.yaml")) == {call["name"] for call in node_calls(ROOT / "launch" / "record.launch.py")} \
+        == {NODE_NAME}
 
 
 def test_vla_up_starts_what_the_launch_file_starts(tmp_path: Path) -> None:
@@ -73,7 +79,7 @@ def test_vla_up_starts_what_the_launch_file_starts(tmp_path: Path) -> None:
         assert Path(command[0]).is_file(), f"{command[0]} is not an installed executable"
         assert command[command.index("--params-file") + 1] == str(ROOT / "config" / "policy.yaml")
         assert "__ns:=/robot1" in command and "use_sim_time:=true" in command
-    assert "checkpoint:=/ckpt" in commands[0] and "command_interface:=servo" in commands[1]
+    assert 'checkpoint:="/ckpt"' in commands[0] and 'command_interface:="servo"' in commands[1]
     with pytest.raises(FileNotFoundError, match="parameter file .*missing.yaml does not exist"):
         node_commands(tmp_path / "missing.yaml", "", "so101", "servo", "", False)
 
@@ -86,7 +92,7 @@ def test_vla_record_starts_what_the_record_launch_file_starts(tmp_path: Path) ->
                                                                           f"__node:={launched['name']}")
     assert Path(command[0]).is_file(), f"{command[0]} is not an installed executable"
     assert command[command.index("--params-file") + 1] == str(ROOT / "config" / "record.yaml")
-    for expected in ("embodiment:=aloha", "output_dir:=/data/episodes", "use_sim_time:=true", "__ns:=/robot1",
+    for expected in ('embodiment:="aloha"', 'output_dir:="/data/episodes"', "use_sim_time:=true", "__ns:=/robot1",
                      "min_free_disk_mb:=10.0"):
         assert expected in command
     with pytest.raises(FileNotFoundError, match="parameter file .*missing.yaml does not exist"):
@@ -111,6 +117,6 @@ def test_parameter_file_sets_only_parameters_the_nodes_declare() -> None:
                 "vla_executor": {p.name for p in executor_node.PARAMETERS},
                 "vla_recorder": {p.name for p in recorder_node.PARAMETERS}}
     for file in ("policy.yaml", "record.yaml"):
-        for node_name, section in yaml.safe_load((ROOT / "config" / file).read_text()).items():
+        for node_name, section in sections(file).items():
             unknown = set(section["ros__parameters"]) - declared[node_name] - {"use_sim_time"}
             assert not unknown, f"config/{file} sets {sorted(unknown)} that {node_name} does not declare"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vla_core.up import default_params_file, find_executable, launch_arguments, run_nodes
+from vla_core.up import default_params_file, find_executable, launch_arguments, run_nodes, string_override
 
 EXECUTABLE, NODE_NAME = "recorder_node", "vla_recorder"
 
@@ -20,7 +20,7 @@ def recorder_command(params_file: Path, embodiment: str, output_dir: str, namesp
     overrides = [item for value in extra or [] for item in ("-p", value)]
     return [*find_executable(EXECUTABLE), "--ros-args", "-r", f"__node:={NODE_NAME}",
             *launch_arguments(params_file, embodiment, namespace, use_sim_time),
-            "-p", f"output_dir:={output_dir}", *overrides]
+            "-p", string_override("output_dir", output_dir), *overrides]
 
 
 def run(args: argparse.Namespace) -> int:

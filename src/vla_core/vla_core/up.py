@@ -9,6 +9,7 @@ launch system: no substitutions, no events, two fixed nodes.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -42,11 +43,39 @@ def default_params_file(name: str = "policy.yaml") -> Path:
     raise FileNotFoundError(f"no config/{name} in the workspace or in an installed vla_bringup")
 
 
+def string_override(name: str, value: str) -> str:
+    """`name:=value` for `-p` that stays a string: ROS reads override values as YAML, so a
+    checkpoint named 2024 would become an integer and an output_dir of ~ a null."""
+    return f"{name}:={json.dumps(str(value))}"
+
+
+def node_parameters(path: Path, node_name: str) -> dict:
+    """The `ros__parameters` a node called `node_name` takes from a ROS parameter file, in any
+    namespace: the sections keyed `/**`, `node_name`, `/node_name` or `/**/node_name`, merged in
+    file order as ROS applies them. Raises ValueError when no section names the node."""
+    import yaml
+
+    try:
+        sections = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise ValueError(f"{path} is not a readable parameter file ({error})") from None
+    sections = sections if isinstance(sections, dict) else {}
+    named = [key for key in sections if key in (node_name, f"/{node_name}", f"/**/{node_name}")]
+    if not named:
+        raise ValueError(f"{path} has no section for {node_name} (expected a key '/**/{node_name}' with "
+                         f"ros__parameters; it has {sorted(map(str, sections))})")
+    parameters: dict = {}
+    for key, section in sections.items():
+        if key == "/**" or key in named:
+            parameters.update((section or {}).get("ros__parameters") or {})
+    return parameters
+
+
 def launch_arguments(params_file: Path, embodiment: str, namespace: str, use_sim_time: bool) -> list[str]:
     """The ROS arguments every node of a launch file gets: parameter file, embodiment, clock, namespace."""
     if not params_file.is_file():
         raise FileNotFoundError(f"parameter file {params_file} does not exist")
-    arguments = ["--params-file", str(params_file), "-p", f"embodiment:={embodiment}",
+    arguments = ["--params-file", str(params_file), "-p", string_override("embodiment", embodiment),
                  "-p", f"use_sim_time:={'true' if use_sim_time else 'false'}"]
     if namespace.strip("/"):
         arguments += ["-r", f"__ns:=/{namespace.strip('/')}"]
@@ -57,8 +86,8 @@ def node_commands(params_file: Path, checkpoint: str, embodiment: str, command_i
                   use_sim_time: bool, extra: dict[str, list[str]] | None = None) -> list[list[str]]:
     """The two command lines, with the launch file's arguments as ROS parameter overrides."""
     common = launch_arguments(params_file, embodiment, namespace, use_sim_time)
-    own = {"policy_node": ["-p", f"checkpoint:={checkpoint}"],
-           "executor_node": ["-p", f"command_interface:={command_interface}"]}
+    own = {"policy_node": ["-p", string_override("checkpoint", checkpoint)],
+           "executor_node": ["-p", string_override("command_interface", command_interface)]}
     commands = []
     for executable, node_name in NODES:
         overrides = [item for value in (extra or {}).get(node_name, []) for item in ("-p", value)]

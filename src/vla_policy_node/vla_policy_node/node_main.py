@@ -3,9 +3,15 @@
 A node whose construction fails on bad configuration exits with status 2 and the message on
 stderr, the convention of command-line tools, instead of a traceback. Ctrl-C or SIGTERM ends
 the node quietly (`spin_until_shutdown`, which the side executors' threads use too).
+
+Ctrl-C in the terminal of a `ros2 launch` reaches every node twice: from the terminal, and
+forwarded by launch. Once the first has ended spinning, the node ignores SIGINT while it cleans
+up, so the second cannot cut `destroy_node` short (a KeyboardInterrupt traceback, exit code -2,
+and the recorder's open episode left unclosed).
 """
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -59,13 +65,14 @@ def run_node(program: str, factory: Callable[[], NodeT], args: Sequence[str] | N
         return 2
     executor = SingleThreadedExecutor()
     executor.add_node(node)
-    if after_start is not None:
-        after_start(node)
     try:
+        if after_start is not None:
+            after_start(node)  # may take seconds (loading a model): a Ctrl-C then is a shutdown too
         spin_until_shutdown(executor, node.context)
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a repeated Ctrl-C must not interrupt the clean-up
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

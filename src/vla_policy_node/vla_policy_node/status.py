@@ -68,9 +68,9 @@ class CauseLog:
             except Exception as error:  # noqa: BLE001 - the callback boundary: count, log once, keep running
                 if self.counts[cause] == 0:
                     self._logger.error(traceback.format_exc())
-                name = getattr(callback, "__name__", None) or getattr(getattr(callback, "func", None), "__name__", "callback")
-                self.report(cause, f"{name} failed: "
-                                   f"{type(error).__name__}: {error}")
+                name = getattr(callback, "__name__", None) or getattr(getattr(callback, "func", None), "__name__",
+                                                                      "callback")  # functools.partial has none
+                self.report(cause, f"{name} failed: {type(error).__name__}: {error}")
                 return None
 
         return guarded

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.evaluation.environments import SimScene, SimTaskDefinition
@@ -48,11 +47,10 @@ class ExecutionSettings:
 
     @classmethod
     def from_params_file(cls, path: Path, **overrides) -> ExecutionSettings:
-        """The `vla_executor` section of a node parameter file, then `overrides`."""
-        try:
-            params = yaml.safe_load(Path(path).read_text())["vla_executor"]["ros__parameters"]
-        except (OSError, KeyError, TypeError, yaml.YAMLError) as error:
-            raise ValueError(f"{path} has no vla_executor: ros__parameters section ({error})") from None
+        """The parameters a node parameter file gives `vla_executor` (in any namespace), then `overrides`."""
+        from vla_core.up import node_parameters
+
+        params = node_parameters(path, "vla_executor")
         names = {f.name for f in fields(cls)}
         values = {name: params[name] for name in names if name in params}
         values.update(overrides)
