@@ -10,7 +10,7 @@ from vla_core.sim.pick_scene import MIN_CUBE_DISTANCE, PLACEMENT_X, PLACEMENT_Y,
 from vla_core.sim.scripted_pick import JAW_AXIS, ScriptedPickTeleop
 from vla_core.sim.teleop import UnreachableCube
 from vla_core.sim.tasks import HELD_OUT_WORDINGS, PickTask, sample_pick_task
-from vla_core.sim.trajectory_follower import TrajectoryFollower
+from vla_core.sim.trajectory_follower import TrajectoryFollower, TrajectoryRejected
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,21 @@ def test_trajectory_follower_interpolates_like_a_joint_trajectory_controller() -
 def test_trajectory_follower_refuses_bad_trajectories(times, points, message) -> None:
     with pytest.raises(ValueError, match=message):
         TrajectoryFollower(np.zeros(2)).replace(0.0, np.array(times), np.array(points, dtype=float), 0.0)
+
+
+def test_trajectory_follower_rejects_a_trajectory_ending_in_the_past_like_ros2_controllers() -> None:
+    """A sender stamping its own `now` whose clock is 2 ticks behind (or whose message took that
+    long): a one-tick trajectory already ended, so the controller drops it and keeps the old one;
+    the same command stamped zero starts on receipt."""
+    dt, now = 1 / 30, 100.0
+    follower = TrajectoryFollower(np.zeros(2))
+    follower.replace(now, np.array([dt]), np.array([[0.1, 0.1]]), now)
+    with pytest.raises(TrajectoryRejected, match="ends in the past"):
+        follower.replace(now - 2 * dt, np.array([dt]), np.array([[0.5, 0.5]]), now)
+    np.testing.assert_allclose(follower.target(now + dt), [0.1, 0.1])  # the previous trajectory goes on
+    stamp = 0.0  # zero: on receipt
+    follower.replace(stamp if stamp > 0 else now, np.array([dt]), np.array([[0.5, 0.5]]), now)
+    np.testing.assert_allclose(follower.target(now + dt), [0.5, 0.5])
 
 
 def test_tasks_have_a_training_wording_and_held_out_paraphrases() -> None:

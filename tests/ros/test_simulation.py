@@ -88,6 +88,18 @@ def test_sim_publishes_clock_joints_and_cameras_and_follows_a_trajectory(ros_nod
     assert np.abs(at_first - first)[:5].max() < TRACKING_TOLERANCE, f"at t=1 s {at_first} vs {first}"
     assert np.abs(samples[-1][1] - second)[:5].max() < SETTLED_TOLERANCE, f"at the end {samples[-1][1]} vs {second}"
 
+    # like ros2_controllers' JTC, a trajectory that ended before it arrived is rejected, by name,
+    # and the arm stays where the last accepted one left it
+    late = JointTrajectory(joint_names=list(JOINTS), points=[
+        JointTrajectoryPoint(positions=first.tolist(), time_from_start=seconds_to_duration(0.1))])
+    late.header.stamp = seconds_to_stamp(stamp_to_seconds(clock.messages[-1].clock) - 1.0)
+    command.publish(late)
+    assert ros_node.spin_until(lambda: any("ends in the past" in line for line in sim.lines), 10.0), \
+        "a trajectory ending in the past was not rejected:\n" + "\n".join(sim.lines[-10:])
+    joints.messages.clear()
+    ros_node.spin_until(lambda: False, 1.0)
+    assert np.abs(joints.messages[-1].position - second)[:5].max() < SETTLED_TOLERANCE, "the late trajectory moved it"
+
     # SIGTERM (what `vla up`, the demo and launch send) ends it cleanly while it is rendering
     assert sim.stop(timeout=10.0, sig=signal.SIGTERM) == 0, "the simulation did not exit cleanly on SIGTERM"
 

@@ -7,7 +7,13 @@ already passed through the safety filter. Each sends it the way its consumer exp
 - `JointTrajectoryCommand`: trajectory_msgs/JointTrajectory to a ros2_control joint trajectory
   controller, the target at time_from_start = dt (and the checked look-ahead rows at 2 dt, ...);
   gripper joints in the same trajectory or, with a gripper topic, as a
-  std_msgs/Float64MultiArray for a forward position controller.
+  std_msgs/Float64MultiArray for a forward position controller. The header stamp is zero, which
+  the controller reads as "start on receipt": stamped with the sender's `now`, a trajectory
+  ending one tick later is dropped by the controller as ending in the past whenever transport
+  takes longer than a tick or the two computers' clocks disagree by that much.
+
+Commands are published keep-last 1: a controller that falls behind gets the newest command, not
+a queue of stale ones.
 - `ServoPoseCommand`: geometry_msgs/PoseStamped of each arm's end effector (forward kinematics of
   the safe target) for MoveIt Servo's pose tracking, plus the gripper topic.
 - `MoveItPyCommand`: at each new chunk, the chunk's safe waypoints as a time-parameterised
@@ -36,7 +42,7 @@ from .chunk_messages import array_to_pose
 from .ros_time import seconds_to_duration
 
 COMMAND_INTERFACES = ("joint_trajectory", "servo", "moveit")
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+COMMAND_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)  # the newest command only
 
 
 class CommandInterface(Protocol):
@@ -54,7 +60,8 @@ class _GripperSplit:
         self.names = [n for n in spec.joint_names if n not in excluded]
         self.columns = [spec.joint_names.index(n) for n in self.names]
         self.gripper_columns = [spec.joint_names.index(n) for n in grippers]
-        self.gripper_pub = node.create_publisher(Float64MultiArray, gripper_topic, RELIABLE) if self.separate else None
+        self.gripper_pub = (node.create_publisher(Float64MultiArray, gripper_topic, COMMAND_QOS) if self.separate
+                            else None)
 
     def send_gripper(self, target: np.ndarray) -> None:
         if self.gripper_pub is not None:
@@ -65,13 +72,12 @@ class JointTrajectoryCommand:
     def __init__(self, node: Node, spec: EmbodimentSpec, topic: str, gripper_topic: str = "") -> None:
         self._node = node
         self._split = _GripperSplit(spec, node, gripper_topic)
-        self._pub = node.create_publisher(JointTrajectory, topic, RELIABLE)
+        self._pub = node.create_publisher(JointTrajectory, topic, COMMAND_QOS)
         self.topic = topic
 
     def send(self, target: np.ndarray, lookahead: np.ndarray, dt: float, new_chunk: bool) -> None:
         columns = self._split.columns
-        msg = JointTrajectory(joint_names=self._split.names)
-        msg.header.stamp = self._node.get_clock().now().to_msg()
+        msg = JointTrajectory(joint_names=self._split.names)  # stamp zero: the controller starts it on receipt
         for step, row in enumerate([target, *lookahead], start=1):
             msg.points.append(JointTrajectoryPoint(positions=row[columns].tolist(),
                                                    time_from_start=seconds_to_duration(step * dt)))
@@ -88,7 +94,7 @@ class ServoPoseCommand:
         self._spec = spec
         self._kinematics = kinematics
         self._split = _GripperSplit(spec, node, gripper_topic)
-        self._pubs = [node.create_publisher(PoseStamped, topic, RELIABLE) for topic in topics]
+        self._pubs = [node.create_publisher(PoseStamped, topic, COMMAND_QOS) for topic in topics]
 
     def send(self, target: np.ndarray, lookahead: np.ndarray, dt: float, new_chunk: bool) -> None:
         stamp = self._node.get_clock().now().to_msg()

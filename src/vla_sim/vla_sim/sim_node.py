@@ -98,9 +98,10 @@ class SimulationNode(Node):
         self.info_pubs = {c.name: self.create_publisher(CameraInfo, _camera_info_topic(c), latched)
                           for c in self.spec.cameras}
         self.task_pub = self.create_publisher(TaskState, "task_state", RELIABLE)
-        self.create_subscription(JointTrajectory, self.spec.command_topic, self.on_trajectory, RELIABLE)
+        newest = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)  # no queue of stale commands
+        self.create_subscription(JointTrajectory, self.spec.command_topic, self.on_trajectory, newest)
         if p["gripper_topic"]:
-            self.create_subscription(Float64MultiArray, p["gripper_topic"], self.on_gripper, RELIABLE)
+            self.create_subscription(Float64MultiArray, p["gripper_topic"], self.on_gripper, newest)
         self.create_service(ResetScene, "reset", self.on_reset)
         self.running = True
         self.thread = threading.Thread(target=self._physics_loop, name="vla_sim_physics", daemon=True)

@@ -3,6 +3,11 @@
 A new trajectory replaces the old one. It starts at its header stamp (or on arrival when the
 stamp is zero) from the position commanded at that moment, and the target is linearly
 interpolated between points by `time_from_start`; after the last point the target stays there.
+
+It accepts what ros2_controllers' joint_trajectory_controller accepts: a trajectory whose last
+point lies in the past (its stamp plus the last time_from_start is before now: it arrived late,
+or the sender's clock is behind) is rejected and the old one goes on, as the controller does, so
+a sender that stamps `now` across a slow link or a skewed clock is seen losing commands here too.
 """
 from __future__ import annotations
 
@@ -16,6 +21,10 @@ class _Trajectory:
     start: float  # seconds (the follower's clock)
     times: np.ndarray  # (N + 1,) knot times, 0 first
     points: np.ndarray  # (N + 1, J) knot positions, the starting position first
+
+
+class TrajectoryRejected(ValueError):
+    """A trajectory the controller refuses (the message says why); the previous one goes on."""
 
 
 class TrajectoryFollower:
@@ -34,6 +43,10 @@ class TrajectoryFollower:
             raise ValueError(f"time_from_start must increase strictly from >= 0, got {times.tolist()}")
         if not np.all(np.isfinite(points)):
             raise ValueError("trajectory points contain NaN or inf")
+        if start + times[-1] < now:
+            raise TrajectoryRejected(f"the trajectory ends in the past: it starts at {start:.3f} s and its last point "
+                                     f"is {times[-1]:.3f} s later, {now - start - times[-1]:.3f} s before now "
+                                     f"({now:.3f} s); stamp it zero to start on receipt")
         origin = self.target(now)
         self._trajectory = _Trajectory(start, np.concatenate([[0.0], times]), np.vstack([origin, points]))
         self._hold = points[-1].copy()
