@@ -84,3 +84,20 @@ def test_no_earlier_sample_is_named_and_makes_the_observation_incomplete() -> No
                                     "is measured from (none; limit 0.050 s)"]
     assembler.add("joints", 0.5, "old")
     assert "the nearest is 0.500 s before it" in assembler.assemble(1.0, earlier={"joints": 0.02}).problems[0]
+
+
+def test_assembled_at_the_cameras_capture_stamp_with_the_joints_measured_then() -> None:
+    """A camera 100 ms late: the observation is stamped when its newest frame was captured, and
+    the joints are the ones measured then, not the fresher ones (what training paired)."""
+    assembler = ObservationAssembler(["front", "joints"], staleness_limit=0.2)
+    for k in range(50):  # joints at 100 Hz up to t = 1.49
+        assembler.add("joints", 1.0 + k * 0.01, f"joints@{1.0 + k * 0.01:.2f}")
+    assembler.add("front", 1.30, "frame captured at 1.30")  # arrives at 1.40
+    assembled = assembler.assemble_at_newest("front", now=1.49)
+    assert assembled.complete and assembled.stamp == 1.30
+    assert assembled.samples["joints"].data == "joints@1.30"
+    stale = assembler.assemble_at_newest("front", now=1.61)
+    assert not stale.complete and "front: newest message is 0.310 s old (limit 0.200 s)" in stale.problems
+    assert assembler.assemble_at_newest("joints", now=1.5).stamp == pytest.approx(1.49)
+    empty = ObservationAssembler(["front"], 0.2).assemble_at_newest("front", now=1.0)
+    assert empty.problems == ["front: no message received yet"]

@@ -104,6 +104,19 @@ def test_sim_publishes_clock_joints_and_cameras_and_follows_a_trajectory(ros_nod
     assert sim.stop(timeout=10.0, sig=signal.SIGTERM) == 0, "the simulation did not exit cleanly on SIGTERM"
 
 
+def test_camera_delay_publishes_each_image_that_long_after_its_capture_stamp(ros_node, ros_process) -> None:
+    """A camera driver's latency: the image keeps its capture stamp and arrives camera_delay later
+    in simulated time, so the policy node's pairing by capture stamp can be tested on the sim."""
+    sim_node(ros_process, "image_size:=32", "camera_rate_hz:=10.0", "camera_delay:=0.2")
+    clock = Keep(ros_node, Clock, "/clock", 10)
+    lags: list[float] = []
+    ros_node.create_subscription(Image, "front/image_raw", lambda image: lags.append(
+        stamp_to_seconds(clock.messages[-1].clock) - stamp_to_seconds(image.header.stamp)) if clock.messages else None,
+        qos_profile_sensor_data)
+    assert ros_node.spin_until(lambda: len(lags) >= 5, 30.0), "no images"
+    assert min(lags[1:]) >= 0.15, f"images arrived {min(lags[1:]):.3f} s of simulated time after capture"
+
+
 def test_a_scripted_episode_succeeds_through_the_ros_graph(ros_node, ros_process) -> None:
     # real time, as a leader arm streams. "As fast as possible" failed twice on a loaded CPU (no
     # lift after 200+ simulated s): the simulation can outrun the teleoperator's sim-time timer

@@ -2,8 +2,10 @@
 
 configure loads the embodiment profile and the checkpoint (and refuses a checkpoint trained for
 another embodiment); activate starts serving. Sensor callbacks only convert and buffer; an
-observation timer assembles the streams by nearest stamp at a fixed rate (a stale or missing
-stream makes no observation and is named in the status); chunk requests are answered from the
+observation timer assembles, at a fixed rate, the streams at the capture stamp of the main
+camera's newest frame (the others by nearest stamp, as `vla convert` aligned the training data;
+a stale or missing stream makes no observation and is named in the status); chunk requests are
+answered from the
 newest complete observation. The chunk service and the ExecuteInstruction goals run on side
 nodes with their own executor threads (see side_executor.py), so sensor callbacks and timers
 never wait for an inference; one request is computed at a time.
@@ -266,7 +268,8 @@ class PolicyNode(LifecycleNode):
             self.assembler.add(reader.name, *sample)
 
     def _assemble(self) -> None:
-        assembled = self.assembler.assemble(self.now(), self._earlier)
+        """The observation at the main camera's newest capture stamp, as training aligned its data."""
+        assembled = self.assembler.assemble_at_newest(self.spec.main_camera.name, self.now(), self._earlier)
         with self._lock:
             self._latest = assembled
             if assembled.complete:

@@ -20,6 +20,7 @@ frame, so the factor achieved is logged every 5 s.
 """
 from __future__ import annotations
 
+import collections
 import sys
 import threading
 import time
@@ -51,6 +52,8 @@ PARAMETERS = (
     Param("physics_rate_hz", 100.0, "Rate of the control update, joint_states and /clock in simulated Hz.",
           in_range(10.0, 1000.0)),
     Param("camera_rate_hz", 30.0, "Camera frame rate in simulated Hz.", in_range(1.0, 60.0)),
+    Param("camera_delay", 0.0, "Simulated seconds from an image's capture (its stamp) to its publication, as a "
+                               "camera driver's exposure, readout and transport take.", in_range(0.0, 1.0)),
     Param("image_size", 224, "Width and height of the camera images (square).", in_range(32, 1024)),
     Param("real_time_factor", 1.0, "Simulated seconds per wall second; 0 = as fast as possible.",
           in_range(0.0, 100.0)),
@@ -188,6 +191,7 @@ class SimulationNode(Node):
         p = self.params
         period, camera_period, task_period = 1.0 / p["physics_rate_hz"], 1.0 / p["camera_rate_hz"], 1.0 / p["task_rate_hz"]
         next_camera = next_task = 0.0
+        delayed: collections.deque[tuple[float, dict[str, np.ndarray], Time]] = collections.deque()
         with self.lock:
             sim_start = self.now()
         wall_start, next_report = time.monotonic(), time.monotonic() + 5.0
@@ -210,8 +214,12 @@ class SimulationNode(Node):
                 if now >= next_task:
                     next_task = now + task_period
                     self._publish_task(stamp)
-            for name, pixels in frames.items():
-                self._publish_image(name, pixels, stamp)
+            if frames:  # stamped at capture, published camera_delay later
+                delayed.append((now + p["camera_delay"], frames, stamp))
+            while delayed and delayed[0][0] <= now + 1e-9:
+                _, captured, captured_at = delayed.popleft()
+                for name, pixels in captured.items():
+                    self._publish_image(name, pixels, captured_at)
             if p["real_time_factor"] > 0:
                 ahead = wall_start + (now - sim_start) / p["real_time_factor"] - time.monotonic()
                 if ahead > 0:

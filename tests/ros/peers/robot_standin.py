@@ -7,13 +7,16 @@ controller does: it interpolates linearly between points by `time_from_start`, s
 trajectory's header stamp (or its arrival when the stamp is zero). Every trajectory received is
 logged on stdout as `TRAJECTORY <receive time> <n points>`, for tests to count. With
 `--image-transport compressed` the cameras are JPEG `CompressedImage`s on
-`<camera>/image_raw/compressed`, as image_transport's compressed plugin publishes them.
+`<camera>/image_raw/compressed`, as image_transport's compressed plugin publishes them. With
+`--camera-delay S` each image is stamped when it is captured and published S seconds later, as a
+camera driver with exposure, readout and transport latency does.
 
     python robot_standin.py --joints a b c --cameras main wrist --rate 100 --image-size 64
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import functools
 import io
 import sys
@@ -29,8 +32,10 @@ from vla_policy_node.node_main import run_node
 
 class RobotStandIn(Node):
     def __init__(self, joints: list[str], cameras: list[str], rate: float, image_size: int, command_topic: str,
-                 position: list[float] | None, compressed: bool = False) -> None:
+                 position: list[float] | None, compressed: bool = False, camera_delay: float = 0.0) -> None:
         super().__init__("robot_standin")
+        self.camera_delay = camera_delay
+        self.delayed: collections.deque = collections.deque()  # (publish at, publisher, message)
         self.joints = joints
         self.position = np.array(position, dtype=float) if position else np.zeros(len(joints))
         self.image_size = image_size
@@ -44,6 +49,8 @@ class RobotStandIn(Node):
                                  QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.create_timer(1.0 / rate, self.step)
         self.create_timer(1.0 / 30.0, self.publish_images)
+        if camera_delay > 0:
+            self.create_timer(0.01, self.publish_delayed)
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds / 1e9
@@ -93,6 +100,14 @@ class RobotStandIn(Node):
                             step=3 * self.image_size, data=self.pixels(index, shade))
             msg.header.stamp = stamp
             msg.header.frame_id = f"{camera}_optical_frame"
+            if self.camera_delay > 0:
+                self.delayed.append((self.now() + self.camera_delay, publisher, msg))
+            else:
+                publisher.publish(msg)
+
+    def publish_delayed(self) -> None:
+        while self.delayed and self.delayed[0][0] <= self.now():
+            _, publisher, msg = self.delayed.popleft()
             publisher.publish(msg)
 
 
@@ -105,10 +120,11 @@ def main() -> int:
     parser.add_argument("--command-topic", default="joint_trajectory")
     parser.add_argument("--position", type=float, nargs="*", help="initial joint positions (default zeros)")
     parser.add_argument("--image-transport", choices=("raw", "compressed"), default="raw")
+    parser.add_argument("--camera-delay", type=float, default=0.0, help="seconds from capture to publication")
     args, ros_args = parser.parse_known_args()  # leaves --ros-args (namespace, remaps) to rclpy
     return run_node("robot_standin", lambda: RobotStandIn(args.joints, args.cameras, args.rate, args.image_size,
                                                          args.command_topic, args.position,
-                                                         args.image_transport == "compressed"),
+                                                         args.image_transport == "compressed", args.camera_delay),
                     [sys.argv[0], *ros_args], after_start=lambda node: print("READY", flush=True))
 
 

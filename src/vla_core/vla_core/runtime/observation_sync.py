@@ -9,6 +9,11 @@ limit from the tick, makes no observation: the result names the stream and why.
 A policy that reads the joints' velocity also needs, of the joint stream, the sample one control
 period before the one chosen (`assemble`'s `earlier`): the velocity is the change between the
 two, as training measured it between consecutive recorded frames.
+
+The policy node assembles at the capture stamp of the newest frame of its main camera
+(`assemble_at_newest`), as `vla convert` aligned the training data by header stamp: the joints
+and the other cameras nearest that instant. Assembling at the node's `now` instead would pair
+fresh joints with an image one camera latency older, an observation training never saw.
 """
 from __future__ import annotations
 
@@ -126,6 +131,18 @@ class ObservationAssembler:
             if name in result.samples:
                 self._add_earlier(result, name, interval)
         return result
+
+    def assemble_at_newest(self, reference: str, now: float,
+                           earlier: Mapping[str, float] | None = None) -> AssembledObservation:
+        """`assemble` at the stamp of `reference`'s newest sample (a camera's capture time), which
+        itself must be within the staleness limit of `now`."""
+        newest = self.buffers[reference].newest
+        if newest is None:
+            return AssembledObservation(now, problems=[f"{reference}: no message received yet"])
+        if now - newest.stamp > self.staleness_limit:
+            return AssembledObservation(now, problems=[
+                f"{reference}: newest message is {now - newest.stamp:.3f} s old (limit {self.staleness_limit:.3f} s)"])
+        return self.assemble(newest.stamp, earlier)
 
     def _add_earlier(self, result: AssembledObservation, name: str, interval: float) -> None:
         chosen = result.samples[name]
