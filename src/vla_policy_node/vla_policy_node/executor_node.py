@@ -166,7 +166,9 @@ class ExecutorNode(Node):
                                                                             self._on_joint_state),
                                  qos_profile_sensor_data)
         self._answers = SideExecutor(self, "answers")
-        self._client = self._answers.node.create_client(GetActionChunk, p["policy_service"])
+        # resolved by this node, so its namespace and remappings apply to the client on the side node too
+        self._client = self._answers.node.create_client(GetActionChunk,
+                                                        self.resolve_service_name(p["policy_service"]))
         self.create_subscription(Empty, "~/stop", lambda _: self.stop("stop topic"), 10)
         self.create_service(Trigger, "~/stop", self._on_stop_service)
         self.create_service(Trigger, "~/resume", self._on_resume_service)

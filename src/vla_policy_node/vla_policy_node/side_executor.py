@@ -7,8 +7,10 @@ behind it; coroutine callbacks starve the wait set the same way. Measured on thi
 2-core machine: sensor messages 2 s stale while a chunk was computed. Instead each node keeps
 its fast callbacks (sensors, control timer, status) on a SingleThreadedExecutor, and puts the
 slow ones (serving a chunk, running a goal, decoding an answer) on a side node spun by its own
-single-threaded executor here. Names the side node serves are absolute, derived from the main
-node's fully qualified name, so the interface is the same as if the main node served them.
+single-threaded executor here. Names the side node serves are absolute: the name `~/<name>` has
+for the main node, with the main node's remappings applied (the side node takes no command-line
+arguments, or a `__node:=` rename would rename it too), so the interface is the same as if the
+main node served it and `-r /vla_policy/get_action_chunk:=/robot1/chunks` moves it.
 
 A callback that raises ends `spin_once`, and so this thread: the node would go on reporting
 READY while nothing answers. The nodes guard their callbacks (`CauseLog.guard`), and should one
@@ -39,7 +41,7 @@ class SideExecutor:
             f"{parent.get_name()}_{suffix}", namespace=parent.get_namespace(), context=parent.context,
             use_global_arguments=False,  # a process-wide `-r __node:=...` must not rename this node too
             parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)])
-        self.prefix = parent.get_fully_qualified_name()  # e.g. /robot1/vla_policy
+        self._parent = parent
         self._executor = (SingleThreadedExecutor(context=parent.context) if threads == 1
                           else MultiThreadedExecutor(num_threads=threads, context=parent.context))
         self._executor.add_node(self.node)
@@ -52,8 +54,8 @@ class SideExecutor:
         self._started.wait()
 
     def name(self, relative: str) -> str:
-        """`<main node's fully qualified name>/<relative>`, the name `~/<relative>` would give."""
-        return f"{self.prefix}/{relative}"
+        """The absolute name `~/<relative>` has for the main node, its remappings applied."""
+        return self._parent.resolve_service_name(f"~/{relative}")
 
     def _spin(self) -> None:
         self.thread_id = threading.get_native_id()
