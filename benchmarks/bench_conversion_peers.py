@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -35,8 +36,13 @@ SHAPES = (Shape("60 s x2, MCAP, joints 500 Hz", bags=2, seconds=60.0, joint_hz=5
 QUICK_SHAPES = (Shape("5 s x2, MCAP", bags=2, seconds=5.0, repeats=1),)
 
 
-def forge_convert(forge: str, bags: list[Path], output: Path, cores: int) -> float:
-    """Wall seconds to convert every bag with forge, `cores` processes at a time, one bag each."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def forge_convert(forge: str, bags: list[Path], output: Path, cores: int) -> tuple[float, float]:
+    """Wall and CPU seconds to convert every bag with forge, `cores` processes at a time, one bag each."""
     def one(index_bag: tuple[int, Path]) -> None:
         index, bag = index_bag
         result = subprocess.run([forge, "convert", str(bag), str(output / f"episode_{index:03d}"), "--format",
@@ -44,10 +50,10 @@ def forge_convert(forge: str, bags: list[Path], output: Path, cores: int) -> flo
         if result.returncode != 0:
             raise RuntimeError(f"forge convert {bag} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu()
     with ThreadPoolExecutor(cores) as pool:
         list(pool.map(one, enumerate(bags)))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - cpu
 
 
 def describe(dataset: Path) -> dict[str, object]:
@@ -79,6 +85,8 @@ def run(quick: bool) -> list[Measurement]:
             bags = write_bags(shape, work / "bags")
             ours: list[float] = []
             theirs: list[float] = []
+            ours_cpu: list[float] = []
+            theirs_cpu: list[float] = []
             load: list[float] = []
             for repeat in range(shape.repeats):
                 load.append(os.getloadavg()[0])
@@ -86,8 +94,12 @@ def run(quick: bool) -> list[Measurement]:
                     shutil.rmtree(path, ignore_errors=True)
                 run_ = convert(bags, work / "vla", None)
                 ours.append(run_.wall_s)
-                theirs.append(forge_convert(forge, bags, work / "forge", cores))
-                print(f"  {shape.name} #{repeat}: vla convert {ours[-1]:.2f} s, forge {theirs[-1]:.2f} s", flush=True)
+                ours_cpu.append(run_.cpu_s)
+                wall, cpu = forge_convert(forge, bags, work / "forge", cores)
+                theirs.append(wall)
+                theirs_cpu.append(cpu)
+                print(f"  {shape.name} #{repeat}: vla convert {ours[-1]:.2f} s ({ours_cpu[-1]:.2f} CPU s), "
+                      f"forge {theirs[-1]:.2f} s ({theirs_cpu[-1]:.2f} CPU s)", flush=True)
             recorded = run_.recorded_s
             notes: dict[str, float | int | str] = {
                 "load_avg_1min": " ".join(f"{value:.1f}" for value in load), "forge": "forge-robotics 0.2.0",
@@ -105,6 +117,10 @@ def run(quick: bool) -> list[Measurement]:
                 Measurement.from_samples(f"forge convert wall time, {shape.name}", "s", theirs),
                 Measurement.from_samples(f"vla convert / forge wall time, {shape.name}", "ratio",
                                          [a / b for a, b in zip(ours, theirs)], target="< 1"),
+                Measurement.from_samples(f"vla convert CPU seconds, {shape.name}", "s", ours_cpu),
+                Measurement.from_samples(f"forge CPU seconds, {shape.name}", "s", theirs_cpu),
+                Measurement.from_samples(f"vla convert / forge CPU seconds, {shape.name}", "ratio",
+                                         [a / b for a, b in zip(ours_cpu, theirs_cpu)]),
                 Measurement.from_samples(f"vla convert end to end, {shape.name}", "x real time",
                                          [recorded / value for value in ours]),
                 Measurement.from_samples(f"forge end to end, {shape.name}", "x real time",
