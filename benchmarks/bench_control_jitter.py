@@ -1,13 +1,16 @@
 """Control-loop jitter of the executor at 50 Hz while the policy node infers on the same machine.
 
-The executor stamps every JointTrajectory with its clock at the control tick, so the spacing
-of the stamps is the loop's own timing, free of transport delay. Jitter = |spacing - 20 ms|.
+The spacing of the JointTrajectory commands as they arrive on this machine (their stamps are
+zero: a joint trajectory controller starts them on receipt), so it is the loop's timing plus
+the local DDS hop's. Jitter = |spacing - 20 ms|.
 The policy node (default architecture, two 224x224 cameras) answers the executor's
 asynchronous requests meanwhile, so inference competes for the same CPU cores. Measured twice:
 with normal scheduling, and with the executor's `realtime_priority` (SCHED_FIFO), as a robot
 computer runs its control loop.
 """
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import rclpy
@@ -36,7 +39,7 @@ def _measure(seconds: float, priority: int) -> list[Measurement]:
         status: list[PolicyStatus] = []
         qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         node.create_subscription(JointTrajectory, "joint_trajectory_controller/joint_trajectory",
-                                 lambda m: stamps.append(m.header.stamp.sec + m.header.stamp.nanosec * 1e-9), qos)
+                                 lambda m: stamps.append(time.monotonic()), qos)
         node.create_subscription(PolicyStatus, "vla_executor/status", status.append, 10)
         _spin_for(node, 25.0)  # start-up: checkpoint load, warm-up, first chunks
         stamps.clear()
