@@ -33,6 +33,24 @@ def _dataset_rows(datasets: list[dict]) -> list[str]:
     return rows
 
 
+def _head(policy: dict) -> str:
+    if policy.get("head", "flow") == "regression":
+        return "regression head (one pass, L1 on the chunk)"
+    return f"flow-matching head ({policy['flow_steps']} Euler steps)"
+
+
+def _stages(config: dict) -> list[str]:
+    """How the run treated its encoders: started from another checkpoint's, frozen and cached."""
+    lines = []
+    if config.get("encoders_from"):
+        lines.append(f"The observation encoders (stems, text fusion, keypoints, wrist stream) started from "
+                     f"`{config['encoders_from']}`; the expert and its head were new.")
+    if config.get("freeze_stems_at", -1) >= 0:
+        lines.append(f"From step {config['freeze_stems_at']} the conv stems were frozen and the rest trained on their "
+                     "outputs, computed once per frame (`freeze_stems_at`, vla_core.training.feature_cache).")
+    return lines
+
+
 def model_card(checkpoint: Path, run: Path, train_seconds: float, command: str, note: str = "") -> str:
     config = yaml.safe_load((run / "train_config.yaml").read_text())
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
@@ -46,8 +64,7 @@ def model_card(checkpoint: Path, run: Path, train_seconds: float, command: str, 
         (f"Embodiments (one soft prompt each): {', '.join(sorted(embodiments))}. Backbone: `{policy['backbone']}` "
         f"(frozen all-MiniLM-L6-v2 text encoder, referenced by package, not stored). Hidden size "
         f"{policy['hidden_size']}, {policy['depth']} expert blocks, chunks of {policy['horizon']} actions, "
-        f"{policy['flow_steps']} Euler steps, main view {policy['image_size']} px, wrist views "
-        f"{policy['wrist_image_size']} px."),
+        f"{_head(policy)}, main view {policy['image_size']} px, wrist views {policy['wrist_image_size']} px."),
         "",
         "## Data",
         "",
@@ -74,7 +91,7 @@ def model_card(checkpoint: Path, run: Path, train_seconds: float, command: str, 
         lines.insert(-1, f"Keypoint supervision: {policy['main_keypoints']} keypoints; keypoint 0 learned the named "
                          f"cube's image position from {config['keypoint_placements']} rendered views per robot "
                          f"(seeds from {config['keypoint_seed']}), {config['keypoint_pretrain_steps']} steps alone, "
-                         f"then beside the flow loss; on held-out views it lies {scores} image half-widths (RMS) "
+                         f"then beside the action loss; on held-out views it lies {scores} image half-widths (RMS) "
                          f"from the named cube.")
     if config.get("instruction_paraphrases"):
         templates = [template for group in config["instruction_paraphrases"] for template in group]
@@ -84,6 +101,8 @@ def model_card(checkpoint: Path, run: Path, train_seconds: float, command: str, 
                          "config); " + (f"the evaluation's held-out paraphrases {leaked} are among them, so they are "
                                         "not held out." if leaked else
                                         "the evaluation's held-out paraphrases are not among them."))
+    for line in _stages(config):
+        lines.insert(-1, line)
     if note:
         lines.insert(-1, note)
     if validation:
