@@ -123,6 +123,7 @@ class PolicyNode(LifecycleNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("vla_policy", **kwargs)
         self._ros_entities: list = []  # set before anything can fail: rclpy destroys half-built nodes too
+        self._chunk_pub = None
         self._side_executors: list[SideExecutor] = []
         self.policy = None
         self.params = declare_and_read(self, PARAMETERS)
@@ -199,8 +200,8 @@ class PolicyNode(LifecycleNode):
                 lambda msg, reader=reader: on_image(reader, msg), qos_profile_sensor_data))
         entities.append(self.create_timer(1.0 / self.params["observation_rate_hz"],
                                           guard("assembly_failed", self._assemble)))
-        self._chunk_pub = self.create_publisher(ActionChunk, "~/action_chunk", 10)
-        entities.append(self._chunk_pub)
+        # a lifecycle publisher, as ros2/demos' lifecycle talker: it publishes only while the node is active
+        self._chunk_pub = self.create_lifecycle_publisher(ActionChunk, "~/action_chunk", 10)
         chunks, goals = SideExecutor(self, "chunks"), SideExecutor(self, "goals", threads=4)
         chunks.node.create_service(GetActionChunk, chunks.name("get_action_chunk"), self._on_chunk_request)
         reentrant = ReentrantCallbackGroup()  # a running goal must not block cancel or mark_success
@@ -231,11 +232,11 @@ class PolicyNode(LifecycleNode):
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         self._active = True
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_activate(state)  # activates the lifecycle publishers
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         self._active = False
-        return TransitionCallbackReturn.SUCCESS
+        return super().on_deactivate(state)
 
     def on_cleanup(self, state: State) -> TransitionCallbackReturn:
         self._teardown()
@@ -250,6 +251,9 @@ class PolicyNode(LifecycleNode):
     def _teardown(self) -> None:
         for entity in self._ros_entities:
             entity.destroy()
+        if self._chunk_pub is not None:
+            self.destroy_lifecycle_publisher(self._chunk_pub)
+            self._chunk_pub = None
         for side in self._side_executors:
             side.destroy()
         self._ros_entities, self._side_executors, self.policy, self.spec = [], [], None, None
@@ -382,7 +386,9 @@ class PolicyNode(LifecycleNode):
                 self._served.popitem(last=False)
             self._chunks += 1
             self._latency.add(predicted.latency_seconds)
-        self._chunk_pub.publish(msg)
+        publisher = self._chunk_pub  # None once a cleanup tore it down meanwhile
+        if publisher is not None:
+            publisher.publish(msg)
         return msg
 
     # ---- ExecuteInstruction ---------------------------------------------------------------
