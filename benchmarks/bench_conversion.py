@@ -160,7 +160,8 @@ def _measurements(shape: Shape, runs: list[Run], label: str, load: list[float]) 
     name = f"{shape.name}{label}"
     notes: dict[str, float | int | str] = {
         "bags": shape.bags, "seconds_per_bag": shape.seconds, "storage": shape.storage,
-        "joint_hz": shape.joint_hz, "workers": 2, "load_avg_1min": " ".join(f"{value:.1f}" for value in load),
+        "joint_hz": shape.joint_hz, "workers": min(os.cpu_count() or 1, shape.bags),
+        "load_avg_1min": " ".join(f"{value:.1f}" for value in load),
         "cpu_s_per_recorded_s": round(statistics.median(run.cpu_s / run.recorded_s for run in runs), 4),
     }
     if runs[0].stages_s is not None:

@@ -9,8 +9,8 @@ venv, never the project's, and named by VLA_BENCH_FORGE (its `forge` executable)
 
 Without it this benchmark measures nothing. forge takes one bag per run, so its bags run as
 parallel processes, one per core (its best case on this machine); `vla convert` gets all bags in
-one command with its default two workers. Runs alternate, so both see the same load. Wall time is
-process start to exit. After the timed runs, each tool's output is described from its
+one command with its default workers (one per core). Runs alternate, so both see the same load.
+Wall time is process start to exit. After the timed runs, each tool's output is described from its
 meta/info.json (features, episodes, frames) and, with VLA_BENCH_LEROBOT=1, loaded with LeRobot
 0.4.4's own LeRobotDataset (scripts/lerobot_check.sh; its venv takes minutes to build once).
 """
@@ -103,7 +103,7 @@ def run(quick: bool) -> list[Measurement]:
             recorded = run_.recorded_s
             notes: dict[str, float | int | str] = {
                 "load_avg_1min": " ".join(f"{value:.1f}" for value in load), "forge": "forge-robotics 0.2.0",
-                "forge_processes": cores, "vla_workers": 2}
+                "forge_processes": cores, "vla_workers": min(cores, shape.bags)}
             vla_output, forge_output = describe(work / "vla"), describe(work / "forge" / "episode_000")
             notes["vla_output"] = (f"{vla_output['episodes']} episodes in one dataset, {vla_output['frames']} frames, "
                                    f"features {vla_output['features']}")

@@ -49,7 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                                                 "Float64MultiArray)")
     parser.add_argument("--action-space", help="default action space stored in the dataset")
     parser.add_argument("--task", help="instruction for bags whose metadata has none")
-    parser.add_argument("--workers", type=int, default=2, help="bags converted in parallel (default 2)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="bags converted in parallel, each with a thread per camera (default: the CPU cores, "
+                             f"{os.cpu_count() or 1} here; never more than the bags)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--timings", action="store_true",
                         help="print a JSON line on stderr: start-up to the first bag read, total, seconds per stage")

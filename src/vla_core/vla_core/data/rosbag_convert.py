@@ -644,6 +644,7 @@ def convert_bags(bags: Sequence[Path], spec: EmbodimentSpec, config: ConvertConf
     check_new_dataset(output, float(config.fps))
     encoder = EpisodeEncoder(spec, float(config.fps), new_clip_dir(output))
     reports: list[EpisodeReport] = []
+    workers = min(workers, len(bags))  # a worker process without a bag would only cost its fork
     pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
     try:
         futures = [pool.submit(_convert_and_encode, bag, spec, config, encoder) for bag in bags] if pool else []
