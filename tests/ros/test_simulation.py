@@ -8,6 +8,7 @@ import pytest
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from vla_core.sim.pick_scene import JOINTS
@@ -44,6 +45,7 @@ def test_sim_publishes_clock_joints_and_cameras_and_follows_a_trajectory(ros_nod
     front = Keep(ros_node, Image, "front/image_raw", qos_profile_sensor_data)
     wrist = Keep(ros_node, Image, "wrist/image_raw", qos_profile_sensor_data)
     info = Keep(ros_node, CameraInfo, "front/camera_info", LATCHED)
+    description = Keep(ros_node, String, "robot_description", LATCHED)
     command = ros_node.create_publisher(JointTrajectory, "joint_trajectory_controller/joint_trajectory", RELIABLE)
     assert ros_node.spin_until(lambda: len(joints.messages) > 10 and len(front.messages) > 2, 20.0), \
         "no joint states or images from the simulation"
@@ -61,6 +63,9 @@ def test_sim_publishes_clock_joints_and_cameras_and_follows_a_trajectory(ros_nod
     assert (image.width, image.height, image.encoding, len(image.data)) == (64, 64, "rgb8", 64 * 64 * 3)
     assert np.asarray(image.data).std() > 5, "a blank image"
     assert info.messages and info.messages[-1].k[0] > 0 and info.messages[-1].width == 64
+    # the robot model, latched, as robot_state_publisher offers it to RViz and Foxglove
+    assert description.messages and "<robot" in description.messages[-1].data
+    assert all(f'joint name="{joint}"' in description.messages[-1].data for joint in JOINTS)
 
     # a two-point trajectory stamped to start a little ahead in simulated time, as a JTC honours a
     # stamp: what it is measured against does not depend on how long DDS took to deliver it

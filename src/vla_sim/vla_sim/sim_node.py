@@ -32,9 +32,9 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, String
 from trajectory_msgs.msg import JointTrajectory
-from vla_core.embodiment import CameraSpec, load_embodiment
+from vla_core.embodiment import CameraSpec, EmbodimentSpec, load_embodiment, resolve_model_path
 from vla_core.sim.factory import SIMULATED_EMBODIMENTS, make_scene
 from vla_core.sim.tasks import TASKS, CubeTask, sample_task
 from vla_core.sim.trajectory_follower import TrajectoryFollower
@@ -63,6 +63,13 @@ PARAMETERS = (
     Param("task_rate_hz", 10.0, "Rate of task_state in simulated Hz.", positive),
 )
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+def _robot_description(spec: EmbodimentSpec) -> str | None:
+    """The URDF of the embodiment's robot model (the robot the scene simulates), or None when
+    the model is MJCF only."""
+    path = resolve_model_path(spec.robot_model)
+    return path.read_text() if path.suffix == ".urdf" else None
 
 
 def _camera_info_topic(camera: CameraSpec) -> str:
@@ -100,6 +107,13 @@ class SimulationNode(Node):
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.info_pubs = {c.name: self.create_publisher(CameraInfo, _camera_info_topic(c), latched)
                           for c in self.spec.cameras}
+        description = _robot_description(self.spec)
+        if description is not None:  # latched, as robot_state_publisher offers it to RViz and Foxglove
+            self.description_pub = self.create_publisher(String, "robot_description", latched)
+            self.description_pub.publish(String(data=description))
+        else:
+            self.get_logger().info(f"{self.spec.name}'s robot model {self.spec.robot_model} is not a URDF: "
+                                   "robot_description is not published")
         self.task_pub = self.create_publisher(TaskState, "task_state", RELIABLE)
         newest = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)  # no queue of stale commands
         self.create_subscription(JointTrajectory, self.spec.command_topic, self.on_trajectory, newest)
