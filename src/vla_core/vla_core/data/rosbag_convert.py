@@ -644,8 +644,9 @@ def convert_bags(bags: Sequence[Path], spec: EmbodimentSpec, config: ConvertConf
     check_new_dataset(output, float(config.fps))
     encoder = EpisodeEncoder(spec, float(config.fps), new_clip_dir(output))
     reports: list[EpisodeReport] = []
-    workers = min(workers, len(bags))  # a worker process without a bag would only cost its fork
-    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    # a pool even for one bag: its worker reads while this process imports the writer; never more
+    # workers than bags (one without a bag would only cost its fork)
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(bags))) if workers > 1 else None
     try:
         futures = [pool.submit(_convert_and_encode, bag, spec, config, encoder) for bag in bags] if pool else []
         launch_cpu = time.process_time() if pool else 0.0  # without a pool, the report's own count is the whole
