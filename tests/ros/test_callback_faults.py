@@ -93,3 +93,24 @@ def test_the_policy_node_reports_a_dead_callback_thread_as_an_error(context) -> 
         assert "the vla_policy_chunks thread died: ValueError: boom" in report.detail
     finally:
         node.destroy_node()
+
+
+def test_a_recorder_service_that_fails_unexpectedly_answers_with_the_reason(context, tmp_path) -> None:
+    from vla_msgs.srv import StartEpisode
+    from vla_policy_node.recorder_node import RecorderNode
+
+    node = RecorderNode(context=context, parameter_overrides=[Parameter("output_dir", value=str(tmp_path))])
+    try:
+        def broken(instruction: str, notes: str):
+            raise RuntimeError("the bag writer is gone")
+
+        node.recorder.start = broken
+        [service] = [s for s in node.services if s.srv_name.endswith("/start_episode")]
+        response = service.callback(StartEpisode.Request(instruction="pick"), StartEpisode.Response())
+        assert not response.success
+        assert response.message == "not started: RuntimeError: the bag writer is gone"
+        assert node._causes.counts["started_failed"] == 1
+        values = {kv.key: kv.value for kv in node._status().values}
+        assert values["started_failed"] == "1"
+    finally:
+        node.destroy_node()

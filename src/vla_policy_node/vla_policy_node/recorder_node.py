@@ -23,7 +23,9 @@ and in the status. While recording, the open chunk is flushed every `flush_inter
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
@@ -39,6 +41,9 @@ from vla_msgs.srv import DiscardEpisode, StartEpisode, StopEpisode
 from .node_main import run_node
 from .parameters import Param, declare_and_read, in_range, non_empty, one_of
 from .recorder_topics import message_class, offered_qos, parse_extra_topics, profile_topics, subscription_qos
+from .status import CauseLog
+
+Response = TypeVar("Response")
 
 PARAMETERS = (
     Param("embodiment", "so101", "Embodiment profile (name from config/embodiments or a YAML path): its cameras, "
@@ -72,18 +77,21 @@ class RecorderNode(Node):
         self._wanted = {self.resolve_topic_name(topic): msgtype for topic, msgtype in wanted.items()}
         self._subscribed: dict[str, str] = {}  # topic -> type
         self._refused_topics: dict[str, str] = {}  # topic -> why it is not recorded
+        self._causes = CauseLog(self.get_logger())  # exceptions caught at the callback boundaries
         self.recorder = EpisodeRecorder(Path(self.params["output_dir"]), spec.name,
                                         self.params["min_free_disk_mb"], self.params["bag_writer"])
         self._recover()
-        self.create_service(StartEpisode, "~/start_episode", self._on_start)
-        self.create_service(StopEpisode, "~/stop_episode", self._on_stop)
-        self.create_service(DiscardEpisode, "~/discard_episode", self._on_discard)
+        self.create_service(StartEpisode, "~/start_episode", self._answer("started", self._on_start))
+        self.create_service(StopEpisode, "~/stop_episode", self._answer("stopped", self._on_stop))
+        self.create_service(DiscardEpisode, "~/discard_episode", self._answer("discarded", self._on_discard))
         self._status_pub = self.create_publisher(DiagnosticStatus, "~/status", 10)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(0.5, self._discover)
-        self.create_timer(self.params["flush_interval"], self._flush)
-        self.create_timer(1.0 / self.params["status_rate_hz"], self._publish_status)
-        self.create_timer(self.params["log_interval"], self._log_counts)
+        guard = self._causes.guard  # an exception escaping a callback would end the node mid-episode
+        self.create_timer(0.5, guard("discovery_failed", self._discover))
+        self.create_timer(self.params["flush_interval"], guard("flush_failed", self._flush))
+        self.create_timer(1.0 / self.params["status_rate_hz"], guard("status_failed", self._publish_status))
+        self.create_timer(self.params["log_interval"], guard("log_failed", self._log_counts))
+        self._on_message_guarded = guard("message_callback_failed", self._on_message)
         self._discover()
         self.get_logger().info(f"recording {spec.name} into {self.recorder.output_dir}: "
                                f"{', '.join(sorted(self._wanted))}")
@@ -117,7 +125,7 @@ class RecorderNode(Node):
                 self._refused_topics[topic] = str(error)
                 self.get_logger().error(f"not recording {topic}: {error}")
                 continue
-            self.create_subscription(cls, topic, lambda data, topic=topic: self._on_message(topic, data),
+            self.create_subscription(cls, topic, lambda data, topic=topic: self._on_message_guarded(topic, data),
                                      subscription_qos(publishers), raw=True)
             self._subscribed[topic] = msgtype
             self.get_logger().info(f"subscribed to {topic} ({msgtype})")
@@ -134,6 +142,19 @@ class RecorderNode(Node):
             self.get_logger().error(f"flushing the episode failed: {error}", throttle_duration_sec=5.0)
 
     # ---- services -------------------------------------------------------------------------
+    def _answer(self, verb: str, handler: Callable[..., Response]) -> Callable[..., Response]:
+        """`handler` made to answer every call: an unforeseen exception is a refusal saying why
+        ("not started: ..."), counted in the status, instead of a dead node."""
+        def answer(request: object, response: Response) -> Response:
+            try:
+                return handler(request, response)
+            except Exception as error:  # noqa: BLE001 - the service boundary
+                response.success, response.message = False, f"not {verb}: {type(error).__name__}: {error}"
+                self._causes.report(f"{verb}_failed", response.message)
+                return response
+
+        return answer
+
     def _on_start(self, request: StartEpisode.Request, response: StartEpisode.Response) -> StartEpisode.Response:
         try:
             episode = self.recorder.start(request.instruction, request.operator_notes)
@@ -187,6 +208,8 @@ class RecorderNode(Node):
                                                                                         else {}).items())]
         values += [KeyValue(key=f"not recorded {topic}", value=why) for topic, why in self._refused_topics.items()]
         values += [KeyValue(key=f"unrecoverable {path}", value=why) for path, why in self._unrecoverable.items()]
+        values += [KeyValue(key=cause, value=str(count)) for cause, count in sorted(self._causes.counts.items())]
+        values += [KeyValue(key=f"{cause} (last)", value=text) for cause, text in sorted(self._causes.last.items())]
         if self._unrecoverable or self._refused_topics:
             level, message = DiagnosticStatus.ERROR, (f"{len(self._unrecoverable)} unrecoverable episode(s), "
                                                       f"{len(self._refused_topics)} topic(s) not recordable")
