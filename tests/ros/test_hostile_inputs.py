@@ -265,3 +265,35 @@ def test_a_bad_committed_prefix_is_refused_with_what_was_wrong_and_the_service_a
     graph.status(graph.policy_status, lambda s: counters(s).get("bad_prefix", 0) > 0, 10.0, "a bad_prefix count")
     graph.serves_again()
     assert_alive_and_safe(graph)
+
+
+def test_hostile_goals_and_cancels_leave_the_policy_serving(graph: Graph) -> None:
+    """An empty instruction, a burst of goals each replacing the last, a cancel of the survivor
+    and a cancel of a goal that has already ended: each answered by name, the node serving after."""
+    from rclpy.action import ActionClient
+
+    from vla_msgs.action import ExecuteInstruction
+
+    client = ActionClient(graph.node, ExecuteInstruction, "vla_policy/execute_instruction")
+    assert graph.spin_until(client.server_is_ready, 10.0)
+
+    def send(instruction: str):
+        sent = client.send_goal_async(ExecuteInstruction.Goal(instruction=instruction))
+        assert graph.spin_until(sent.done, 10.0), "no answer to a goal"
+        return sent.result()
+
+    assert not send("   ").accepted, "an instruction of spaces is rejected"
+    handles = [send(f"pick up cube {k}") for k in range(5)]
+    assert all(handle.accepted for handle in handles)
+    results = [handle.get_result_async() for handle in handles[:-1]]
+    assert graph.spin_until(lambda: all(r.done() for r in results), 20.0), "replaced goals never ended"
+    assert all(r.result().result.reason == "replaced by a newer goal" for r in results)
+    last = handles[-1]
+    assert graph.spin_until(last.cancel_goal_async().done, 10.0)
+    result = last.get_result_async()
+    assert graph.spin_until(result.done, 10.0)
+    assert result.result().result.outcome == ExecuteInstruction.Result.OUTCOME_CANCELED
+    late = handles[0].cancel_goal_async()  # its goal ended long ago
+    assert graph.spin_until(late.done, 10.0)
+    graph.serves_again()
+    assert_alive_and_safe(graph)
