@@ -17,14 +17,18 @@ a queue of stale ones.
 - `ServoPoseCommand`: geometry_msgs/PoseStamped of each arm's end effector (forward kinematics of
   the safe target) for MoveIt Servo's pose tracking, plus the gripper topic.
 - `MoveItPyCommand`: at each new chunk, the chunk's safe waypoints as a time-parameterised
-  RobotTrajectory, validity-checked against the planning scene and executed through moveit_py.
-  moveit_py is not installable from PyPI, so this class is exercised only on a ROS install with
-  MoveIt 2 (see the README).
+  RobotTrajectory of the planning group's joints only (a gripper is its own group in MoveIt: it
+  goes to the gripper topic), starting from the measured joint state (MoveIt's trajectory
+  execution refuses a trajectory whose start deviates from where the robot is),
+  validity-checked against the planning scene and executed through moveit_py. moveit_py is not
+  installable from PyPI: here it is exercised against a stand-in of its API (the calls of
+  moveit_py 2.x: RobotState.joint_positions, RobotTrajectory.set_robot_trajectory_msg,
+  PlanningScene.is_path_valid, MoveItPy.execute); on a ROS install with MoveIt 2 against the real one.
 """
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -109,7 +113,8 @@ class ServoPoseCommand:
 class MoveItPyCommand:
     """Executes each new chunk's safe waypoints with moveit_py (needs a MoveIt 2 install)."""
 
-    def __init__(self, node: Node, spec: EmbodimentSpec, planning_group: str) -> None:
+    def __init__(self, node: Node, spec: EmbodimentSpec, planning_group: str,
+                 measured: Callable[[], np.ndarray | None], gripper_topic: str = "") -> None:
         try:
             from moveit.core.robot_state import RobotState  # type: ignore[import-not-found]
             from moveit.core.robot_trajectory import RobotTrajectory  # type: ignore[import-not-found]
@@ -120,31 +125,47 @@ class MoveItPyCommand:
         self._RobotState, self._RobotTrajectory = RobotState, RobotTrajectory
         self._spec = spec
         self._group = planning_group
+        self._measured = measured
         self._moveit = MoveItPy(node_name=f"{node.get_name()}_moveit_py")
         self._model = self._moveit.get_robot_model()
+        group_joints = list(self._model.get_joint_model_group(planning_group).active_joint_model_names)
+        unknown = [name for name in group_joints if name not in spec.joint_names]
+        if unknown:
+            raise ValueError(f"planning group {planning_group!r} moves joints {unknown} that {spec.name} does not "
+                             f"have (it has {list(spec.joint_names)})")
+        self._names = group_joints
+        self._columns = [spec.joint_names.index(name) for name in group_joints]
+        self._gripper = _GripperSplit(spec, node, gripper_topic)
         self._busy = threading.Lock()
         self._logger = node.get_logger()
 
     def send(self, target: np.ndarray, lookahead: np.ndarray, dt: float, new_chunk: bool) -> None:
+        self._gripper.send_gripper(target)  # every tick, as the other interfaces do
         if not new_chunk:
             return  # MoveIt executes whole chunks; the ticks in between are its controller's business
+        measured = self._measured()
+        if measured is None:
+            self._logger.warning("no measured joint state to start a MoveIt trajectory from; chunk skipped")
+            return
         if not self._busy.acquire(blocking=False):
             self._logger.warning("MoveIt is still executing the previous chunk; this chunk's waypoints are skipped")
             return
         waypoints = np.vstack([target[None], lookahead])
-        threading.Thread(target=self._execute, args=(waypoints, dt), daemon=True).start()
+        threading.Thread(target=self._execute, args=(np.asarray(measured, dtype=np.float64).copy(), waypoints, dt),
+                         daemon=True).start()
 
-    def _execute(self, waypoints: np.ndarray, dt: float) -> None:
+    def _execute(self, measured: np.ndarray, waypoints: np.ndarray, dt: float) -> None:
         from moveit_msgs.msg import RobotTrajectory as RobotTrajectoryMsg  # type: ignore[import-not-found]
 
         try:
             message = RobotTrajectoryMsg()
-            message.joint_trajectory.joint_names = list(self._spec.joint_names)
+            message.joint_trajectory.joint_names = list(self._names)
             message.joint_trajectory.points = [
-                JointTrajectoryPoint(positions=row.tolist(), time_from_start=seconds_to_duration((i + 1) * dt))
+                JointTrajectoryPoint(positions=row[self._columns].tolist(),
+                                     time_from_start=seconds_to_duration((i + 1) * dt))
                 for i, row in enumerate(waypoints)]
-            start = self._RobotState(self._model)
-            start.joint_positions = dict(zip(self._spec.joint_names, waypoints[0].tolist()))
+            start = self._RobotState(self._model)  # where the robot is: the first waypoint is one tick ahead
+            start.joint_positions = dict(zip(self._spec.joint_names, measured.tolist()))
             start.update()
             trajectory = self._RobotTrajectory(self._model)
             trajectory.set_robot_trajectory_msg(start, message)
@@ -154,5 +175,7 @@ class MoveItPyCommand:
                     self._logger.error("chunk waypoints are in collision in the planning scene; not executed")
                     return
             self._moveit.execute(trajectory, controllers=[])
+        except Exception as error:  # noqa: BLE001 - this thread's boundary: say why the chunk did not run
+            self._logger.error(f"MoveIt could not execute the chunk: {type(error).__name__}: {error}")
         finally:
             self._busy.release()

@@ -195,7 +195,11 @@ class ExecutorNode(Node):
         if p["command_interface"] == "servo":
             topics = p["servo_pose_topics"] or (["servo_node/pose_target_cmds"] if len(self.spec.arms) == 1 else [])
             return ServoPoseCommand(self, self.spec, self.decoder.kinematics, topics, p["gripper_topic"])
-        return MoveItPyCommand(self, self.spec, p["planning_group"])
+        return MoveItPyCommand(self, self.spec, p["planning_group"], self._measured_joints, p["gripper_topic"])
+
+    def _measured_joints(self) -> np.ndarray | None:
+        with self._lock:
+            return None if self._measured is None else self._measured.copy()
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds / 1e9
