@@ -186,3 +186,22 @@ def test_episode_metadata_keys_are_the_converters() -> None:
     stopped = info.stopped(True, " b ")
     assert stopped.custom_data()["vla_ros.operator_notes"] == "a\nb" and stopped.custom_data()["vla_ros.success"] == "true"
     assert info.stopped(False, "").operator_notes == "a"
+
+
+def test_auto_takes_the_writer_whose_flush_bounds_a_crash_even_where_rosbag2_py_is_installed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import sys
+    import types
+
+    from vla_core.recording.bag_writer import RosbagsBagWriter, open_bag_writer
+
+    monkeypatch.setitem(sys.modules, "rosbag2_py", types.ModuleType("rosbag2_py"))  # "installed"
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: object() if name == "rosbag2_py" else real_find_spec(name, *a))
+    writer = open_bag_writer(tmp_path / "bag", MessageDefinitions(), "auto")
+    try:
+        assert isinstance(writer, RosbagsBagWriter)
+    finally:
+        writer.abort()

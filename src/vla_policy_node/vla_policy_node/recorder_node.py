@@ -55,7 +55,8 @@ PARAMETERS = (
                                     "CompressedImage on <topic>/compressed.", one_of("raw", "compressed")),
     Param("storage", "mcap", "rosbag2 storage format of the episodes (MCAP only: it survives a crash "
                              "chunk by chunk, and Foxglove reads it).", one_of("mcap")),
-    Param("bag_writer", "auto", "Bag writer: rosbag2_py where installed ('auto'), else the rosbags library.",
+    Param("bag_writer", "auto", "Bag writer: 'auto' = the rosbags library (flushed and fsynced every "
+                                "flush_interval); 'rosbag2_py' writes chunks only when they fill.",
           one_of(*BACKENDS)),
     Param("min_free_disk_mb", 1024.0, "A start is refused when the output directory's disk has less free "
                                       "space than this (MiB).", in_range(0.0, 1e9)),

@@ -9,10 +9,12 @@ Durability: `flush()` ends the open MCAP chunk and fsyncs the file, so a crash l
 what arrived since the last flush (the rosbags back end; rosbag2's writer writes chunks when
 they fill, and offers no flush). `close()` writes the summary and metadata.yaml and fsyncs them with the
 directory: after it returns the episode is on disk.
+
+That guarantee holds for the rosbags back end only, so `auto` takes it on every machine, a ROS
+install included; `rosbag2_py` is there for whoever asks for it by name, knowing what it loses.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Protocol
@@ -117,14 +119,11 @@ class Rosbag2PyBagWriter:  # pragma: no cover - rosbag2_py is not installable he
         self._writer = None
 
 
-def rosbag2_py_available() -> bool:
-    return importlib.util.find_spec("rosbag2_py") is not None
-
-
 def open_bag_writer(directory: Path, definitions: MessageDefinitions, backend: str = "auto") -> BagWriter:
-    """A writer for a new bag directory; `auto` takes rosbag2_py where it is installed."""
+    """A writer for a new bag directory; `auto` takes the rosbags back end, the one whose flush
+    bounds what a crash loses (see above), even where rosbag2_py is installed."""
     if backend not in BACKENDS:
         raise ValueError(f"bag writer back end {backend!r}: expected one of {list(BACKENDS)}")
-    if backend == "rosbag2_py" or (backend == "auto" and rosbag2_py_available()):
+    if backend == "rosbag2_py":
         return Rosbag2PyBagWriter(directory, definitions)
     return RosbagsBagWriter(directory, definitions)
