@@ -205,3 +205,35 @@ def test_auto_takes_the_writer_whose_flush_bounds_a_crash_even_where_rosbag2_py_
         assert isinstance(writer, RosbagsBagWriter)
     finally:
         writer.abort()
+
+
+def test_a_write_never_waits_for_the_disk_while_the_episode_is_flushed(recorder: EpisodeRecorder,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fsync of a flush waits for the disk; camera messages written meanwhile must not."""
+    import os
+    import threading
+
+    recorder.start("pick up the cube")
+    syncing, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(descriptor: int) -> None:
+        syncing.set()
+        release.wait(10.0)
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    flusher = threading.Thread(target=recorder.flush)
+    flusher.start()
+    assert syncing.wait(5.0)
+    written = threading.Event()
+    threading.Thread(target=lambda: (recorder.write("/chatter", 1, b"\0" * 8), written.set()),
+                     daemon=True).start()
+    try:
+        assert written.wait(2.0), "a write waited for the flush's fsync"
+    finally:
+        release.set()
+        flusher.join(10.0)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    summary = recorder.stop(True)
+    assert summary.message_count == 1

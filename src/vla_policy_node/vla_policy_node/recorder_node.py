@@ -23,6 +23,7 @@ and in the status. While recording, the open chunk is flushed every `flush_inter
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -89,11 +90,14 @@ class RecorderNode(Node):
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         guard = self._causes.guard  # an exception escaping a callback would end the node mid-episode
         self.create_timer(0.5, guard("discovery_failed", self._discover))
-        self.create_timer(self.params["flush_interval"], guard("flush_failed", self._flush))
         self.create_timer(1.0 / self.params["status_rate_hz"], guard("status_failed", self._publish_status))
         self.create_timer(self.params["log_interval"], guard("log_failed", self._log_counts))
         self._on_message_guarded = guard("message_callback_failed", self._on_message)
         self._discover()
+        # flushing waits for the disk (fsync): on its own thread, not the executor's, which takes the cameras
+        self._flush_stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_loop, name="vla_recorder_flush", daemon=True)
+        self._flusher.start()
         self.get_logger().info(f"recording {spec.name} into {self.recorder.output_dir}: "
                                f"{', '.join(sorted(self._wanted))}")
 
@@ -135,6 +139,11 @@ class RecorderNode(Node):
     def _on_message(self, topic: str, data: bytes) -> None:
         if self.recorder.episode is not None:  # between episodes messages are dropped unread
             self.recorder.write(topic, self.get_clock().now().nanoseconds, data)
+
+    def _flush_loop(self) -> None:
+        flush = self._causes.guard("flush_failed", self._flush)
+        while not self._flush_stop.wait(self.params["flush_interval"]):
+            flush()
 
     def _flush(self) -> None:
         try:
@@ -237,7 +246,11 @@ class RecorderNode(Node):
 
     def destroy_node(self) -> None:
         """A shutdown while recording closes the episode properly, as unsuccessful, and says so."""
-        recorder = getattr(self, "recorder", None)  # None when the constructor failed
+        flusher = getattr(self, "_flusher", None)  # None when the constructor failed
+        if flusher is not None:
+            self._flush_stop.set()
+            flusher.join(timeout=5.0)
+        recorder = getattr(self, "recorder", None)
         if recorder is not None and recorder.episode is not None:
             summary = recorder.stop(False, "stopped by the recorder's shutdown")
             self.get_logger().warning(f"shut down while recording: episode {summary.info.episode_id} closed "

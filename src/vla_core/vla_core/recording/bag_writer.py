@@ -33,6 +33,7 @@ class BagWriter(Protocol):
     def add_topic(self, topic: str, msgtype: str, qos: list[Qos]) -> None: ...
     def write(self, topic: str, receive_time_ns: int, data: bytes) -> None: ...
     def flush(self) -> None: ...
+    def push(self) -> int | None: ...
     def close(self, custom_data: dict[str, str]) -> None: ...
     def abort(self) -> None: ...
 
@@ -56,13 +57,19 @@ class RosbagsBagWriter:
         self._writer.write(self._connections[topic], receive_time_ns, data)
 
     def flush(self) -> None:
+        descriptor = self.push()
+        os.fsync(descriptor)
+
+    def push(self) -> int:
+        """Every message so far into the file (not yet onto the disk): fast, no fsync. Returns the
+        file's descriptor, for the caller to fsync where waiting for the disk blocks nobody."""
         # rosbags' MCAP storage keeps the open chunk in memory until it reaches 1 MiB; ending it
         # here (its own close_chunk, as close() does) puts every message so far into the file.
         storage = self._writer.storage
         if storage.chunk.msgs:
             storage.close_chunk()
         storage.bio.flush()
-        os.fsync(storage.bio.fileno())
+        return storage.bio.fileno()
 
     def close(self, custom_data: dict[str, str]) -> None:
         for key, value in custom_data.items():
@@ -102,6 +109,9 @@ class Rosbag2PyBagWriter:  # pragma: no cover - rosbag2_py is not installable he
     def flush(self) -> None:
         """rosbag2_py offers no flush: its MCAP plugin writes each chunk when it fills (a crash can
         lose the chunk being filled); close() fsyncs everything."""
+
+    def push(self) -> None:
+        """Nothing to push (see flush)."""
 
     def close(self, custom_data: dict[str, str]) -> None:
         close = getattr(self._writer, "close", None)

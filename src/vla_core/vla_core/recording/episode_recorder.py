@@ -6,10 +6,13 @@ so an episode where a camera stayed silent still says so (a topic with 0 message
 that arrive while no episode is open are dropped: the recorder records episodes, not the
 time between them.
 
-All methods take one lock, so the node may call them from any executor thread.
+All methods take one lock, so the node may call them from any executor thread. `flush` holds it
+only to push the buffered messages into the file; the fsync, which waits for the disk, runs
+outside it, so a camera callback writing meanwhile is never held up by the disk.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -113,8 +116,16 @@ class EpisodeRecorder:
     def flush(self) -> None:
         """Put everything written so far into the file and onto the disk."""
         with self._lock:
-            if self._episode is not None:
-                self._episode.writer.flush()
+            if self._episode is None:
+                return
+            descriptor = self._episode.writer.push()
+            # a duplicate keeps the file open for the fsync even if stop() closes the bag meanwhile
+            duplicate = os.dup(descriptor) if descriptor is not None else None
+        if duplicate is not None:
+            try:
+                os.fsync(duplicate)
+            finally:
+                os.close(duplicate)
 
     # ---- episodes -------------------------------------------------------------------------
     def start(self, instruction: str, operator_notes: str = "") -> OpenEpisode:
