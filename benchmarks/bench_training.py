@@ -113,7 +113,10 @@ def run(quick: bool) -> list[Measurement]:
     load = round(os.getloadavg()[0], 1)
     notes = {"micro_batch": MICRO_BATCH, "params_trainable_M": round(trainable / 1e6, 2), "load_average_1min": load,
              "images": "224x224 front + wrist, resized to 96 / 64", "loader": "in the training process"}
-    median = lambda values: sorted(values)[len(values) // 2]
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
     return [
         Measurement.from_samples("training, default policy (fp32 CPU, 1 thread)", "samples/s",
                                  [MICRO_BATCH / s for s in one_thread], **notes),

@@ -112,7 +112,7 @@ def assert_quiet_shutdown(launched: Launch) -> None:
 
 
 @pytest.mark.parametrize("namespace", ["", "robot1"])
-def test_policy_launch_starts_both_nodes_with_the_parameter_file_in_any_namespace(launch, fast_so101,
+def test_policy_launch_starts_both_nodes_with_the_parameter_file_in_any_namespace(launch, fast_so101,  # noqa: F811
                                                                                   namespace: str) -> None:
     profile, checkpoint = fast_so101
     prefix = f"/{namespace}" if namespace else ""
@@ -130,7 +130,7 @@ def test_policy_launch_starts_both_nodes_with_the_parameter_file_in_any_namespac
     assert_quiet_shutdown(launched)
 
 
-def test_launch_arguments_reach_the_nodes_as_strings(launch, fast_so101) -> None:
+def test_launch_arguments_reach_the_nodes_as_strings(launch, fast_so101) -> None:  # noqa: F811
     """`output_dir:=2024` is a directory name, not the integer YAML would make of it."""
     profile, _ = fast_so101
     launched = launch("record.launch.py", f"embodiment:={profile}", "output_dir:=2024")
