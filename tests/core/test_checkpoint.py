@@ -9,7 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from vla_core.checkpoint import CheckpointError, load_pretrained
+from vla_core.checkpoint import CheckpointError
 from vla_core.model.batching import Observation
 from vla_core.model.builtin_encoder import MINILM_PACKAGE, minilm_version
 from vla_core.model.policy import VLAPolicy
@@ -59,7 +59,7 @@ def test_save_load_gives_bit_identical_chunks_for_the_same_seed(saved) -> None:
 def test_a_missing_file_is_named(saved, tmp_path: Path, missing: str) -> None:
     _, directory = saved
     with pytest.raises(CheckpointError, match=f"checkpoint file .*{missing} is missing"):
-        load_pretrained(copy_of(directory, tmp_path, leave_out=missing))
+        VLAPolicy.from_pretrained(copy_of(directory, tmp_path, leave_out=missing))
 
 
 def test_a_shape_mismatch_names_the_tensor(saved, tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_a_shape_mismatch_names_the_tensor(saved, tmp_path: Path) -> None:
     weights["expert.head.weight"] = weights["expert.head.weight"][:3]
     save_file(weights, str(copy / "model.safetensors"))
     with pytest.raises(CheckpointError, match=r"tensor expert.head.weight has shape \(3, 32\), .* expects \(4, 32\)"):
-        load_pretrained(copy)
+        VLAPolicy.from_pretrained(copy)
 
 
 def test_unknown_embodiment_and_missing_statistics_are_named(saved, tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_unknown_embodiment_and_missing_statistics_are_named(saved, tmp_path: Pa
     copy = copy_of(directory, tmp_path)
     (copy / "normalization.json").write_text(json.dumps({}))
     with pytest.raises(CheckpointError, match=r"no statistics for embodiments \['toy'\]"):
-        load_pretrained(copy)
+        VLAPolicy.from_pretrained(copy)
 
 
 def test_an_observation_for_another_embodiment_is_refused(saved) -> None:
@@ -98,7 +98,7 @@ def test_the_frozen_text_encoder_is_referenced_by_package_and_version(saved, tmp
     config["referenced_weights"]["vision_language.text.model."]["version"] = "0.0.1"
     (copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=f"came from {MINILM_PACKAGE} 0.0.1, but {minilm_version()} is installed"):
-        load_pretrained(copy)
+        VLAPolicy.from_pretrained(copy)
 
 
 @pytest.mark.parametrize("file, edit, message", [
@@ -118,7 +118,7 @@ def test_a_wrong_configuration_or_embodiment_is_named(saved, tmp_path: Path, fil
     edit(data)
     (copy / file).write_text(json.dumps(data))
     with pytest.raises(CheckpointError, match=message):
-        load_pretrained(copy)
+        VLAPolicy.from_pretrained(copy)
 
 
 def test_loading_onto_a_device_and_keeping_metadata(saved, tmp_path: Path) -> None:
@@ -143,3 +143,17 @@ def test_a_frozen_hugging_face_backbone_is_referenced_by_its_directory(tmp_path:
     before = policy.predict_chunk(OBSERVATION, "push the block", "toy", seed=2)
     after = VLAPolicy.from_pretrained(directory).predict_chunk(OBSERVATION, "push the block", "toy", seed=2)
     np.testing.assert_array_equal(before.actions, after.actions)
+
+
+def test_checkpoint_io_imports_nothing_from_the_policy() -> None:
+    """Saving and loading live in vla_core.checkpoint, the policy's base class: no import cycle."""
+    import subprocess
+    import sys
+
+    code = ("import sys, vla_core.checkpoint; "
+            "assert 'vla_core.model.policy' not in sys.modules, 'vla_core.checkpoint imports the policy'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from vla_core.checkpoint import PretrainedPolicy
+
+    assert issubclass(VLAPolicy, PretrainedPolicy)
+    assert "from_pretrained" not in vars(VLAPolicy) and "save_pretrained" not in vars(VLAPolicy)

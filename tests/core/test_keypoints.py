@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from vla_core.checkpoint import load_pretrained
 from vla_core.embodiment import load_embodiment
 from vla_core.model.configuration import PolicyConfig
 from vla_core.model.interfaces import EncodedTokens
+from vla_core.model.policy import VLAPolicy
 from vla_core.sim.factory import make_scene
 from vla_core.sim.scene import CUBE_COLOURS
 from vla_core.training.config import TrainConfigError
@@ -212,7 +212,7 @@ def test_a_run_pretrains_cotrains_and_scores_the_keypoints(tmp_path) -> None:
     assert all(0 < r["val_tool_rms/so101"] < 3 for r in scored)
     assert not torch.equal(stem_before, trainer.policy.vision_language.vision.stem[0].weight)
     assert not torch.equal(expert_before, trainer.policy.expert.head.weight)
-    assert load_pretrained(checkpoint).vision_language.keypoint_head is not None
+    assert VLAPolicy.from_pretrained(checkpoint).vision_language.keypoint_head is not None
     with pytest.raises(TrainConfigError, match="main_keypoints"):
         Trainer(config_for(tmp_path / "none", keypoint_placements=4), [episodes])
     with pytest.raises(TrainConfigError, match="raise policy.main_keypoints"):  # the cube and the tool: 2 needed

@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 from safetensors.torch import load_file
-from vla_core.checkpoint import load_pretrained
 from vla_core.cli import main as vla
+from vla_core.model.policy import VLAPolicy
 from vla_core.training.config import TrainConfig, TrainConfigError
 from vla_core.training.loop import Trainer, step_directory, train
 
@@ -50,7 +50,7 @@ def test_resume_continues_exactly(tmp_path, so101_episodes) -> None:
     saved_optimizer = load_file(str(halves / "training_state" / "optimizer.safetensors"))
     assert_identical(load_file(str(straight / "training_state" / "optimizer.safetensors")), saved_optimizer)
     # what the run leaves: a loadable checkpoint with fitted statistics, metrics, the loss curve
-    policy = load_pretrained(straight / "policy")
+    policy = VLAPolicy.from_pretrained(straight / "policy")
     assert policy.normalizers["so101"].action.kind == "quantile"
     records = [json.loads(line) for line in (tmp_path / "halves" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == [1, 2, 3, 4]
@@ -71,7 +71,7 @@ def test_new_robot_warms_up_its_prompt_then_trains_jointly_with_lora(tmp_path, s
     assert not any("lora_" in name or "blocks" in name for name in warmup)
     assert any("lora_" in name for name in trainer.phases.trainable(2))
     trainer.run()
-    before = load_pretrained(base)
+    before = VLAPolicy.from_pretrained(base)
     during = weights(step_directory(tmp_path / "adapt", 2))
     after = weights(step_directory(tmp_path / "adapt", 4))
     assert torch.equal(during["expert.prompts.so101"], before.expert.prompts["so101"].detach())
@@ -80,7 +80,7 @@ def test_new_robot_warms_up_its_prompt_then_trains_jointly_with_lora(tmp_path, s
     assert not torch.equal(after["expert.blocks.0.mlp.fc1.lora_B.default.weight"],
                            during["expert.blocks.0.mlp.fc1.lora_B.default.weight"])
     assert not torch.equal(after["expert.prompts.aloha"], during["expert.prompts.aloha"])
-    adapted = load_pretrained(step_directory(tmp_path / "adapt", 4) / "policy")  # LoRA merged: a plain policy
+    adapted = VLAPolicy.from_pretrained(step_directory(tmp_path / "adapt", 4) / "policy")  # LoRA merged: a plain policy
     assert set(adapted.embodiments) == {"so101", "aloha"}
     assert not torch.equal(adapted.expert.blocks[0].mlp.fc1.weight, before.expert.blocks[0].mlp.fc1.weight)
     # a resume inside the warm-up continues exactly, phase switch and LoRA included
@@ -116,14 +116,14 @@ def test_vla_train_on_a_lerobot_dataset(tmp_path, so101_episodes) -> None:
                 "--set", f"policy={policy}", "--set", "steps=2", "--set", "batch_size=2", "--set",
                 "micro_batch_size=2", "--set", "num_workers=1", "--set", "val_chunks=2",
                 "--set", f"output_dir={tmp_path / 'run'}"]) == 0
-    trained = load_pretrained(step_directory(tmp_path / "run", 2) / "policy")
+    trained = VLAPolicy.from_pretrained(step_directory(tmp_path / "run", 2) / "policy")
     assert trained.embodiments["so101"].action_space == "eef_delta"  # the dataset's training action space
     assert trained.config.image_size == 16
     assert "val_l1" in (tmp_path / "run" / "metrics.jsonl").read_text()
 
 
 def test_a_new_policy_can_start_from_another_checkpoints_encoders(tmp_path, so101_episodes) -> None:
-    base = load_pretrained(train(config_for(tmp_path / "base", steps=1, val_every=0), [so101_episodes]))
+    base = VLAPolicy.from_pretrained(train(config_for(tmp_path / "base", steps=1, val_every=0), [so101_episodes]))
     trainer = Trainer(config_for(tmp_path / "new", encoders_from=str(base_dir := step_directory(tmp_path / "base", 1)
                                                                        / "policy"),
                                  policy=tiny_policy_settings(head="regression")), [so101_episodes])

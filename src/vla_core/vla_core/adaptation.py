@@ -13,7 +13,8 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from vla_core.model.policy import VLAPolicy, pretrained_prefix
+from vla_core.checkpoint import pretrained_prefix
+from vla_core.model.policy import VLAPolicy
 
 LORA_TARGETS = ("q", "k", "v", "out", "fc1", "fc2")  # vla_core.model.layers' Attention and FeedForward
 

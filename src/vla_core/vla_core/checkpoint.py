@@ -7,22 +7,30 @@ config.json). Building the policy loads them; config.json's `referenced_weights`
 they come from, and loading refuses a text-encoder package of another version (its weights, hence
 the policy's outputs, would differ). Pretrained weights that were fine-tuned
 (`text_encoder_frozen = false`) are stored with the rest.
+
+Saving and loading live here and only here, in `PretrainedPolicy`, the base class of
+`vla_core.model.policy.VLAPolicy` (as LeRobot's PreTrainedPolicy): `policy.save_pretrained(dir)`
+and `VLAPolicy.from_pretrained(dir)`. This module imports nothing from the policy, so the two
+form no import cycle.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from vla_core import __version__
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.model.builtin_encoder import MINILM_PACKAGE, minilm_version
 from vla_core.model.configuration import PolicyConfig
-from vla_core.model.policy import VLAPolicy, pretrained_prefix
 from vla_core.normalization import EmbodimentNormalizers
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -35,6 +43,12 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be written or loaded; the message names the file or tensor."""
 
 
+def pretrained_prefix(config: PolicyConfig) -> str:
+    """State-dict prefix of the pretrained weights the policy's vision-language encoder loads:
+    MiniLM inside the built-in stream, or the whole Hugging Face VLM."""
+    return "vision_language.text.model." if config.backbone == "builtin" else "vision_language.model."
+
+
 def referenced_weights(config: PolicyConfig) -> dict[str, dict[str, str]]:
     """State-dict prefixes left out of model.safetensors, with where their weights come from."""
     if not config.text_encoder_frozen:
@@ -44,7 +58,7 @@ def referenced_weights(config: PolicyConfig) -> dict[str, dict[str, str]]:
     return {pretrained_prefix(config): {"directory": config.backbone}}
 
 
-def _stored_state(policy: VLAPolicy) -> dict[str, torch.Tensor]:
+def _stored_state(policy: PretrainedPolicy) -> dict[str, torch.Tensor]:
     skipped = tuple(referenced_weights(policy.config))
     return {name: tensor.detach().contiguous().cpu() for name, tensor in policy.state_dict().items()
             if not name.startswith(skipped)}
@@ -52,26 +66,6 @@ def _stored_state(policy: VLAPolicy) -> dict[str, torch.Tensor]:
 
 def _write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
-
-
-def save_pretrained(policy: VLAPolicy, directory: str | Path, metadata: dict | None = None) -> Path:
-    """Write the policy into `directory` (created if needed); `metadata` goes into config.json."""
-    state = _stored_state(policy)
-    adapters = [name for name in state if "lora_" in name]
-    if adapters:
-        raise CheckpointError(f"the policy carries LoRA adapters ({adapters[0]}, ...): merge them into the base "
-                              "weights first with vla_core.adaptation.merge_lora, so the checkpoint loads into "
-                              "a plain policy")
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    _write_json(directory / CONFIG_FILE, {
-        "format_version": FORMAT_VERSION, "vla_core_version": __version__, "policy": policy.config.to_dict(),
-        "referenced_weights": referenced_weights(policy.config), "metadata": metadata or {},
-    })
-    save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
-    _write_json(directory / NORMALIZATION_FILE, {name: stats.to_dict() for name, stats in policy.normalizers.items()})
-    _write_json(directory / EMBODIMENTS_FILE, {name: spec.to_dict() for name, spec in policy.embodiments.items()})
-    return directory
 
 
 def _read_json(path: Path) -> Any:
@@ -127,21 +121,49 @@ def _check_weights(path: Path, stored: dict[str, torch.Tensor], expected: dict[s
                                   f"expects {tuple(expected[name].shape)}")
 
 
-def load_pretrained(directory: str | Path, device: str | torch.device = "cpu") -> VLAPolicy:
-    """The policy saved in `directory`, on `device`, in eval mode."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise CheckpointError(f"checkpoint directory {directory} does not exist")
-    config = _read_config(directory / CONFIG_FILE)
-    embodiments, normalizers = _read_registry(directory)
-    weights_path = directory / WEIGHTS_FILE
-    if not weights_path.is_file():
-        raise CheckpointError(f"checkpoint file {weights_path} is missing")
-    try:
-        policy = VLAPolicy(config, embodiments, normalizers)
-    except ValueError as error:  # an embodiment the configuration cannot drive
-        raise CheckpointError(f"{directory / EMBODIMENTS_FILE}: {error}") from error
-    stored = load_file(str(weights_path))
-    _check_weights(weights_path, stored, _stored_state(policy))
-    policy.load_state_dict(stored, strict=False)  # strict=False: referenced weights are not in the file
-    return policy.to(device).eval()
+class PretrainedPolicy(nn.Module):
+    """Checkpoint saving and loading for a policy class built as
+    `cls(config, embodiments, normalizers)` that keeps `config`, `embodiments` and `normalizers`."""
+
+    config: PolicyConfig
+    embodiments: dict[str, EmbodimentSpec]
+    normalizers: dict[str, EmbodimentNormalizers]
+
+    def save_pretrained(self, directory: str | Path, metadata: dict | None = None) -> Path:
+        """Write the policy into `directory` (created if needed); `metadata` goes into config.json."""
+        state = _stored_state(self)
+        adapters = [name for name in state if "lora_" in name]
+        if adapters:
+            raise CheckpointError(f"the policy carries LoRA adapters ({adapters[0]}, ...): merge them into the base "
+                                  "weights first with vla_core.adaptation.merge_lora, so the checkpoint loads into "
+                                  "a plain policy")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        _write_json(directory / CONFIG_FILE, {
+            "format_version": FORMAT_VERSION, "vla_core_version": __version__, "policy": self.config.to_dict(),
+            "referenced_weights": referenced_weights(self.config), "metadata": metadata or {},
+        })
+        save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+        _write_json(directory / NORMALIZATION_FILE, {name: stats.to_dict() for name, stats in self.normalizers.items()})
+        _write_json(directory / EMBODIMENTS_FILE, {name: spec.to_dict() for name, spec in self.embodiments.items()})
+        return directory
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Self:
+        """The policy saved in `directory`, on `device`, in eval mode."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise CheckpointError(f"checkpoint directory {directory} does not exist")
+        config = _read_config(directory / CONFIG_FILE)
+        embodiments, normalizers = _read_registry(directory)
+        weights_path = directory / WEIGHTS_FILE
+        if not weights_path.is_file():
+            raise CheckpointError(f"checkpoint file {weights_path} is missing")
+        try:
+            policy = cls(config, embodiments, normalizers)
+        except ValueError as error:  # an embodiment the configuration cannot drive
+            raise CheckpointError(f"{directory / EMBODIMENTS_FILE}: {error}") from error
+        stored = load_file(str(weights_path))
+        _check_weights(weights_path, stored, _stored_state(policy))
+        policy.load_state_dict(stored, strict=False)  # strict=False: referenced weights are not in the file
+        return policy.to(device).eval()

@@ -3,7 +3,8 @@ per-embodiment data.
 
 The module reads no files except the pretrained backbone weights that
 `build_vision_language_encoder` loads from their package or local directory (a caller may inject
-an encoder instead); checkpoints are vla_core.checkpoint's business. The policy owns the
+an encoder instead); saving and loading checkpoints is its base class's business
+(vla_core.checkpoint.PretrainedPolicy). The policy owns the
 embodiment registry (name -> EmbodimentSpec) and each embodiment's normalisation statistics,
 so a loaded policy turns raw observations into de-normalised chunks in the embodiment's own
 action space.
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vla_core.checkpoint import PretrainedPolicy
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.model.action_expert import ActionExpert, ExpertContext
 from vla_core.model.batching import Observation, collate_observations, pad_last
@@ -60,17 +62,13 @@ def build_vision_language_encoder(config: PolicyConfig) -> VisionLanguageEncoder
     return HFVisionLanguageEncoder(config.backbone, image_size=config.image_size, frozen=config.text_encoder_frozen)
 
 
-def pretrained_prefix(config: PolicyConfig) -> str:
-    """State-dict prefix of the pretrained weights `build_vision_language_encoder` loads: MiniLM
-    inside the built-in stream, or the whole Hugging Face VLM."""
-    return "vision_language.text.model." if config.backbone == "builtin" else "vision_language.model."
-
-
-class VLAPolicy(nn.Module):
+class VLAPolicy(PretrainedPolicy):
     """Encoders + soft-prompted flow-matching expert + the embodiments it drives.
 
     `forward(batch)` returns the training losses; `sample_actions(batch)` integrates normalised
-    chunks; `predict_chunk(s)` goes from raw observations to de-normalised chunks.
+    chunks; `predict_chunk(s)` goes from raw observations to de-normalised chunks;
+    `save_pretrained(directory)` and `VLAPolicy.from_pretrained(directory)` come from
+    vla_core.checkpoint.PretrainedPolicy.
     """
 
     def __init__(self, config: PolicyConfig, embodiments: Mapping[str, EmbodimentSpec],
@@ -312,18 +310,6 @@ class VLAPolicy(nn.Module):
             self._graphs = CudaGraphRunner(self._denoise)
         self._use_compile, self._use_cuda_graphs = compile, cuda_graphs
         return self
-
-    # ---- checkpoints (the I/O lives in vla_core.checkpoint) ---------------------------------
-    @classmethod
-    def from_pretrained(cls, directory: str, device: str | torch.device = "cpu") -> VLAPolicy:
-        from vla_core.checkpoint import load_pretrained
-
-        return load_pretrained(directory, device)
-
-    def save_pretrained(self, directory: str, metadata: dict | None = None):
-        from vla_core.checkpoint import save_pretrained
-
-        return save_pretrained(self, directory, metadata)
 
     # ---- inference API -----------------------------------------------------------------------
     def _committed_prefixes(self, spec: EmbodimentSpec, prefixes: Sequence[np.ndarray | None],

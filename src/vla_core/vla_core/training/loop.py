@@ -35,7 +35,7 @@ from vla_core.adaptation import (
     parameter_groups,
     unfreeze_for_joint_training,
 )
-from vla_core.checkpoint import EMBODIMENTS_FILE, load_pretrained, referenced_weights
+from vla_core.checkpoint import EMBODIMENTS_FILE, referenced_weights
 from vla_core.data.episode import Episode
 from vla_core.embodiment import EmbodimentSpec, load_embodiment
 from vla_core.model.configuration import PolicyConfig
@@ -190,9 +190,9 @@ class Trainer:
         """The checkpoint being resumed or fine-tuned, or None for a new policy (built once the
         statistics are fitted)."""
         if self.resume_dir is not None:
-            return load_pretrained(self.resume_dir / POLICY_DIR)
+            return VLAPolicy.from_pretrained(self.resume_dir / POLICY_DIR)
         if self.config.init_from:
-            return load_pretrained(self.config.init_from)
+            return VLAPolicy.from_pretrained(self.config.init_from)
         if self.config.prompt_warmup_steps:
             raise TrainConfigError("prompt_warmup_steps is X-VLA's adaptation of a pretrained policy to a new robot: "
                                    "it needs init_from (a checkpoint); a new policy trains everything from step 0")
@@ -208,7 +208,7 @@ class Trainer:
         if policy is None:
             policy = VLAPolicy(config, self.data.specs, fitted)
             if self.config.encoders_from:
-                copy_encoders(load_pretrained(self.config.encoders_from), policy, self.config.encoders_from)
+                copy_encoders(VLAPolicy.from_pretrained(self.config.encoders_from), policy, self.config.encoders_from)
         else:
             for name in missing:
                 policy.add_embodiment(self.data.specs[name], fitted[name])
