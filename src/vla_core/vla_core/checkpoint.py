@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -29,14 +29,12 @@ from vla_core.model.builtin_encoder import MINILM_PACKAGE, minilm_version
 from vla_core.model.configuration import PolicyConfig
 from vla_core.normalization import EmbodimentNormalizers
 
-if TYPE_CHECKING:
-    from typing_extensions import Self
-
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 NORMALIZATION_FILE = "normalization.json"
 EMBODIMENTS_FILE = "embodiments.json"
 FORMAT_VERSION = 1
+PolicyT = TypeVar("PolicyT", bound="PretrainedPolicy")
 
 
 class CheckpointError(ValueError):
@@ -149,7 +147,7 @@ class PretrainedPolicy(nn.Module):
         return directory
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str | torch.device = "cpu") -> Self:
+    def from_pretrained(cls: type[PolicyT], directory: str | Path, device: str | torch.device = "cpu") -> PolicyT:
         """The policy saved in `directory`, on `device`, in eval mode."""
         directory = Path(directory)
         if not directory.is_dir():
