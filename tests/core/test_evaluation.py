@@ -189,7 +189,7 @@ def test_a_checkpoint_is_refused_unless_it_drives_the_profile_as_trained(tmp_pat
     from vla_core.bringup_checkpoint import write_initial_checkpoint
 
     checkpoint = write_initial_checkpoint(["so101"], tmp_path / "bringup")
-    assert CheckpointPolicy.load(str(checkpoint), ["so101"]).policy.embodiments["so101"].action_space == "eef_relative"
+    assert CheckpointPolicy.load(str(checkpoint), ["so101"]).backends["so101"].requirements.action_space == "eef_relative"
     with pytest.raises(ValueError, match=r"trained for \['so101'\], not for embodiment 'aloha'"):
         CheckpointPolicy.load(str(checkpoint), ["aloha"])
     profiles = json.loads((checkpoint / "embodiments.json").read_text())

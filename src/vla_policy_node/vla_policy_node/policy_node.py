@@ -35,7 +35,8 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_srvs.srv import Trigger
 
-from vla_core.embodiment import EmbodimentSpec, load_embodiment, require_trained_profile
+from vla_core.backends.base import BackendError, PolicyBackend
+from vla_core.embodiment import EmbodimentSpec, load_embodiment
 from vla_core.geometry import transform_to_pose7
 from vla_core.images import DEFAULT_MAX_PIXELS
 from vla_core.model.batching import Observation, backward_velocity
@@ -125,7 +126,7 @@ class PolicyNode(LifecycleNode):
         self._ros_entities: list = []  # set before anything can fail: rclpy destroys half-built nodes too
         self._chunk_pub = None
         self._side_executors: list[SideExecutor] = []
-        self.policy = None
+        self.policy: PolicyBackend | None = None
         self.params = declare_and_read(self, PARAMETERS)
         self._lock = threading.Lock()
         self._inferring = threading.Lock()  # held while a request's chunk is computed
@@ -167,16 +168,15 @@ class PolicyNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def _configure(self) -> None:
-        from vla_core.model.policy import VLAPolicy
+        from vla_core.backends import load_backends
 
         if self.params["torch_threads"] > 0:
             import torch
 
             torch.set_num_threads(self.params["torch_threads"])
         spec = load_embodiment(self.params["embodiment"])
-        policy = VLAPolicy.from_pretrained(self.params["checkpoint"], device=self.params["device"])
-        policy.optimize_for_inference(self.params["inference_compile"], self.params["inference_cuda_graphs"])
-        require_trained_profile(self.params["checkpoint"], policy.embodiments, spec)
+        policy = load_backends(self.params["checkpoint"], [spec], self.params["device"],
+                               self.params["inference_compile"], self.params["inference_cuda_graphs"])[spec.name]
         cameras = _camera_topics(spec, self.params["cameras"])
         joint_topic = self.params["joint_state_topic"] or spec.joint_state_topic
         self.spec, self.policy = spec, policy
@@ -187,7 +187,7 @@ class PolicyNode(LifecycleNode):
                                for c in spec.cameras}
         self.assembler = ObservationAssembler([JOINT_STREAM, *self.camera_readers], self.params["staleness_limit"])
         # a policy that reads the joints' velocity measures it over one control period, as training did
-        self._earlier = {JOINT_STREAM: 1.0 / spec.control_rate_hz} if policy.config.state_velocity else {}
+        self._earlier = {JOINT_STREAM: 1.0 / spec.control_rate_hz} if policy.requirements.joint_velocity else {}
         compressed = self.params["image_transport"] == "compressed"
         guard = self._causes.guard
         entities = [self.create_subscription(JointState, joint_topic, guard("joint_state_callback_failed",
@@ -227,7 +227,7 @@ class PolicyNode(LifecycleNode):
                                               {c.name: blank[c.name] for c in spec.wrist_cameras},
                                               tool_poses=self.decoder.kinematics.forward(state),
                                               joint_velocity=np.zeros_like(state)),
-                                  "warm up", spec.name, seed=0)
+                                  "warm up", seed=0)
         self.get_logger().info(f"model warmed up in {time.perf_counter() - started:.2f} s")
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
@@ -256,6 +256,8 @@ class PolicyNode(LifecycleNode):
             self._chunk_pub = None
         for side in self._side_executors:
             side.destroy()
+        if self.policy is not None:
+            self.policy.close()  # a backend's child process ends with the configuration that started it
         self._ros_entities, self._side_executors, self.policy, self.spec = [], [], None, None
 
     # ---- sensors --------------------------------------------------------------------------
@@ -288,8 +290,7 @@ class PolicyNode(LifecycleNode):
             response.chunk = self._serve(request)
             response.success = True
         except Exception as error:  # noqa: BLE001 - the service boundary: anything unforeseen is a refusal too
-            refusal = error if isinstance(error, RequestRefused) else RequestRefused(
-                "request_failed", f"the chunk request failed inside the policy node: {type(error).__name__}: {error}")
+            refusal = _as_refusal(error)
             if not isinstance(error, RequestRefused):
                 self.get_logger().error(f"{refusal}\n{traceback.format_exc()}")
             self._causes.report(refusal.cause, f"chunk request refused: {refusal}")
@@ -368,7 +369,7 @@ class PolicyNode(LifecycleNode):
                 chunk_id = self._next_chunk_id
                 self._next_chunk_id += 1
             seed = self.params["seed"] + chunk_id if self.params["seed"] >= 0 else None
-            predicted = self.policy.predict_chunk(inputs, instruction, spec.name, prefix, seed)
+            predicted = self.policy.predict_chunk(inputs, instruction, prefix, seed)
         finally:
             self._inferring.release()
         self.get_logger().debug(f"chunk {chunk_id}: {predicted.latency_seconds * 1000:.1f} ms, "
@@ -546,6 +547,17 @@ def _camera_topics(spec: EmbodimentSpec, overrides: list[str]) -> dict[str, str]
             raise ValueError(f"camera override {entry!r} must be 'name:topic' with name one of {sorted(topics)}")
         topics[name] = topic
     return topics
+
+
+def _as_refusal(error: Exception) -> RequestRefused:
+    """A refusal as is; a backend's failure under its own cause (e.g. its child process crashed);
+    anything else as request_failed with the exception's type and text."""
+    if isinstance(error, RequestRefused):
+        return error
+    if isinstance(error, BackendError):
+        return RequestRefused(error.cause, str(error))
+    return RequestRefused("request_failed",
+                          f"the chunk request failed inside the policy node: {type(error).__name__}: {error}")
 
 
 def _autostart(node: PolicyNode) -> None:

@@ -13,11 +13,12 @@ import numpy as np
 
 from vla_core.actions import ArmState, ArmTrajectory, encode_chunk
 from vla_core.data.eef_pose import gripper_closed
-from vla_core.embodiment import EmbodimentSpec, load_embodiment, require_trained_profile
+from vla_core.backends import PolicyBackend, load_backends
+from vla_core.embodiment import EmbodimentSpec, load_embodiment
 from vla_core.evaluation.environments import EpisodeTask, SimScene
 from vla_core.kinematics import RobotKinematics
 from vla_core.model.batching import Observation
-from vla_core.model.policy import PredictedChunk, VLAPolicy
+from vla_core.model.policy import PredictedChunk
 
 
 class PolicyUnderTest(Protocol):
@@ -29,26 +30,26 @@ class PolicyUnderTest(Protocol):
 
 
 class CheckpointPolicy:
-    """A trained (or bring-up) checkpoint; it sees only what the robot's sensors give."""
+    """A policy directory served through its backend (`vla_core.backends`), one per profile; it
+    sees only what the robot's sensors give."""
 
-    def __init__(self, policy: VLAPolicy) -> None:
-        self.policy = policy
+    def __init__(self, backends: dict[str, PolicyBackend]) -> None:
+        self.backends = backends
 
     @classmethod
     def load(cls, directory: str, embodiments: list[str]) -> CheckpointPolicy:
-        """The checkpoint, refused unless it drives each named profile as that profile says (the
+        """The policy, refused unless it drives each named profile as that profile says (the
         closed loop decodes with the profile, exactly as the executor node does)."""
-        policy = VLAPolicy.from_pretrained(directory)
-        for name in embodiments:
-            require_trained_profile(directory, policy.embodiments, load_embodiment(name))
-        return cls(policy)
+        return cls(load_backends(directory, [load_embodiment(name) for name in embodiments]))
 
     def start_episode(self, scene: SimScene, task: EpisodeTask, seed: int) -> None:
         """A one-step or history policy keeps no state between chunks: nothing to reset."""
 
     def predict_chunk(self, observation: Observation, instruction: str, embodiment: str,
                       prefix: np.ndarray | None = None, seed: int | None = None) -> PredictedChunk:
-        return self.policy.predict_chunk(observation, instruction, embodiment, prefix, seed)
+        if embodiment not in self.backends:
+            raise ValueError(f"the policy was loaded for {sorted(self.backends)}, not for embodiment {embodiment!r}")
+        return self.backends[embodiment].predict_chunk(observation, instruction, prefix, seed)
 
 
 class ScriptedOracle:
