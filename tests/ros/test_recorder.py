@@ -85,11 +85,25 @@ def call(node, srv_type, name: str, request, timeout: float = 10.0):
     return future.result()
 
 
-def record_episode(node, seconds: float, instruction: str, success: bool, notes: str = ""):
+def wait_until_recorded(node, watch: StatusWatch, episode_id: str, ticks: int, notes: int = 0,
+                        timeout: float = 30.0) -> None:
+    """Wait on the recorder's own status until the episode holds `ticks` messages of every header
+    topic (and `notes` operator notes), rather than sleeping and hoping that was enough."""
+    def recorded() -> bool:
+        values = watch.values()
+        return (values.get("episode_id") == episode_id
+                and all(int(values.get(f"count {topic}", 0)) >= ticks for topic in HEADER_TOPICS)
+                and int(values.get("count /operator_note", 0)) >= notes)
+
+    assert node.spin_until(recorded, timeout), f"{episode_id}: not {ticks} ticks within {timeout} s: {watch.values()}"
+
+
+def record_episode(node, ticks: int, instruction: str, success: bool, notes: str = ""):
+    watch = StatusWatch(node)
     started = call(node, StartEpisode, "/vla_recorder/start_episode",
                    StartEpisode.Request(instruction=instruction, operator_notes=notes))
     assert started.success, started.message
-    node.spin_until(lambda: False, seconds)
+    wait_until_recorded(node, watch, started.episode_id, ticks, notes=1)
     stopped = call(node, StopEpisode, "/vla_recorder/stop_episode", StopEpisode.Request(task_success=success))
     assert stopped.success, stopped.message
     assert (stopped.episode_id, stopped.bag_path) == (started.episode_id, started.bag_path)
@@ -151,7 +165,7 @@ def test_start_stop_records_every_message_published_meanwhile(ros_node, ros_proc
                            "--param", "status_rate_hz:=5.0", ready_line=None)
     wait_until_subscribed(ros_node, StatusWatch(ros_node), recorder)
 
-    stopped = record_episode(ros_node, 2.0, "pick up the red cube", True, "first try")
+    stopped = record_episode(ros_node, int(2.0 * RATE), "pick up the red cube", True, "first try")
     path = Path(stopped.bag_path)
     assert path.parent == tmp_path and path.name == stopped.episode_id
     assert not (path / RECORDING_MARKER).exists()
@@ -172,12 +186,13 @@ def test_start_stop_records_every_message_published_meanwhile(ros_node, ros_proc
 def test_refusals_discard_and_bad_parameters(ros_node, ros_process, tmp_path) -> None:
     start_source(ros_process)
     recorder = start_recorder(ros_process, tmp_path / "episodes")
-    wait_until_subscribed(ros_node, StatusWatch(ros_node), recorder)
+    watch = StatusWatch(ros_node)
+    wait_until_subscribed(ros_node, watch, recorder)
     first = call(ros_node, StartEpisode, "/vla_recorder/start_episode", StartEpisode.Request(instruction="stack"))
     assert first.success
     again = call(ros_node, StartEpisode, "/vla_recorder/start_episode", StartEpisode.Request(instruction="stack"))
     assert not again.success and f"already recording episode {first.episode_id}" in again.message
-    ros_node.spin_until(lambda: False, 0.5)
+    wait_until_recorded(ros_node, watch, first.episode_id, ticks=1)
     assert Path(first.bag_path).is_dir()
     discarded = call(ros_node, DiscardEpisode, "/vla_recorder/discard_episode", DiscardEpisode.Request())
     assert discarded.success and discarded.episode_id == first.episode_id
@@ -187,7 +202,7 @@ def test_refusals_discard_and_bad_parameters(ros_node, ros_process, tmp_path) ->
 
     # Ctrl-C while recording closes the episode as a complete bag, unsuccessful, and says so
     last = call(ros_node, StartEpisode, "/vla_recorder/start_episode", StartEpisode.Request(instruction="stack"))
-    ros_node.spin_until(lambda: False, 1.0)
+    wait_until_recorded(ros_node, watch, last.episode_id, ticks=5)
     assert recorder.stop() == 0
     information, _ = read_bag(Path(last.bag_path))
     assert information["custom_data"]["vla_ros.success"] == "false" and information["message_count"] > 0
@@ -211,12 +226,14 @@ def test_a_killed_recorder_loses_nothing_it_acknowledged(ros_node, ros_process, 
     start_source(ros_process)
     recorder = start_recorder(ros_process, tmp_path, "flush_interval:=0.2")
     wait_until_subscribed(ros_node, StatusWatch(ros_node), recorder)
-    done = record_episode(ros_node, 1.0, "pick up the blue cube", True)
+    done = record_episode(ros_node, int(RATE), "pick up the blue cube", True)
     before = digest(Path(done.bag_path))
 
     cut = call(ros_node, StartEpisode, "/vla_recorder/start_episode",
                StartEpisode.Request(instruction="pick up the green cube", operator_notes="will be cut"))
-    ros_node.spin_until(lambda: False, 2.0)
+    # a second more than the recovered bag must hold: the kill may lose what was not flushed yet
+    wait_until_recorded(ros_node, StatusWatch(ros_node), cut.episode_id, ticks=int(2.0 * RATE * 0.5) + int(RATE),
+                        notes=1)
     killed_at = time.time_ns()
     os.killpg(recorder.proc.pid, signal.SIGKILL)
     recorder.proc.wait()
