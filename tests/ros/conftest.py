@@ -31,6 +31,7 @@ class RosProcess:
         self.ready_line = ready_line
         self.lines: list[str] = []
         self._ready = threading.Event()
+        self._new_line = threading.Condition()  # notified on every output line and at the end
         self.proc = subprocess.Popen(
             argv,
             stdout=subprocess.PIPE,
@@ -44,9 +45,23 @@ class RosProcess:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+            with self._new_line:
+                self.lines.append(line.rstrip("\n"))
+                self._new_line.notify_all()
             if self.ready_line is not None and line.strip() == self.ready_line:
                 self._ready.set()
+
+    def wait_for_output(self, found: Callable[[], object], timeout: float) -> object:
+        """Block until `found()`, called again after each new output line, returns a true value;
+        that value, or None after `timeout` s. Waits on the output itself, never a fixed sleep."""
+        deadline = time.monotonic() + timeout
+        with self._new_line:
+            while not (value := found()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._new_line.wait(remaining)
+            return value
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         if self.ready_line is not None and not self._ready.wait(timeout):

@@ -152,13 +152,23 @@ def records(process: RosProcess, kind: str, after: float = 0.0) -> list[dict]:
 
 def wait_for(process: RosProcess, kind: str, predicate: Callable[[dict], bool], timeout: float, what: str,
              after: float = 0.0) -> dict:
-    """The first `kind` record since `after` that satisfies `predicate`, waiting up to `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        match = next((r for r in records(process, kind, after) if predicate(r)), None)
-        if match is not None:
-            return match
-        time.sleep(0.1)
+    """The first `kind` record since `after` that satisfies `predicate`, waiting up to `timeout` s
+    on the observer's output (each line is read once)."""
+    read = 0
+
+    def found() -> dict | None:
+        nonlocal read
+        lines, read = process.lines[read:], len(process.lines)
+        for line in lines:
+            if line.startswith(kind + " "):
+                record = json.loads(line[len(kind) + 1:])
+                if record["t"] >= after and predicate(record):
+                    return record
+        return None
+
+    match = process.wait_for_output(found, timeout)
+    if match is not None:
+        return match
     last = (records(process, kind) or [None])[-1]
     raise AssertionError(f"{what} within {timeout} s; last {kind}: {last}")
 
@@ -206,7 +216,9 @@ def test_chunks_cross_the_link_and_a_cut_link_holds_the_robot_until_it_returns(s
     assert "no chunk" in held["detail"], held
     assert held["t"] - cut_at <= CHUNK_TIMEOUT + 1.5, "held within the chunk watchdog's limit (plus status period)"
     assert held["counters"].get("watchdog:chunks", 0) >= 1, held["counters"]
-    time.sleep(3.0)
+    # three seconds of the cut link, counted by the executor's own status reports
+    wait_for(observer, "STATUS", lambda s: s["t"] >= held["t"] + 3.0, 10.0, "3 s of status with the link cut",
+             after=held["t"])
     restore_at = time.time()
     during = records(observer, "STATUS", held["t"])
     assert all(s["state"] == PolicyStatus.STATE_HOLDING for s in during), [s["detail"] for s in during]
@@ -230,8 +242,8 @@ def test_async_execution_absorbs_network_delay(start_on, hosts, checkpoint) -> N
     nodes = bring_up(start_on, hosts, checkpoint)
     observer = nodes["observer"]
     before = wait_for(observer, "STATUS", running_on_chunks(5), 120.0, "5 chunks across a delayed link")
-    time.sleep(5.0)
-    after = records(observer, "STATUS")[-1]
+    after = wait_for(observer, "STATUS", lambda s: s["t"] >= before["t"] + 5.0, 15.0, "5 s of status",
+                     after=before["t"])
     diagnostics = records(observer, "DIAG")[-1]["values"]
     assert float(diagnostics["network_latency_median_s"]) >= 0.9 * 2 * delay_ms / 1e3, diagnostics
     commands = records(observer, "COMMAND", before["t"])
