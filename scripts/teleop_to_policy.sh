@@ -25,7 +25,8 @@
 #   PICK_DATASET=        a LeRobot v3.0 so101 pick_cube dataset to keep in the mixture (off by default)
 #   CAMERA_RATE_HZ=30    simulated camera rate (recording and deploying)
 #   IMAGE_SIZE=224       simulated camera images while recording (deploying uses the profile's 224)
-#   SEED_BASE=0          seed of the first demonstration (evaluation seeds start at 10000)
+#   SEED_BASE=0          seed of the first demonstration (ranges in src/vla_core/vla_core/seeds.py:
+#                        demonstrations 0-999, evaluation 10000+)
 #   LOOP_DIR=outputs/loop  where everything goes (must not exist yet, or be empty)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

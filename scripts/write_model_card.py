@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from vla_core.seeds import DEMONSTRATIONS, EVALUATION
 from vla_core.sim.tasks import HELD_OUT_WORDINGS
 
 
@@ -68,8 +69,9 @@ def model_card(checkpoint: Path, run: Path, train_seconds: float, command: str, 
         "",
         "## Data",
         "",
-        "Scripted teleoperation in this project's MuJoCo simulation (`vla collect`, seeds from 0; evaluation",
-        "seeds start at 10000), successful episodes only, training wording of `pick_cube` only:",
+        "Scripted teleoperation in this project's MuJoCo simulation (`vla collect`, seeds from "
+        f"{DEMONSTRATIONS.start}; evaluation",
+        f"seeds start at {EVALUATION.start}), successful episodes only, training wording of `pick_cube` only:",
         "",
         *_dataset_rows(config["datasets"]),
         "",

@@ -14,10 +14,11 @@ from vla_core.evaluation.environments import sim_task
 from vla_core.evaluation.policies import ScriptedOracle
 from vla_core.evaluation.recovery import HandoverWindow, run_recovery_episode
 from vla_core.kinematics import RobotKinematics
+from vla_core.seeds import RECOVERY
 from vla_core.sim.factory import make_teleop
 from vla_core.sim.tasks import sample_task
 
-SEED = 5000  # recovery seeds: above the demonstrations', below the evaluation's
+SEED = RECOVERY.start
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +99,9 @@ def test_a_policy_that_already_succeeded_leaves_nothing_to_record(spec, oracle_l
 
 def test_handover_times_are_drawn_in_the_window_by_seed() -> None:
     window = HandoverWindow(1.0, 10.0)
-    draws = [window.draw(seed) for seed in range(5000, 5200)]
+    draws = [window.draw(seed) for seed in RECOVERY[:200]]
     assert all(1.0 <= t <= 10.0 for t in draws) and np.ptp(draws) > 7.0
-    assert draws == [window.draw(seed) for seed in range(5000, 5200)]
+    assert draws == [window.draw(seed) for seed in RECOVERY[:200]]
     assert HandoverWindow(3.0, 3.0).draw(1) == 3.0
     for bad in ((0.0, 1.0), (2.0, 1.0)):
         with pytest.raises(ValueError, match="0 < earliest <= latest"):

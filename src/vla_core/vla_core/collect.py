@@ -27,6 +27,7 @@ from pathlib import Path
 from vla_core.data.episode import Episode
 from vla_core.embodiment import EmbodimentSpec, load_embodiment
 from vla_core.evaluation.recovery import HandoverWindow
+from vla_core.seeds import DART, DEMONSTRATIONS, EVALUATION, RECOVERY
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         "(so101, aloha)")
     parser.add_argument("--task", default="pick_cube", choices=sorted(TASKS), help="the task to demonstrate")
     parser.add_argument("--episodes", type=int, default=10, help="demonstrations to run")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (then +1 per episode)")
+    parser.add_argument("--seed", type=int, default=DEMONSTRATIONS.start,
+                        help="seed of the first episode (then +1 per episode); vla_core.seeds keeps each use apart: "
+                             f"demonstrations from {DEMONSTRATIONS.start}, DART from {DART.start}, recovery from "
+                             f"{RECOVERY.start}, all below the evaluation seeds ({EVALUATION.start}+)")
     parser.add_argument("--output", type=Path, required=True, help="new dataset directory")
     parser.add_argument("--keep-failed", action="store_true", help="also write failed demonstrations")
     parser.add_argument("--recover-with", metavar="CHECKPOINT", default=None,

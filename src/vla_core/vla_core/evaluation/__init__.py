@@ -6,7 +6,10 @@ as the truth, so hundreds of episodes fit in the time a handful would take over 
 (`command.py`) runs grids of (embodiment, task, wording, mode) cells and writes Markdown, JSON
 and PNG reports.
 
-Seeds: evaluation episodes use seeds from `EVAL_SEED_BASE` (10 000) up; demonstrations for
-training must be recorded with seeds below it, so no evaluated scene was ever trained on.
+Seeds: evaluation episodes use seeds from `EVAL_SEED_BASE` (10 000, `vla_core.seeds.EVALUATION`)
+up; demonstrations for training are recorded with seeds below it, so no evaluated scene was ever
+trained on.
 """
-EVAL_SEED_BASE = 10_000
+from vla_core.seeds import EVALUATION
+
+EVAL_SEED_BASE = EVALUATION.start

@@ -21,7 +21,7 @@ JAW_AXIS = np.array([1.0, 0.0, 0.0])  # gripper_frame_link x: from the moving ja
 # the jaws squeeze what they hold. The jaws used to open to 0.5 rad (4.3 cm): the cube then fitted
 # between the pads only within about 15 degrees of the faces' yaw and 5 mm of their middle, closer
 # than this project's policies came. At 0.8 rad the script lifts the cube from a grasp planned 45
-# degrees off its faces (20/20) or 1 cm off its centre (30/30; selection seeds 20000+), and
+# degrees off its faces (20/20) or 1 cm off its centre (30/30; selection seeds, vla_core.seeds), and
 # 200/200 on seeds 0-199 (197/200 at 0.5 rad, whose descent in the far corners of the placement
 # band came in sideways onto the cube's top).
 # Placing, the cube is pressed onto the table (table friction keeps the opening jaw from flicking

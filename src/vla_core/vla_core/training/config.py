@@ -17,6 +17,7 @@ import yaml
 
 from vla_core.actions import ACTION_SPACES
 from vla_core.model.configuration import PolicyConfig
+from vla_core.seeds import KEYPOINT_VIEWS
 from vla_core.training.paraphrase import InstructionParaphraser
 
 MIXED_PRECISION = ("auto", "bf16", "no")
@@ -101,7 +102,7 @@ class TrainConfig:
     instruction_paraphrase_rate: float = 0.5  # chance that a matching training text is reworded
     # --- keypoint supervision (vla_core.training.keypoint_supervision) ----------------------
     keypoint_placements: int = 0  # rendered main views per simulated embodiment (0 = off); needs policy.main_keypoints
-    keypoint_seed: int = 30000  # scene seed of the first rendered view (demonstrations: seeds from 0; evaluation: 10000+)
+    keypoint_seed: int = KEYPOINT_VIEWS.start  # scene seed of the first rendered view (vla_core.seeds)
     keypoint_validation: int = 64  # held-out rendered views per embodiment (the seeds after the training views)
     keypoint_batch_size: int = 32  # rendered views added to every micro-batch
     keypoint_weight: float = 1.0  # weight of the keypoint loss beside the flow loss

@@ -1,6 +1,6 @@
 """Does a checkpoint's first chunk follow the named cube? A check of visual grounding.
 
-For N placements (seeds from 20000: neither demonstration nor evaluation seeds) it resets the
+For N placements (selection seeds, vla_core.seeds.SELECTION: neither trained nor evaluated on) it resets the
 simulation, asks the checkpoint and the scripted teleoperator for their first chunk from the
 same observation, and compares where each chunk's last reachable row puts the end effector(s).
 A policy that finds the cube moves with it: its end points correlate with the teleoperator's.
@@ -8,7 +8,7 @@ A checkpoint with instructed keypoints (`main_keypoints`) also gets keypoint 0's
 the named cube in that first, uncompressed camera frame, under the training wording and a
 held-out paraphrase (RMS, in image half-widths; vla_core.training.keypoint_supervision).
 
-    python scripts/probe_grounding.py --checkpoint checkpoints/default --embodiment so101 --placements 16
+    python -m research.probe_grounding --checkpoint checkpoints/default --embodiment so101 --placements 16
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from vla_core.evaluation.policies import CheckpointPolicy, PolicyUnderTest, Scri
 from vla_core.model.batching import Observation, image_tensor
 from vla_core.model.policy import VLAPolicy
 from vla_core.runtime.decoding import ChunkDecoder
+from vla_core.seeds import SELECTION
 
-PROBE_SEED_BASE = 20000
+PROBE_SEED_BASE = SELECTION.start
 
 
 @torch.no_grad()

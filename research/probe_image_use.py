@@ -9,7 +9,7 @@ only the main view shows where the named cube is before the arm is near), with t
 and with the state zeroed (with and without swapped views). A policy that uses its views gets
 worse when they come from a scene with the cubes elsewhere.
 
-    python scripts/probe_image_use.py --checkpoint checkpoints/default --dataset outputs/more/so101_b --episodes 16
+    python -m research.probe_image_use --checkpoint checkpoints/default --dataset outputs/more/so101_b --episodes 16
 """
 from __future__ import annotations
 

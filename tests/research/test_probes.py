@@ -2,13 +2,9 @@
 reports no better than the mean when it is not (the README's diagnosis rests on both)."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-from probe_vision import ridge_rmse  # noqa: E402
+from research.probe_vision import ridge_rmse
 
 
 def test_ridge_probe_recovers_a_position_encoded_in_the_features() -> None:

@@ -1,8 +1,8 @@
 """Where does grounding get lost? Linear probes of a checkpoint's main-view features.
 
-`probe_grounding.py` shows that the first chunk does not follow the named cube. This script asks
+`probe_grounding` shows that the first chunk does not follow the named cube. This script asks
 whether the cube's position is in the features the action expert reads. Over N placements
-(seeds from 30000: neither demonstration, evaluation nor grounding-probe seeds) it renders the
+(vla_core.seeds.FEATURE_PROBES: no demonstration, evaluation, selection or keypoint-view seed) it renders the
 main view and fits a ridge regression, on the first 80% of placements, from
 
 - the convolutional stem's tokens (before the text) to the position of every cube, and
@@ -12,7 +12,7 @@ then reports the held-out placements' RMSE (mm) next to predicting the mean. The
 from a freshly initialised encoder are the control: training that taught the stem where the
 cubes are beats random convolutions.
 
-    python scripts/probe_vision.py --checkpoint checkpoints/default --embodiment so101 --placements 400
+    python -m research.probe_vision --checkpoint checkpoints/default --embodiment so101 --placements 400
 """
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ from vla_core.model.batching import Observation, collate_observations
 from vla_core.model.builtin_encoder import PatchEncoder
 from vla_core.model.layers import CrossAttentionBlock
 from vla_core.model.policy import VLAPolicy
+from vla_core.seeds import FEATURE_PROBES
 
-from probe_grounding import probe_arguments
+from research.probe_grounding import probe_arguments
 
-PROBE_SEED_BASE = 30000
+PROBE_SEED_BASE = FEATURE_PROBES.start
 RIDGE_PENALTIES = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)
 
 
