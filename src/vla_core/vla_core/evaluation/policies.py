@@ -11,9 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
-from vla_core.actions import ArmState, ArmTrajectory, encode_chunk
-from vla_core.data.eef_pose import gripper_closed
 from vla_core.backends import PolicyBackend, load_backends
+from vla_core.backends.joint_targets import encode_joint_targets
 from vla_core.embodiment import EmbodimentSpec, load_embodiment
 from vla_core.evaluation.environments import EpisodeTask, SimScene
 from vla_core.kinematics import RobotKinematics
@@ -66,9 +65,6 @@ class ScriptedOracle:
         self.spec = spec
         self.kinematics = RobotKinematics(spec)
         self.teleop = make_teleop(spec, tremor=0.0)
-        self._columns = [[spec.joint_names.index(name) for name in arm.joint_names] for arm in spec.arms]
-        self._grippers = [spec.joint_names.index(arm.gripper_joint) if arm.gripper_joint else None
-                          for arm in spec.arms]
         self._scene: SimScene | None = None
         self._plan = None
 
@@ -86,17 +82,7 @@ class ScriptedOracle:
         rate = spec.control_rate_hz
         tick = round(self._scene.time * rate)
         joints = np.stack([self._plan.at((tick + 1 + j) / rate) for j in range(spec.chunk_size)])
-        state = np.asarray(observation.state, dtype=np.float64)
-        row_poses = [self.kinematics.forward(row) for row in joints]
-        start_poses = self.kinematics.forward(state)
-        trajectories, starts = [], []
-        for arm, (columns, gripper) in enumerate(zip(self._columns, self._grippers)):
-            trajectories.append(ArmTrajectory(poses=np.stack([poses[arm] for poses in row_poses]),
-                                              joints=joints[:, columns],
-                                              gripper=None if gripper is None else
-                                              gripper_closed(self.kinematics, arm, joints[:, gripper])))
-            starts.append(ArmState(pose=start_poses[arm], joints=state[columns]))
-        actions = encode_chunk(spec.action_space, trajectories, starts, spec.has_gripper)
+        actions = encode_joint_targets(self.kinematics, joints, observation.state)
         committed = 0 if prefix is None else len(prefix)
         if committed:
             actions[:committed] = prefix  # as VLAPolicy does: the committed rows come back unchanged
