@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 
 from vla_core.backends import BackendError, backend_kind
 from vla_core.backends.joint_targets import encode_joint_targets
-from vla_core.backends.lerobot import LeRobotBackend, default_lerobot_python, map_features, read_policy_directory
+from vla_core.backends.lerobot_backend import LeRobotBackend, default_lerobot_python, map_features, read_policy_directory
 from vla_core.backends.wire import WireError, receive_message, send_message
 from vla_core.embodiment import load_embodiment
 from vla_core.kinematics import RobotKinematics
@@ -140,3 +141,79 @@ def test_a_child_that_cannot_start_is_refused_with_its_output(tmp_path) -> None:
     assert refused.value.cause == "backend_start_failed"
     with pytest.raises(BackendError, match="does not exist: build it with scripts/lerobot_check.sh"):
         LeRobotBackend(str(directory), spec, python=str(tmp_path / "no-venv" / "bin" / "python"))
+
+
+def test_load_backends_serves_a_lerobot_directory_through_the_named_environment(tmp_path, monkeypatch) -> None:
+    """The node and `vla eval` reach the LeRobot backend through load_backends; the environment's
+    Python comes from VLA_LEROBOT_PYTHON_BIN (here a wrapper that runs the stand-in child)."""
+    from vla_core.backends import load_backends
+
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f"#!/bin/sh\nshift\nexec {sys.executable} {FAKE_CHILD} \"$@\"\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("VLA_LEROBOT_PYTHON_BIN", str(wrapper))
+    spec = load_embodiment("so101")
+    directory = _policy_dir(tmp_path / "fake", _config({"observation.images.front": [3, 96, 128]}))
+    backend = load_backends(str(directory), [spec])["so101"]
+    try:
+        chunk = backend.predict_chunk(_observation(spec, np.random.default_rng(1)), "pick")
+        assert chunk.actions.shape == (spec.chunk_size, spec.action_dim) and chunk.prefix_length == 0
+    finally:
+        backend.close()
+    with pytest.raises(BackendError, match="native checkpoints only"):
+        load_backends(str(directory), [spec], compile=True)
+    with pytest.raises(BackendError, match="serves one embodiment, 2 were asked for"):
+        load_backends(str(directory), [spec, load_embodiment("aloha")])
+
+
+TINY_ACT = """
+import sys, torch
+from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
+from lerobot.policies.act.configuration_act import ACTConfig
+from lerobot.policies.act.modeling_act import ACTPolicy
+from lerobot.policies.factory import make_pre_post_processors
+torch.manual_seed(0)
+features = {"observation.images.front": PolicyFeature(FeatureType.VISUAL, (3, 64, 64)),
+            "observation.state": PolicyFeature(FeatureType.STATE, (6,))}
+config = ACTConfig(input_features=features, output_features={"action": PolicyFeature(FeatureType.ACTION, (6,))},
+                   chunk_size=20, n_action_steps=20, dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1,
+                   n_decoder_layers=1, use_vae=False, pretrained_backbone_weights=None, device="cpu")
+stats = {"observation.state": {"mean": torch.zeros(6), "std": torch.ones(6)},
+         "action": {"mean": torch.full((6,), 0.1), "std": torch.full((6,), 0.2)},
+         "observation.images.front": {"mean": torch.full((3, 1, 1), 0.5), "std": torch.full((3, 1, 1), 0.2)}}
+policy = ACTPolicy(config)
+pre, post = make_pre_post_processors(config, dataset_stats=stats)
+policy.save_pretrained(sys.argv[1]); pre.save_pretrained(sys.argv[1]); post.save_pretrained(sys.argv[1])
+"""
+
+
+def _lerobot_python_or_skip() -> str:
+    python = default_lerobot_python()
+    if not Path(python).exists():
+        pytest.skip(f"no LeRobot environment at {python}: build it with scripts/lerobot_check.sh "
+                    f"or set VLA_LEROBOT_PYTHON_BIN")
+    probe = subprocess.run([python, "-c", "import lerobot.configs.policies, lerobot.policies.factory"],
+                           capture_output=True, text=True, timeout=300)
+    if probe.returncode:
+        pytest.skip(f"LeRobot's policies do not import in {python}: {probe.stderr.strip().splitlines()[-1:]}")
+    return python
+
+
+@pytest.mark.slow
+def test_a_real_lerobot_act_round_trip_through_the_child(tmp_path) -> None:
+    """A tiny ACT made and saved by LeRobot's own classes (with its processors and statistics),
+    served through the child process: chunks in the profile's action space, deterministic for a seed."""
+    python = _lerobot_python_or_skip()
+    directory = tmp_path / "act"
+    subprocess.run([python, "-c", TINY_ACT, str(directory)], check=True, timeout=300)
+    spec = load_embodiment("so101")
+    backend = LeRobotBackend(str(directory), spec, python=python)
+    try:
+        assert backend.requirements.backend == "lerobot:act" and not backend.requirements.accepts_prefix
+        observation = _observation(spec, np.random.default_rng(5))
+        first = backend.predict_chunk(observation, "pick the cube", seed=1)
+        again = backend.predict_chunk(observation, "pick the cube", seed=1)
+        assert first.actions.shape == (spec.chunk_size, spec.action_dim) and np.all(np.isfinite(first.actions))
+        np.testing.assert_array_equal(first.actions, again.actions)
+    finally:
+        backend.close()

@@ -510,6 +510,10 @@ class PolicyNode(LifecycleNode):
             state, detail = PolicyStatus.STATE_RUNNING, f"executing {goal.instruction!r}"
         else:
             state, detail = PolicyStatus.STATE_READY, "all inputs fresh"
+        policy = self.policy  # a cleanup may clear it meanwhile
+        if policy is not None and not policy.requirements.accepts_prefix:
+            detail += (f"; {policy.requirements.backend} takes no committed prefix: async mode switches to a new "
+                       f"chunk at the latency-matched row")
         return StatusReport(state, detail, self.params["checkpoint"], self.params["embodiment"],
                             goal.instruction if goal else self.params["instruction"], chunks, latency,
                             rejected_inputs=self._causes.total, counters=dict(self._causes.counts),

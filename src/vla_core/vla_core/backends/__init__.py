@@ -1,7 +1,8 @@
 """Policy backends: the one interface through which the node, the executor and `vla eval` run a policy.
 
-`load_backends(directory, specs)` reads what kind of policy a local directory holds and returns
-one `PolicyBackend` per embodiment profile. Nothing is fetched: the directory (a Hugging Face
+`load_backends(directory, specs)` reads what kind of policy a local directory holds (this
+project's checkpoint: `native`; a LeRobot policy directory: `lerobot`, served by a child process
+in LeRobot's environment) and returns one `PolicyBackend` per embodiment profile. Nothing is fetched: the directory (a Hugging Face
 cache snapshot included) must hold every file.
 """
 from __future__ import annotations
@@ -43,5 +44,10 @@ def load_backends(directory: str, specs: list[EmbodimentSpec], device: str = "cp
         from vla_core.backends.native import load_native
 
         return dict(load_native(directory, specs, device, compile, cuda_graphs))
-    raise BackendError("unsupported_backend", f"{directory} holds a {kind} policy; this build serves only native "
-                                              f"checkpoints")
+    if compile or cuda_graphs:
+        raise BackendError("unsupported_backend", f"{directory} is a LeRobot policy: inference_compile and "
+                                                  f"inference_cuda_graphs apply to native checkpoints only")
+    from vla_core.backends.lerobot_backend import load_lerobot
+
+    # the LeRobot environment: $VLA_LEROBOT_PYTHON_BIN, else scripts/lerobot_check.sh's venv
+    return dict(load_lerobot(directory, specs, device))

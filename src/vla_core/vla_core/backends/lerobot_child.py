@@ -23,7 +23,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# run as a script, this file's folder is sys.path[0], so its sibling wire.py imports as `wire`; no
+# module in that folder may be named like a LeRobot package (the parent's is lerobot_backend.py)
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
 from wire import receive_message, send_message  # noqa: E402 - the sibling file, found through the path above
 
 
