@@ -108,7 +108,9 @@ def wait_for_status(node, recorder: Recorder, predicate, timeout: float, what: s
 @pytest.mark.parametrize("mode", ["async", "ensemble", "sync"])
 def test_commands_arrive_every_tick_while_inference_takes_several(ros_node, ros_process, shipped_so101, mode) -> None:
     """The shipped profile's own rate and chunk: 16 rows at 30 Hz leave async the same 267 ms for a
-    round trip as fast_so101's 32 at 60 Hz (inference lasts 2-3 ticks here, not 4-5)."""
+    round trip as fast_so101's 32 at 60 Hz (inference lasts 2-3 ticks here, not 4-5). Beside other
+    jobs (load 5 on two cores) both settings starved a tick now and then in async mode: 1 of 4 runs
+    here, 1 of 3 at 32 rows and 60 Hz."""
     profile, checkpoint = shipped_so101
     rate = SO101.control_rate_hz
     assert SO101.chunk_size == 16
