@@ -50,6 +50,7 @@ COMPUTED_NAMES = {
         "each camera of the profile (`cameras`); `<topic>/compressed` with `image_transport:=compressed`",
     ("executor_node.py", "self.joint_reader.topic"): "`joint_state_topic`, else the profile's",
     ("executor_node.py", "p['policy_service']"): "`policy_service`",
+    ("executor_node.py", "self.resolve_service_name(p['policy_service'])"): "`policy_service`",
     ("command_interfaces.py", "gripper_topic"): "`gripper_topic` (only when set)",
     ("command_interfaces.py", "topic"): "`command_topic`, else the profile's (`command_interface:=joint_trajectory`)",
     ("command_interfaces.py", "topic", "PoseStamped"):
@@ -63,6 +64,7 @@ COMPUTED_TYPES = {("recorder_node.py", "cls"): "its publishers' type"}
 
 KINDS = {  # call name -> (kind, index of the type argument, index of the name argument)
     "create_publisher": ("publishes", 0, 1),
+    "create_lifecycle_publisher": ("publishes", 0, 1),
     "create_subscription": ("subscribes", 0, 1),
     "create_service": ("service", 0, 1),
     "create_client": ("calls service", 0, 1),
@@ -130,7 +132,8 @@ def _cell(text: str, html: bool = False) -> str:
 
 def file_values(node: NodeDoc) -> dict:
     data = yaml.safe_load((ROOT / node.params_file).read_text()) or {}
-    return (data.get(node.name) or {}).get("ros__parameters") or {}
+    # keyed /**/<node> (any namespace), or <node> (the root namespace only)
+    return (data.get(f"/**/{node.name}") or data.get(node.name) or {}).get("ros__parameters") or {}
 
 
 def parameter_table(node: NodeDoc) -> str:
