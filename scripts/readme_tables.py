@@ -49,7 +49,6 @@ COMPUTED_NAMES = {
     ("policy_node.py", "reader.topic + ('/compressed' if compressed else '')"):
         "each camera of the profile (`cameras`); `<topic>/compressed` with `image_transport:=compressed`",
     ("executor_node.py", "self.joint_reader.topic"): "`joint_state_topic`, else the profile's",
-    ("executor_node.py", "p['policy_service']"): "`policy_service`",
     ("executor_node.py", "self.resolve_service_name(p['policy_service'])"): "`policy_service`",
     ("command_interfaces.py", "gripper_topic"): "`gripper_topic` (only when set)",
     ("command_interfaces.py", "topic"): "`command_topic`, else the profile's (`command_interface:=joint_trajectory`)",
