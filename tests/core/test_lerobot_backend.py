@@ -217,3 +217,21 @@ def test_a_real_lerobot_act_round_trip_through_the_child(tmp_path) -> None:
         np.testing.assert_array_equal(first.actions, again.actions)
     finally:
         backend.close()
+
+
+def test_vla_eval_loads_a_lerobot_directory_and_ends_its_child(tmp_path, monkeypatch) -> None:
+    """`vla eval`'s CheckpointPolicy goes through load_backends too, and close() ends the child."""
+    from vla_core.evaluation.policies import CheckpointPolicy
+
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f"#!/bin/sh\nshift\nexec {sys.executable} {FAKE_CHILD} \"$@\"\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("VLA_LEROBOT_PYTHON_BIN", str(wrapper))
+    directory = _policy_dir(tmp_path / "fake", _config({"observation.images.front": [3, 96, 128]}))
+    policy = CheckpointPolicy.load(str(directory), ["so101"])
+    spec = load_embodiment("so101")
+    chunk = policy.predict_chunk(_observation(spec, np.random.default_rng(2)), "pick", "so101")
+    assert chunk.actions.shape == (spec.chunk_size, spec.action_dim)
+    process = policy.backends["so101"]._process
+    policy.close()
+    assert process.poll() is not None

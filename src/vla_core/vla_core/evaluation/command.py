@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     plan = EvaluationPlan(args.embodiment, args.task, args.wording, args.mode, args.episodes, args.seed_base,
                           args.time_limit, args.latency, args.pictures)
     settings = ExecutionSettings.from_params_file(Path(args.params_file) if args.params_file else default_params_file())
+    checkpoint = None
     if args.oracle:
         description = "scripted oracle (privileged: reads the cube pose)"
         policy_for = lambda embodiment: ScriptedOracle(load_embodiment(embodiment))  # noqa: E731
@@ -42,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
         checkpoint = CheckpointPolicy.load(args.checkpoint, args.embodiment)
         description = f"checkpoint {args.checkpoint}"
         policy_for = lambda embodiment: checkpoint  # noqa: E731
-    summaries = evaluate(plan, policy_for, settings, Path(args.output), description)
+    try:
+        summaries = evaluate(plan, policy_for, settings, Path(args.output), description)
+    finally:
+        if checkpoint is not None:
+            checkpoint.close()  # a LeRobot backend's child process ends with the evaluation
     print(f"wrote {args.output}/results.md, results.json and success_rate.png ({len(summaries)} cells)")
     return 0
 

@@ -50,6 +50,11 @@ class CheckpointPolicy:
             raise ValueError(f"the policy was loaded for {sorted(self.backends)}, not for embodiment {embodiment!r}")
         return self.backends[embodiment].predict_chunk(observation, instruction, prefix, seed)
 
+    def close(self) -> None:
+        """End what the backends hold (a LeRobot backend's child process)."""
+        for backend in self.backends.values():
+            backend.close()
+
 
 class ScriptedOracle:
     """Replays the embodiment's scripted teleoperator (`vla_core.sim.factory.make_teleop`) as chunks.
