@@ -3,6 +3,7 @@ a crashed child reported and restarted. A real LeRobot ACT round trip is the slo
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -235,3 +236,32 @@ def test_vla_eval_loads_a_lerobot_directory_and_ends_its_child(tmp_path, monkeyp
     process = policy.backends["so101"]._process
     policy.close()
     assert process.poll() is not None
+
+
+@pytest.mark.slow
+def test_lerobots_own_trainer_on_a_vla_dataset_gives_a_policy_the_backend_serves(tmp_path) -> None:
+    """Issue 34's loop in small: a LeRobot v3.0 dataset written by this project (`vla collect`, the
+    writer `vla convert` uses), a tiny ACT trained on it by LeRobot's own `lerobot-train` (a few
+    steps), served through the backend with its saved processors and statistics."""
+    python = _lerobot_python_or_skip()
+    from vla_core.collect import collect
+
+    data = tmp_path / "data"
+    collect("so101", "pick_cube", 1, 0, data, keep_failed=True, log=lambda *_: None)
+    out = tmp_path / "train"
+    subprocess.run([str(Path(python).with_name("lerobot-train")), "--dataset.repo_id=local/so101",
+                    f"--dataset.root={data}", "--dataset.video_backend=pyav", "--policy.type=act",
+                    "--policy.dim_model=32", "--policy.n_heads=2", "--policy.dim_feedforward=64",
+                    "--policy.n_encoder_layers=1", "--policy.n_decoder_layers=1", "--policy.use_vae=false",
+                    "--policy.chunk_size=20", "--policy.n_action_steps=20", "--policy.pretrained_backbone_weights=null",
+                    "--policy.push_to_hub=false", "--policy.device=cpu", "--steps=3", "--batch_size=2",
+                    "--num_workers=0", f"--output_dir={out}", "--save_freq=3", "--wandb.enable=false"],
+                   check=True, timeout=900, cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                   capture_output=True)
+    spec = load_embodiment("so101")
+    backend = LeRobotBackend(str(out / "checkpoints" / "last" / "pretrained_model"), spec, python=python)
+    try:
+        chunk = backend.predict_chunk(_observation(spec, np.random.default_rng(4)), "pick up the cube", seed=0)
+        assert chunk.actions.shape == (spec.chunk_size, spec.action_dim) and np.all(np.isfinite(chunk.actions))
+    finally:
+        backend.close()
