@@ -209,7 +209,7 @@ class VLAPolicy(PretrainedPolicy):
         elif "keypoint_fine" in batch:  # the same views through the frozen stem, cached
             points = self.vision_language.keypoints_from_features(batch["keypoint_fine"].to(self.device),
                                                                   batch["keypoint_texts"])
-            losses["keypoint_loss"] = self.point_errors(points, batch["keypoint_targets"]).nansum(dim=-1).mean()
+            losses["keypoint_loss"] = _per_view_sum(self.point_errors(points, batch["keypoint_targets"]))
         return losses
 
     def keypoint_errors(self, images: torch.Tensor, texts: Sequence[str], targets: torch.Tensor) -> torch.Tensor:
@@ -232,7 +232,7 @@ class VLAPolicy(PretrainedPolicy):
     def keypoint_loss(self, images: torch.Tensor, texts: Sequence[str], targets: torch.Tensor) -> torch.Tensor:
         """Per view, the summed squared distances of its labelled keypoints (see `keypoint_errors`),
         averaged over the views."""
-        return self.keypoint_errors(images, texts, targets).nansum(dim=-1).mean()
+        return _per_view_sum(self.keypoint_errors(images, texts, targets))
 
     def sample_actions(self, batch: Mapping, prefix: torch.Tensor | None = None,
                        prefix_length: torch.Tensor | None = None, generator: torch.Generator | None = None,
@@ -375,6 +375,11 @@ class VLAPolicy(PretrainedPolicy):
                       prefix: np.ndarray | None = None, seed: int | None = None) -> PredictedChunk:
         """One chunk; see `predict_chunks`."""
         return self.predict_chunks([observation], [instruction], embodiment, [prefix], seed)[0]
+
+
+def _per_view_sum(errors: torch.Tensor) -> torch.Tensor:
+    """The keypoint loss from (B, P) errors: each view's labelled errors summed, averaged over views."""
+    return errors.nansum(dim=-1).mean()
 
 
 def _synchronize(device: torch.device) -> None:

@@ -62,8 +62,12 @@ class KeypointSet:
 
     def sample(self, generator: torch.Generator, count: int) -> tuple[torch.Tensor, list[str], torch.Tensor]:
         """`count` samples drawn with replacement: float images in [0, 1], texts, targets."""
-        rows = torch.randint(0, len(self), (count,), generator=generator)
+        rows = self.draw_rows(generator, count)
         return self.images[rows].float() / 255.0, [self.texts[i] for i in rows.tolist()], self.targets[rows]
+
+    def draw_rows(self, generator: torch.Generator, count: int) -> torch.Tensor:
+        """The rows `sample` takes: `count` indices drawn with replacement from `generator`."""
+        return torch.randint(0, len(self), (count,), generator=generator)
 
     def head(self, count: int) -> tuple[torch.Tensor, list[str], torch.Tensor]:
         """The first `count` samples (a fixed validation set), as `sample` returns them."""

@@ -92,7 +92,7 @@ class KeypointSupervision:
         """`batch` with rendered `views`, which `VLAPolicy.forward` turns into `keypoint_loss`;
         once the stem is frozen (`cache_stem_features`), the stem's maps of those views."""
         if self.train_fine is not None:
-            rows = torch.randint(0, len(self.train), (self.config.keypoint_batch_size,), generator=generator)
+            rows = self.train.draw_rows(generator, self.config.keypoint_batch_size)
             return {**batch, "keypoint_fine": self.train_fine[rows].float(),
                     "keypoint_texts": [self.train.texts[i] for i in rows.tolist()],
                     "keypoint_targets": self.train.targets[rows]}
