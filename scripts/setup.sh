@@ -148,6 +148,21 @@ fix_ros_wheel_paths() {
         -e "s#/opt/python/cp3[0-9]+-cp3[0-9]+#$VENV#g"
 }
 
+# src/tf2_msgs stands in for the distribution's tf2_msgs where ROS 2 comes from PyPI wheels (they
+# lack it). A ROS 2 installation that has its own must keep it: an overlay of a core interface
+# package would shadow the one tf2_ros and RViz were built against. Prints colcon's skip option.
+skip_provided_interfaces() {
+    [ "$ROS_MODE" = pypi ] && return 0
+    local prefix
+    for prefix in ${AMENT_PREFIX_PATH//:/ }; do
+        case "$prefix" in "$ROOT"/*) continue ;; esac
+        if [ -f "$prefix/share/tf2_msgs/package.xml" ]; then
+            echo "--packages-skip tf2_msgs"
+            return 0
+        fi
+    done
+}
+
 build_workspace() {
     local build_id
     build_id="$ROS_MODE $("$VENV/bin/python" -c 'import sys; print(sys.prefix)')"
@@ -161,7 +176,7 @@ build_workspace() {
         cd "$ROOT"
         # shellcheck source=../env.sh
         VLA_ENV_QUIET=1 source "$ROOT/env.sh"
-        colcon build --symlink-install \
+        colcon build --symlink-install $(skip_provided_interfaces) \
             --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE="$VENV/bin/python" \
             > "$ROOT/log/vla-build.log" 2>&1 \
             || { cat "$ROOT/log/vla-build.log" >&2; die "colcon build failed (full log above and in log/vla-build.log)"; }
