@@ -9,9 +9,14 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profi
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
+from tf2_msgs.msg import TFMessage
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from vla_core.embodiment import load_embodiment
+from vla_core.geometry import invert_transform, pose7_to_transform
+from vla_core.kinematics import RobotKinematics
 from vla_core.sim.pick_scene import JOINTS
+from vla_core.sim.scene import CUBE_COLOURS
 from vla_core.sim.tasks import sample_pick_task
 from vla_msgs.msg import TaskState
 from vla_msgs.srv import ResetScene
@@ -38,7 +43,65 @@ class Keep:
         node.create_subscription(msg_type, topic, self.messages.append, qos)
 
 
-def test_sim_publishes_clock_joints_and_cameras_and_follows_a_trajectory(ros_node, ros_process) -> None:
+def tf_tree(*messages: TFMessage) -> dict[str, tuple[str, np.ndarray]]:
+    """child frame -> (parent frame, (4, 4) pose in the parent) from TFMessages."""
+    return {t.child_frame_id: (t.header.frame_id, pose7_to_transform(np.array([
+        t.transform.translation.x, t.transform.translation.y, t.transform.translation.z,
+        t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z, t.transform.rotation.w])))
+        for msg in messages for t in msg.transforms}
+
+
+def pose_in(tree: dict[str, tuple[str, np.ndarray]], frame: str, root: str) -> np.ndarray:
+    """`frame`'s pose in `root`, composed along the tree's parents as tf2 does."""
+    pose = np.eye(4)
+    while frame != root:
+        assert frame in tree, f"no transform reaches {frame!r} (frames: {sorted(tree)})"
+        frame, transform = tree[frame][0], tree[frame][1]
+        pose = transform @ pose
+    return pose
+
+
+def check_frames(tf_static: TFMessage, tf: list[TFMessage], joints: list[JointState], image: Image,
+                 info: CameraInfo, task: TaskState) -> None:
+    """/tf at the image's capture stamp and /tf_static give: the URDF's links where forward
+    kinematics of the joint states at that stamp puts them, and the front camera's optical frame
+    in which CameraInfo's pinhole matrix projects the target cube onto its pixels."""
+    stamp = stamp_to_seconds(image.header.stamp)
+    at_capture = [m for m in tf if m.transforms and stamp_to_seconds(m.transforms[0].header.stamp) == stamp]
+    assert at_capture, f"no /tf message stamped with the image's capture stamp {stamp}"
+    tree = tf_tree(tf_static, at_capture[0])
+    spec = load_embodiment("so101")
+    assert {"shoulder_link", "gripper_link", "gripper_frame_link", "wrist_optical_frame"} <= set(tree)
+    assert tree["front_optical_frame"][0] == spec.base_frame
+    states = [m for m in joints if stamp_to_seconds(m.header.stamp) == stamp]
+    assert states, f"no joint state stamped {stamp} received (joint_states are best effort)"
+    state = states[0]
+    expected = RobotKinematics(spec).forward(np.array(state.position))[0]
+    np.testing.assert_allclose(pose_in(tree, "gripper_frame_link", spec.base_frame), expected, atol=1e-6)
+
+    assert image.header.frame_id == info.header.frame_id == "front_optical_frame"
+    camera = pose_in(tree, "front_optical_frame", spec.base_frame)
+    cube = invert_transform(camera) @ np.r_[task.target_pose.position.x, task.target_pose.position.y,
+                                            task.target_pose.position.z, 1.0]
+    projected = (np.array(info.k).reshape(3, 3) @ cube[:3])[:2] / cube[2]
+    pixels = np.asarray(image.data, dtype=np.float64).reshape(image.height, image.width, 3)
+    channel = int(np.argmax(CUBE_COLOURS[task.target][:3]))
+    others = [c for c in range(3) if c != channel]
+    mask = (pixels[..., channel] > 60) & np.all(pixels[..., [channel]] > 1.6 * pixels[..., others], axis=-1)
+    ys, xs = np.nonzero(mask)
+    assert len(xs) > 5, f"the {task.target} cube is not in the front image"
+    assert np.abs(projected - [xs.mean(), ys.mean()]).max() < 1.0, \
+        f"the {task.target} cube projects to {projected} through /tf and CameraInfo, its pixels centre on " \
+        f"{[xs.mean(), ys.mean()]}"
+
+
+def gripper_to_wrist_camera(tf_static: TFMessage, tf: TFMessage) -> np.ndarray:
+    tree = tf_tree(tf_static, tf)
+    return invert_transform(pose_in(tree, "gripper_link", "base_link")) @ pose_in(tree, "wrist_optical_frame",
+                                                                                   "base_link")
+
+
+def test_sim_publishes_clock_joints_cameras_and_tf_and_follows_a_trajectory(ros_node, ros_process) -> None:
     sim = sim_node(ros_process, "image_size:=64", "camera_rate_hz:=20.0", "real_time_factor:=1.0")
     clock = Keep(ros_node, Clock, "/clock", 10)
     joints = Keep(ros_node, JointState, "joint_states", DEEP_SENSOR_DATA)
@@ -46,6 +109,9 @@ def test_sim_publishes_clock_joints_and_cameras_and_follows_a_trajectory(ros_nod
     wrist = Keep(ros_node, Image, "wrist/image_raw", qos_profile_sensor_data)
     info = Keep(ros_node, CameraInfo, "front/camera_info", LATCHED)
     description = Keep(ros_node, String, "robot_description", LATCHED)
+    tf_static = Keep(ros_node, TFMessage, "/tf_static", LATCHED)
+    tf = Keep(ros_node, TFMessage, "/tf", QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+    task = Keep(ros_node, TaskState, "task_state")
     command = ros_node.create_publisher(JointTrajectory, "joint_trajectory_controller/joint_trajectory", RELIABLE)
     assert ros_node.spin_until(lambda: len(joints.messages) > 10 and len(front.messages) > 2, 20.0), \
         "no joint states or images from the simulation"
@@ -66,6 +132,10 @@ def test_sim_publishes_clock_joints_and_cameras_and_follows_a_trajectory(ros_nod
     # the robot model, latched, as robot_state_publisher offers it to RViz and Foxglove
     assert description.messages and "<robot" in description.messages[-1].data
     assert all(f'joint name="{joint}"' in description.messages[-1].data for joint in JOINTS)
+    # and its frames, as robot_state_publisher and a camera driver publish them
+    assert ros_node.spin_until(lambda: tf_static.messages and task.messages, 10.0), "no /tf_static or task_state"
+    check_frames(tf_static.messages[-1], tf.messages, joints.messages, image, info.messages[-1], task.messages[-1])
+    camera_on_gripper = gripper_to_wrist_camera(tf_static.messages[-1], tf.messages[-1])
 
     # a two-point trajectory stamped to start a little ahead in simulated time, as a JTC honours a
     # stamp: what it is measured against does not depend on how long DDS took to deliver it
@@ -92,6 +162,9 @@ def test_sim_publishes_clock_joints_and_cameras_and_follows_a_trajectory(ros_nod
     assert np.abs(origin - first)[:5].max() > 0.2, "the trajectory must move the arm for this test to mean anything"
     assert np.abs(at_first - first)[:5].max() < TRACKING_TOLERANCE, f"at t=1 s {at_first} vs {first}"
     assert np.abs(samples[-1][1] - second)[:5].max() < SETTLED_TOLERANCE, f"at the end {samples[-1][1]} vs {second}"
+    # the wrist camera's frame rides with the gripper link: the scene's camera and the URDF agree
+    np.testing.assert_allclose(gripper_to_wrist_camera(tf_static.messages[-1], tf.messages[-1]), camera_on_gripper,
+                               atol=2e-3)
 
     # like ros2_controllers' JTC, a trajectory that ended before it arrived is rejected, by name,
     # and the arm stays where the last accepted one left it

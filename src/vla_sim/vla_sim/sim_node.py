@@ -3,7 +3,13 @@ real robot driver offers.
 
 Publishes `joint_states`, each camera's `<camera>/image_raw` and `<camera>/camera_info` (topic
 names from the embodiment profile, relative so a namespace applies), `/clock`, and the task's
-`task_state` (with the bin as `goal_pose` in cube_in_bin); follows
+`task_state` (with the bin as `goal_pose` in cube_in_bin). For RViz and Foxglove it publishes
+what robot_state_publisher and a camera driver would: the robot model as `robot_description`
+(latched) and its links on `/tf` (moving joints) and `/tf_static` (fixed joints), where the
+model is a URDF, and every camera's `<camera>_optical_frame` (the frame_id of its images and
+CameraInfo) in the profile's base frame, on `/tf_static` or, for a camera that rides on the
+robot, on `/tf`. `/tf` is published at each camera capture, stamped with it, so an image's
+frames are there at exactly its stamp. It follows
 `trajectory_msgs/JointTrajectory` on the profile's command topic the way a ros2_control joint
 trajectory controller does (`vla_core.sim.TrajectoryFollower`), and gripper positions (one per
 arm) as `std_msgs/Float64MultiArray` on `gripper_topic` when one is set. The embodiment and the
@@ -32,10 +38,14 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
+from geometry_msgs.msg import TransformStamped
 from std_msgs.msg import Float64MultiArray, String
+from tf2_msgs.msg import TFMessage
 from trajectory_msgs.msg import JointTrajectory
 from vla_core.embodiment import CameraSpec, EmbodimentSpec, load_embodiment, resolve_model_path
+from vla_core.geometry import transform_to_pose7
 from vla_core.sim.factory import SIMULATED_EMBODIMENTS, make_scene
+from vla_core.sim.frames import FrameTransform, LinkFrames, optical_frame
 from vla_core.sim.tasks import TASKS, CubeTask, sample_task
 from vla_core.sim.trajectory_follower import TrajectoryFollower
 from vla_policy_node.node_main import run_node
@@ -70,6 +80,16 @@ def _robot_description(spec: EmbodimentSpec) -> str | None:
     the model is MJCF only."""
     path = resolve_model_path(spec.robot_model)
     return path.read_text() if path.suffix == ".urdf" else None
+
+
+def _transform_message(transform: FrameTransform, stamp: Time) -> TransformStamped:
+    msg = TransformStamped(child_frame_id=transform.child)
+    msg.header.stamp, msg.header.frame_id = stamp, transform.parent
+    x, y, z, qx, qy, qz, qw = transform_to_pose7(transform.matrix).tolist()
+    msg.transform.translation.x, msg.transform.translation.y, msg.transform.translation.z = x, y, z
+    msg.transform.rotation.x, msg.transform.rotation.y, msg.transform.rotation.z, msg.transform.rotation.w = \
+        qx, qy, qz, qw
+    return msg
 
 
 def _camera_info_topic(camera: CameraSpec) -> str:
@@ -114,6 +134,17 @@ class SimulationNode(Node):
         else:
             self.get_logger().info(f"{self.spec.name}'s robot model {self.spec.robot_model} is not a URDF: "
                                    "robot_description is not published")
+        self.link_frames = LinkFrames(self.spec) if description is not None else None
+        self.moving_cameras = [c.name for c in self.spec.cameras if self.scene.camera_moves(c.name)]
+        # tf2's QoS: /tf reliable with a deep queue, /tf_static latched with everything in one message
+        self.tf_pub = self.create_publisher(TFMessage, "/tf", QoSProfile(depth=100,
+                                                                          reliability=ReliabilityPolicy.RELIABLE))
+        self.tf_static_pub = self.create_publisher(TFMessage, "/tf_static", latched)
+        with self.lock:
+            fixed = self._camera_frames([c.name for c in self.spec.cameras if c.name not in self.moving_cameras])
+            fixed += self.link_frames.fixed() if self.link_frames is not None else []
+            stamp = seconds_to_stamp(self.now())
+        self.tf_static_pub.publish(TFMessage(transforms=[_transform_message(t, stamp) for t in fixed]))
         self.task_pub = self.create_publisher(TaskState, "task_state", RELIABLE)
         newest = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)  # no queue of stale commands
         self.create_subscription(JointTrajectory, self.spec.command_topic, self.on_trajectory, newest)
@@ -223,12 +254,14 @@ class SimulationNode(Node):
                 if now >= next_camera:
                     next_camera += camera_period * max(1, int((now - next_camera) / camera_period) + 1)
                     frames = {name: self.scene.render(name) for name in self.image_pubs}
+                    moving = self._moving_frames()
                 else:
-                    frames = {}
+                    frames, moving = {}, []
                 if now >= next_task:
                     next_task = now + task_period
                     self._publish_task(stamp)
-            if frames:  # stamped at capture, published camera_delay later
+            if frames:  # the frames at once, the images stamped at capture and published camera_delay later
+                self.tf_pub.publish(TFMessage(transforms=[_transform_message(t, stamp) for t in moving]))
                 delayed.append((now + p["camera_delay"], frames, stamp))
             while delayed and delayed[0][0] <= now + 1e-9:
                 _, captured, captured_at = delayed.popleft()
@@ -243,6 +276,15 @@ class SimulationNode(Node):
                 factor = (now - sim_start) / max(time.monotonic() - wall_start, 1e-9)
                 self.get_logger().info(f"simulation time {now:.1f} s, real-time factor {factor:.2f}")
 
+    def _camera_frames(self, cameras: list[str]) -> list[FrameTransform]:
+        """Lock held."""
+        return [FrameTransform(self.spec.base_frame, optical_frame(c), self.scene.camera_pose(c)) for c in cameras]
+
+    def _moving_frames(self) -> list[FrameTransform]:
+        """The links across moving joints and the cameras that ride on the robot, now. Lock held."""
+        links = self.link_frames.moving(self.scene.joint_positions()) if self.link_frames is not None else []
+        return links + self._camera_frames(self.moving_cameras)
+
     def _publish_joints(self, stamp: Time) -> None:
         msg = JointState(name=list(self.joints), position=self.scene.joint_positions().tolist(),
                          velocity=self.scene.joint_velocities().tolist())
@@ -251,7 +293,7 @@ class SimulationNode(Node):
         self.joint_pub.publish(msg)
 
     def _publish_image(self, camera: str, pixels: np.ndarray, stamp: Time) -> None:
-        frame = f"{camera}_optical_frame"
+        frame = optical_frame(camera)
         height, width = pixels.shape[:2]
         image = Image(height=height, width=width, encoding="rgb8", step=3 * width, data=pixels.tobytes())
         image.header.stamp, image.header.frame_id = stamp, frame

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
+from vla_core.geometry import make_transform
+
 CUBE_COLOURS: dict[str, tuple[float, float, float, float]] = {
     "red": (0.85, 0.15, 0.15, 1.0),
     "green": (0.15, 0.7, 0.2, 1.0),
@@ -216,6 +218,10 @@ class TabletopScene:
         w, _, _, z = self.data.body(f"cube_{colour}").xquat
         return float(2.0 * np.arctan2(z, w))
 
+    def cube_pose(self, colour: str) -> np.ndarray:
+        """(x, y, z, yaw): where the cube is and how it is turned, as `Observation.object_pose` carries it."""
+        return np.append(self.cube(colour).position, self.cube_yaw(colour))
+
     def lifted(self, colour: str, height: float = 0.05) -> bool:
         """The cube's centre is `height` above its resting height."""
         return bool(self.cube(colour).position[2] > self.table_height + self.cube_half_size + height)
@@ -251,6 +257,19 @@ class TabletopScene:
         focal = self.image_size / (2 * np.tan(fovy / 2))
         centre = (self.image_size - 1) / 2
         return np.array([[focal, 0, centre], [0, focal, centre], [0, 0, 1]])
+
+    def camera_pose(self, camera: str) -> np.ndarray:
+        """(4, 4) pose in the world frame of the camera's optical frame: z forward, x right, y down,
+        the frame CameraInfo's pinhole matrix projects from (MuJoCo's camera looks along its -z,
+        y up). The scenes put the robot's base frame at the world origin, so this is also the
+        pose in the profile's base frame."""
+        camera_id = self.model.camera(camera).id
+        rotation = self.data.cam_xmat[camera_id].reshape(3, 3) @ np.diag([1.0, -1.0, -1.0])
+        return make_transform(self.data.cam_xpos[camera_id], rotation)
+
+    def camera_moves(self, camera: str) -> bool:
+        """The camera rides on a moving body (a wrist camera) rather than on the world."""
+        return bool(self.model.cam_bodyid[self.model.camera(camera).id] != 0)
 
     def image_position(self, camera: str, point: np.ndarray) -> np.ndarray:
         """Where a world point appears in the camera's image: (x, y) in [-1, 1] from the left (top)
