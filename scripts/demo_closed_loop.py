@@ -29,7 +29,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 from vla_core.bringup_checkpoint import write_initial_checkpoint
-from vla_core.embodiment import load_embodiment
+from vla_core.embodiment import available_embodiments, load_embodiment
 from vla_core.evaluation import EVAL_SEED_BASE
 from vla_core.evaluation.report import plot_joint_tracking, write_image_strip
 from vla_policy_node.ros_time import stamp_to_seconds
@@ -55,7 +55,7 @@ def simulated_embodiments() -> list[str]:
     from vla_sim.sim_node import PARAMETERS
 
     param = next(p for p in PARAMETERS if p.name == "embodiment")
-    names = sorted(path.stem for path in (ROOT / "config" / "embodiments").glob("*.yaml"))
+    names = available_embodiments()
     wanted = [n.strip() for n in os.environ.get("DEMO_EMBODIMENTS", "").split(",") if n.strip()] or names
     return [name for name in wanted if param.check is None or param.check(name) is None]
 

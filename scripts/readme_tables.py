@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from vla_core.config_files import node_parameters
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -129,15 +129,9 @@ def _cell(text: str, html: bool = False) -> str:
     return text.replace("<", "&lt;").replace(">", "&gt;") if html else text
 
 
-def file_values(node: NodeDoc) -> dict:
-    data = yaml.safe_load((ROOT / node.params_file).read_text()) or {}
-    # keyed /**/<node> (any namespace), or <node> (the root namespace only)
-    return (data.get(f"/**/{node.name}") or data.get(node.name) or {}).get("ros__parameters") or {}
-
-
 def parameter_table(node: NodeDoc) -> str:
     table = importlib.import_module(node.module).PARAMETERS
-    in_file = file_values(node)
+    in_file = node_parameters(ROOT / node.params_file, node.name)
     lines = [f"| parameter | default | `{node.params_file}` | description |", "| --- | --- | --- | --- |"]
     for param in table:
         set_value = _value(in_file[param.name]) if param.name in in_file else ""

@@ -1,4 +1,5 @@
-"""Installs the workspace's top-level launch/ and config/ (symlinked here) into share/vla_bringup."""
+"""Installs the workspace's top-level launch/ and config/ (symlinked here) into share/vla_bringup, and the
+vla_bringup Python package: the `vla up` and `vla record` subcommands, which start ROS executables."""
 from glob import glob
 
 from setuptools import setup
@@ -8,7 +9,7 @@ PACKAGE = "vla_bringup"
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=[],
+    packages=[PACKAGE],
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -20,6 +21,6 @@ setup(
     zip_safe=True,
     maintainer="vla_ros maintainers",
     maintainer_email="maintainers@vla-ros.dev",
-    description="Launch files and configuration for vla_ros.",
+    description="Launch files and configuration for vla_ros, and the vla up / vla record commands.",
     license="Apache-2.0",
 )

@@ -14,7 +14,10 @@ setup(
     maintainer="vla_ros maintainers",
     maintainer_email="maintainers@vla-ros.dev",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
-    package_data={PACKAGE: ["py.typed"]},
+    # The embodiment profiles and node parameter files ship inside the package (vla_core/config is a
+    # link to the workspace's config/; vla_core.config_files finds them), so a pip-installed
+    # vla_core knows so101 and aloha and `vla eval` its executor parameters without a workspace.
+    package_data={PACKAGE: ["py.typed", "config/*.yaml", "config/embodiments/*.yaml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

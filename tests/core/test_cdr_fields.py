@@ -82,7 +82,7 @@ def test_vla_convert_reaches_its_bags_without_heavy_imports() -> None:
         "import sys\n"
         "from vla_core.cli import build_parser\n"
         "build_parser('convert')\n"
-        "import vla_core.convert, vla_core.data.rosbag_convert, vla_core.data.convert_config\n"
+        "import vla_core.cli.convert, vla_core.data.rosbag_convert, vla_core.data.convert_config\n"
         "import vla_core.data.episode_encoding, vla_core.data.lerobot_layout\n"
         "from vla_core.embodiment import load_embodiment\n"
         "load_embodiment('so101')\n"

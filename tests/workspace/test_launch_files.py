@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vla_core.record import NODE_NAME, recorder_command
-from vla_core.up import NODES, node_commands
+from vla_bringup.record import NODE_NAME, recorder_command
+from vla_bringup.up import NODES, node_commands
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))

@@ -1,4 +1,4 @@
-"""`vla init-checkpoint`: an untrained checkpoint whose chunks barely move the robot, for bring-up.
+"""An untrained checkpoint whose chunks barely move the robot, for bring-up.
 
 Wiring a policy into a robot stack (topics, QoS, rates, IK, safety limits, controllers) should
 be checked before any training, and with a policy that cannot hurt anyone. This writes a real
@@ -7,10 +7,10 @@ on "no motion" with a spread of `motion_scale`: relative and delta spaces decode
 within a few millimetres (radians for joints) of the chunk start, grippers stay open. The
 absolute spaces (`abs_eef`, `joint_abs`) centre on the middle of the joint ranges instead,
 which is a real motion: use them for bring-up only with the executor's limits set tight.
+`vla init-checkpoint` (vla_core.cli.init_checkpoint) writes one.
 """
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import numpy as np
@@ -58,19 +58,3 @@ def write_initial_checkpoint(embodiments: list[str], output: Path, motion_scale:
     policy = VLAPolicy(config, specs, {name: still_normalizers(spec, motion_scale) for name, spec in specs.items()})
     return policy.save_pretrained(output, {"kind": "untrained bring-up checkpoint", "motion_scale": motion_scale,
                                            "seed": seed})
-
-
-def run(args: argparse.Namespace) -> int:
-    path = write_initial_checkpoint(args.embodiment, Path(args.output), args.motion_scale, args.seed)
-    print(f"wrote an untrained bring-up checkpoint for {', '.join(args.embodiment)} to {path}")
-    return 0
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("init-checkpoint", help="write an untrained, nearly still checkpoint for bring-up")
-    parser.add_argument("--embodiment", nargs="+", default=["so101"], help="profile names or YAML paths")
-    parser.add_argument("--output", required=True, help="checkpoint directory to write")
-    parser.add_argument("--motion-scale", type=float, default=0.002,
-                        help="spread of the actions around 'no motion' (metres / radians)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.set_defaults(run=run)

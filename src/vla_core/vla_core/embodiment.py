@@ -1,4 +1,5 @@
-"""Embodiment profiles: what a robot looks like to the policy, read from YAML in config/embodiments/.
+"""Embodiment profiles: what a robot looks like to the policy, read from YAML in config/embodiments/
+(shipped inside vla_core; `vla_core.config_files` finds them).
 
 What differs between robots is data, not branches in the model (openpi's lesson): joint names,
 the robot model file, frames, control rate, chunk size, action space, cameras and the robot tag
@@ -15,6 +16,7 @@ from typing import Any
 import yaml
 
 from vla_core.actions import ACTION_SPACES, get_action_space
+from vla_core.config_files import config_names, find_config_file
 
 CAMERA_ROLES = ("main", "wrist")
 PROMPT_TEMPLATE = (
@@ -203,34 +205,20 @@ def _parse(data: dict[str, Any], source: str) -> EmbodimentSpec:
     )
 
 
-def profile_directories() -> list[Path]:
-    """Where bare profile names are looked up: the source workspace, then installed vla_bringup shares."""
-    directories = []
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "config" / "embodiments"
-        if candidate.is_dir():
-            directories.append(candidate)
-            break
-    for prefix in filter(None, os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep)):
-        candidate = Path(prefix) / "share" / "vla_bringup" / "config" / "embodiments"
-        if candidate.is_dir() and candidate not in directories:
-            directories.append(candidate)
-    return directories
-
-
 def available_embodiments() -> list[str]:
-    return sorted({path.stem for directory in profile_directories() for path in directory.glob("*.yaml")})
+    """The profile names `load_embodiment` accepts bare (config/embodiments/*.yaml, see vla_core.config_files)."""
+    return config_names("embodiments")
 
 
 def load_embodiment(name_or_path: str | os.PathLike[str]) -> EmbodimentSpec:
-    """A profile by file path, or by bare name from `profile_directories()`."""
+    """A profile by file path, or by bare name from config/embodiments (`vla_core.config_files`)."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
-        found = [d / f"{path.name}.yaml" for d in profile_directories() if (d / f"{path.name}.yaml").is_file()]
-        if not found:
+        try:
+            path = find_config_file(f"embodiments/{path.name}.yaml")
+        except FileNotFoundError as error:
             raise FileNotFoundError(f"no embodiment profile named {str(name_or_path)!r}; "
-                                    f"available: {available_embodiments()} in {[str(d) for d in profile_directories()]}")
-        path = found[0]
+                                    f"available: {available_embodiments()} ({error})") from None
     if not path.is_file():
         raise FileNotFoundError(f"embodiment profile {path} does not exist")
     try:

@@ -1,7 +1,7 @@
 """`vla record`: start the recorder node as launch/record.launch.py does, without `ros2 launch`.
 
 The same executable (`recorder_node`, found as `ros2 run` finds it), the same parameter file
-(config/record.yaml) and the same launch arguments as `vla up` passes them (vla_core.up), in
+(config/record.yaml) and the same launch arguments as `vla up` passes them (vla_bringup.up), in
 its own process; Ctrl-C stops it, which closes an open episode as unsuccessful.
 """
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vla_core.up import default_params_file, find_executable, launch_arguments, run_nodes, string_override
+from vla_bringup.up import find_executable, launch_arguments, run_nodes, string_override
+from vla_core.config_files import find_config_file
 
 EXECUTABLE, NODE_NAME = "recorder_node", "vla_recorder"
 
@@ -24,7 +25,7 @@ def recorder_command(params_file: Path, embodiment: str, output_dir: str, namesp
 
 
 def run(args: argparse.Namespace) -> int:
-    params_file = Path(args.params_file) if args.params_file else default_params_file("record.yaml")
+    params_file = Path(args.params_file) if args.params_file else find_config_file("record.yaml")
     command = recorder_command(params_file, args.embodiment, args.output_dir, args.namespace, args.use_sim_time,
                                args.param)
     print("vla record:", " ".join(command), flush=True)

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from vla_core.evaluation.closed_loop import ExecutionSettings
     from vla_core.evaluation.policies import CheckpointPolicy, ScriptedOracle
     from vla_core.evaluation.runner import EvaluationPlan, evaluate
-    from vla_core.up import default_params_file
+    from vla_core.config_files import find_config_file
 
     if args.torch_threads > 0:
         import torch
@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.torch_threads)
     plan = EvaluationPlan(args.embodiment, args.task, args.wording, args.mode, args.episodes, args.seed_base,
                           args.time_limit, args.latency, args.pictures)
-    settings = ExecutionSettings.from_params_file(Path(args.params_file) if args.params_file else default_params_file())
+    params_file = Path(args.params_file) if args.params_file else find_config_file("policy.yaml")
+    settings = ExecutionSettings.from_params_file(params_file)
     checkpoint = None
     if args.oracle:
         description = "scripted oracle (privileged: reads the cube pose)"
