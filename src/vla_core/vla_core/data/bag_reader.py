@@ -4,6 +4,9 @@ A bag is a directory. With its metadata.yaml (what `ros2 bag record` writes on a
 rosbags reads all its files as one recording; a directory whose metadata.yaml is missing (a
 recorder that was killed, or files copied without it) is read file by file from the storage
 files themselves, in name order, so its topics are still found and reported.
+
+Indexed MCAP files with uncompressed chunks are read through their message index
+(`mcap_index`): only the wanted channels' messages, each sliced once out of a memory map.
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ from typing import Any
 
 import yaml
 from rosbags.rosbag2 import Reader
+
+from vla_core.data.mcap_index import IndexedMcap, open_indexed
 
 STORAGE_SUFFIXES = (".mcap", ".db3")
 METADATA = "metadata.yaml"
@@ -38,6 +43,7 @@ class Bag:
     path: Path
     readers: list[Reader]
     custom_data: dict[str, str] = field(default_factory=dict)
+    _indexed: dict[int, IndexedMcap | None] = field(default_factory=dict)  # id(storage) -> its index reader
 
     @property
     def topics(self) -> dict[str, Topic]:
@@ -55,16 +61,42 @@ class Bag:
             return "no topics"
         return ", ".join(f"{t.name} ({t.msgtype}, {t.count} msgs)" for t in sorted(topics.values(), key=lambda t: t.name))
 
-    def raw_messages(self, topics: set[str]) -> Iterator[tuple[str, int, bytes, str]]:
+    def raw_messages(self, topics: set[str], heads: frozenset[str] = frozenset(), head_bytes: int = 0
+                     ) -> Iterator[tuple[str, int, bytes, str]]:
         """(topic, receive time in ns, serialized CDR bytes, message type) for the given topics, file
         by file, each file in receive-time order: for readers that take only some fields from the
-        bytes (`cdr_fields`) or deserialise elsewhere (a decoding thread)."""
+        bytes (`cdr_fields`) or deserialise elsewhere (a decoding thread). Of the `heads` topics'
+        messages only the first `head_bytes` may be read (all of it where the file is not read
+        through its index, or the message is not little-endian CDR)."""
         for reader in self.readers:
-            connections = [c for c in reader.connections if c.topic in topics]
-            if not connections:
+            if not any(c.topic in topics for c in reader.connections):
                 continue
-            for connection, timestamp, raw in reader.messages(connections=connections):
+            if reader.compression_mode == "message":  # rosbags decompresses each message
+                for connection, timestamp, raw in reader.messages(
+                        connections=[c for c in reader.connections if c.topic in topics]):
+                    yield connection.topic, timestamp, raw, connection.msgtype
+                continue
+            storage = reader.storage
+            for part in getattr(storage, "storages", [storage]):  # a directory's files, or the file itself
+                yield from self._storage_messages(part, topics, heads, head_bytes)
+
+    def _storage_messages(self, storage: Any, topics: set[str], heads: frozenset[str], head_bytes: int
+                          ) -> Iterator[tuple[str, int, bytes, str]]:
+        wanted = {c.id: c for c in storage.connections if c.topic in topics}
+        if not wanted:
+            return
+        if id(storage) not in self._indexed:
+            self._indexed[id(storage)] = open_indexed(storage)
+        indexed = self._indexed[id(storage)]
+        located = indexed.locate(set(wanted)) if indexed is not None else None
+        if indexed is None or located is None:
+            for connection, timestamp, raw in storage.messages(list(wanted.values())):
                 yield connection.topic, timestamp, raw, connection.msgtype
+            return
+        head = {key for key, c in wanted.items() if c.topic in heads}
+        for channel, timestamp, raw in indexed.read(located, head, head_bytes):
+            connection = wanted[channel]
+            yield connection.topic, timestamp, raw, connection.msgtype
 
     def messages(self, topics: set[str]) -> Iterator[tuple[str, int, Any]]:
         """(topic, receive time in ns, deserialised message) for the given topics, in `raw_messages` order."""
@@ -72,6 +104,10 @@ class Bag:
             yield topic, timestamp, deserialize(raw, msgtype)
 
     def close(self) -> None:
+        for indexed in self._indexed.values():
+            if indexed is not None:
+                indexed.close()
+        self._indexed.clear()
         for reader in self.readers:
             if reader.is_open:
                 reader.close()

@@ -6,6 +6,8 @@ pass 1 only needs the stamp of. These readers take what the converter needs from
 
 - `header_stamps`: the header stamp of messages that begin with a std_msgs/Header (Image,
   CompressedImage, JointState, JointTrajectory), at bytes 4-12 after the encapsulation header.
+- `image_fields`: an Image's or CompressedImage's fields with `data` a view of the serialized
+  bytes: deserialising copies every 150 kB raw image once more before it is even decoded.
 - `JointValues`: the joint names and the doubles of JointState's `position`, or of
   JointTrajectory's first point's `positions`. A recorder's messages on one topic share one
   layout (same frame_id, same names in the same order), so the layout is parsed once and every
@@ -27,11 +29,12 @@ import numpy as np
 CDR_LE = b"\x00\x01"  # the encapsulation header of little-endian plain CDR, what ROS 2 writes on x86 and ARM
 _U32 = struct.Struct("<I")
 _STAMP = struct.Struct("<iI")
+HEADER_STAMP_BYTES = 12  # encapsulation (4), stamp sec (4) and nanosec (4): all `header_stamp` reads
 
 
 def header_stamp(raw: bytes | memoryview) -> tuple[int, int] | None:
     """(sec, nanosec) of a message that starts with a Header; None unless it is little-endian CDR."""
-    if bytes(raw[:2]) != CDR_LE or len(raw) < 12:
+    if bytes(raw[:2]) != CDR_LE or len(raw) < HEADER_STAMP_BYTES:
         return None
     return _STAMP.unpack_from(raw, 4)
 
@@ -50,6 +53,63 @@ def _strings(raw: bytes, offset: int) -> tuple[list[str], int]:
         names.append(raw[offset + 4:offset + 3 + length].decode())
         offset = _align(offset + 4 + length, 4)
     return names, offset
+
+
+@dataclass(frozen=True)
+class ImageFields:
+    """sensor_msgs/Image's fields a decoder reads (`vla_core.images.image_to_rgb`), `data` a view."""
+
+    height: int
+    width: int
+    encoding: str
+    step: int
+    data: memoryview
+
+
+@dataclass(frozen=True)
+class CompressedImageFields:
+    """sensor_msgs/CompressedImage's fields (`vla_core.images.compressed_to_rgb`), `data` a view."""
+
+    format: str
+    data: memoryview
+
+
+def _string(raw: memoryview, offset: int) -> tuple[str, int]:
+    (length,) = _U32.unpack_from(raw, offset)  # includes the terminating NUL
+    end = offset + 4 + length
+    if length == 0 or end > len(raw):
+        raise ValueError("string runs past the message")
+    return bytes(raw[offset + 4:end - 1]).decode(), end
+
+
+def _byte_sequence(raw: memoryview, offset: int) -> memoryview:
+    """A sequence<uint8> that must end the message exactly (as Image's and CompressedImage's data do)."""
+    offset = _align(offset, 4)
+    (length,) = _U32.unpack_from(raw, offset)
+    if offset + 4 + length != len(raw):
+        raise ValueError("data does not end the message")
+    return raw[offset + 4:]
+
+
+def image_fields(raw: bytes | memoryview, msgtype: str) -> ImageFields | CompressedImageFields | None:
+    """The fields of an Image or CompressedImage read in place; None where the bytes are not plain
+    little-endian CDR of that type (the caller deserialises those, and gets its error if damaged)."""
+    view = memoryview(raw)
+    if bytes(view[:2]) != CDR_LE:
+        return None
+    try:
+        _, offset = _string(view, 12)  # frame_id
+        if msgtype.endswith("CompressedImage"):
+            text, offset = _string(view, _align(offset, 4))
+            return CompressedImageFields(text, _byte_sequence(view, offset))
+        if not msgtype.endswith("Image"):
+            return None
+        height, width = struct.unpack_from("<II", view, _align(offset, 4))
+        encoding, offset = _string(view, _align(offset, 4) + 8)
+        (step,) = _U32.unpack_from(view, _align(offset + 1, 4))  # after is_bigendian (one byte)
+        return ImageFields(height, width, encoding, step, _byte_sequence(view, _align(offset + 1, 4) + 4))
+    except (struct.error, UnicodeDecodeError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ the clips and writes the tables in bag order.
 
 Where the time goes, and why it is spent this way (issue 36):
 - pass 1 reads stamps and joint values from the serialized bytes (`cdr_fields`), many messages
-  at once, instead of deserialising every message in Python; camera messages are not
-  deserialised at all (only their header stamp is read);
+  at once, instead of deserialising every message in Python; of camera messages only the header
+  stamp is read (in an indexed MCAP file, only its 12 bytes: `mcap_index`);
 - pass 2 hands each camera's picked messages to its own thread, which decodes (Pillow releases
   the GIL), resizes and encodes (PyAV releases it) frame by frame in timeline order, so one bag
   uses as many cores as it has cameras and no episode's frames are ever held in memory at once:
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from vla_core.data.bag_reader import Bag, BagError, deserialize, is_bag, open_bag
-from vla_core.data.cdr_fields import header_stamp, joint_values
+from vla_core.data.cdr_fields import HEADER_STAMP_BYTES, header_stamp, image_fields, joint_values
 from vla_core.data.convert_config import (
     COMMAND_TYPES,
     IMAGE_TYPES,
@@ -293,7 +293,8 @@ def _read_streams(bag: Bag, topics: dict[str, str], spec: EmbodimentSpec, config
     msgtypes: dict[str, str] = {}
     counts = dict.fromkeys(topics, 0)
     use_header = config.stamps == "header"
-    for topic, received, raw, msgtype in bag.raw_messages(set(role_of)):
+    cameras = frozenset(topic for role, topic in topics.items() if role.startswith("camera:"))
+    for topic, received, raw, msgtype in bag.raw_messages(set(role_of), heads=cameras, head_bytes=HEADER_STAMP_BYTES):
         role = role_of[topic]
         ordinal = counts[role]
         counts[role] += 1
@@ -481,7 +482,8 @@ class _CameraLane(threading.Thread):
             place, ordinal, raw, msgtype = item
             started = time.thread_time()
             try:
-                image = resize_rgb(message_to_rgb(deserialize(raw, msgtype)), self.width, self.height)
+                message = image_fields(raw, msgtype) or deserialize(raw, msgtype)  # in place: no copy of the pixels
+                image = resize_rgb(message_to_rgb(message), self.width, self.height)
             except ValueError as error:
                 self.error = (place, EpisodeSkipped(f"camera {self.camera!r} on {self.topic}, message {ordinal}: "
                                                     f"{error}"))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 CODECS = ("libx264", "libsvtav1")
 
@@ -57,6 +58,7 @@ class VideoEncoder:
         self._stream.pix_fmt = "yuv420p"
         self._stream.time_base = 1 / self._rate
         self._stream.thread_count = 1  # conversions run episodes in parallel processes instead
+        self._reformatter = VideoReformatter()
 
     def write(self, frames: np.ndarray) -> None:
         """Append (N, height, width, 3) uint8 RGB frames."""
@@ -67,13 +69,19 @@ class VideoEncoder:
             self.write_image(image)
 
     def write_image(self, image: np.ndarray, repeat: int = 1) -> None:
-        """Append one (height, width, 3) uint8 RGB image `repeat` times. A camera slower than the
-        dataset's rate repeats frames; a repeated image is converted to the encoder's pixel format
-        once, exactly as the encoder would convert it (same reformatter settings), not per copy."""
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        if repeat > 1:
-            context = self._stream.codec_context
-            frame = frame.reformat(context.width, context.height, context.format, threads=context.thread_count)
+        """Append one (height, width, 3) uint8 RGB image `repeat` times (a camera slower than the
+        dataset's rate repeats frames).
+
+        The image is handed to FFmpeg without a copy (rows may be padded, as a raw camera message's
+        are) and converted to yuv420p once, by one reformatter kept for the whole clip with the
+        settings the encoder itself would use (bilinear, the encoder's threads), so the pixels are
+        exactly those of letting the encoder convert. Made per frame, as `VideoFrame.reformat` does,
+        the converter's set-up cost more than the conversion at 224 x 224."""
+        if image.strides[1:] != (3, 1):  # a channel-reversed or column-strided view: FFmpeg needs packed rows
+            image = np.ascontiguousarray(image)
+        context = self._stream.codec_context
+        frame = self._reformatter.reformat(av.VideoFrame.from_numpy_buffer(image, format="rgb24"), context.width,
+                                           context.height, context.format, threads=context.thread_count)
         for _ in range(repeat):
             frame.pts = self.frames
             self._container.mux(self._stream.encode(frame))

@@ -1,0 +1,113 @@
+"""Messages of an MCAP storage file found through its message index and read in place.
+
+Why (issue 36): rosbags reads a topic's messages by reading every chunk that holds one, whole,
+and walking all of its records in Python, then copying each message out, so a conversion that
+wants 12 bytes of each 150 kB camera image (its header stamp, pass 1) reads every image, and pass
+2 copies each image three times before it is decoded. An indexed MCAP file (what rosbag2 and
+rosbags write) says where every message of every channel is: its MessageIndex records (log time,
+offset within the chunk) per chunk. Where the chunks are stored uncompressed, this reader takes
+those offsets as arrays, reads the record lengths of all of them at once, and slices each wanted
+message (or the head of it) straight out of a memory map: one copy, no walk over other channels'
+records.
+
+The order is rosbags' (`McapReader.messages`): by log time, ties in file order. A file this
+reader cannot serve as it stands (no chunk index, compressed chunks, an index that does not
+point at message records of its channel) gives None from `open_indexed`, and its caller reads it
+with rosbags instead.
+"""
+from __future__ import annotations
+
+import mmap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MESSAGE_OP = 0x05
+# a chunk record: opcode (1), length (8), start and end time (8 + 8), uncompressed size (8),
+# crc (4), compression string length (4) and its characters (none: uncompressed), records length (8)
+CHUNK_RECORDS_AT = 1 + 8 + 8 + 8 + 8 + 4 + 4 + 8
+# a message record: opcode (1), length (8), channel id (2), sequence (4), log and publish time (8 + 8)
+MESSAGE_DATA_AT = 1 + 8 + 2 + 4 + 8 + 8
+MESSAGE_FIELDS = 2 + 4 + 8 + 8  # what a message record's length counts besides the data
+
+
+@dataclass
+class Located:
+    """Where the wanted messages are, in reading order: per message its channel id, log time (ns),
+    and the file offset and length of its serialized data."""
+
+    channel: np.ndarray
+    log_time: np.ndarray
+    offset: np.ndarray
+    length: np.ndarray
+
+
+class IndexedMcap:
+    """One MCAP storage file (rosbags' McapReader, opened) read through its message index."""
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+        self._file = open(storage.path, "rb")  # noqa: SIM115 -- held open with the map until close()
+        self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def close(self) -> None:
+        self._map.close()
+        self._file.close()
+
+    def locate(self, channels: set[int]) -> Located | None:
+        """Every message of `channels` in reading order; None where the index does not describe the file."""
+        ids, times, offsets = [], [], []
+        for chunk in self._storage.chunks:
+            records = chunk.chunk_start_offset + CHUNK_RECORDS_AT
+            for channel, index_at in chunk.message_index_offsets.items():
+                if channel not in channels:
+                    continue
+                # a MessageIndex record: opcode (1), length (8), channel id (2), entries length (4), entries
+                if self._map[index_at] != 0x07:
+                    return None
+                size = int.from_bytes(self._map[index_at + 11:index_at + 15], "little")
+                entries = np.frombuffer(self._map[index_at + 15:index_at + 15 + size], "<u8").reshape(-1, 2)
+                ids.append(np.full(len(entries), channel, np.int64))
+                times.append(entries[:, 0].astype(np.int64))
+                offsets.append(entries[:, 1].astype(np.int64) + records)
+        if not ids:
+            return Located(*(np.zeros(0, np.int64) for _ in range(4)))
+        channel, log_time, record = np.concatenate(ids), np.concatenate(times), np.concatenate(offsets)
+        order = np.lexsort((record, log_time))  # rosbags' order: log time, then place in the file
+        channel, log_time, record = channel[order], log_time[order], record[order]
+        if record.size and (record.min() < 0 or record.max() + MESSAGE_DATA_AT > len(self._map)):
+            return None
+        view = np.frombuffer(self._map, np.uint8)
+        try:
+            heads = view[record[:, None] + np.arange(MESSAGE_DATA_AT)]  # a copy: the map can close later
+        finally:
+            del view
+        length = np.ascontiguousarray(heads[:, 1:9]).view("<u8")[:, 0].astype(np.int64) - MESSAGE_FIELDS
+        stored_channel = np.ascontiguousarray(heads[:, 9:11]).view("<u2")[:, 0]
+        if ((heads[:, 0] != MESSAGE_OP) | (stored_channel != channel) | (length < 0)).any():
+            return None
+        offset = record + MESSAGE_DATA_AT
+        if length.size and (offset + length).max() > len(self._map):
+            return None
+        return Located(channel, log_time, offset, length)
+
+    def read(self, located: Located, head: set[int], head_bytes: int) -> Iterator[tuple[int, int, bytes]]:
+        """(channel id, log time, bytes) per located message; of `head` channels' messages only the
+        first `head_bytes`, unless the message is not little-endian CDR (then all of it)."""
+        data = self._map
+        for channel, log_time, offset, length in zip(located.channel.tolist(), located.log_time.tolist(),
+                                                     located.offset.tolist(), located.length.tolist()):
+            if channel in head and length > head_bytes and data[offset:offset + 2] == b"\x00\x01":
+                length = head_bytes
+            yield channel, log_time, data[offset:offset + length]
+
+
+def open_indexed(storage: Any) -> IndexedMcap | None:
+    """An index reader for an opened rosbags McapReader whose chunks are indexed and uncompressed; else None."""
+    chunks = getattr(storage, "chunks", None)
+    if not chunks or any(chunk.compression for chunk in chunks) or not Path(storage.path).is_file():
+        return None
+    return IndexedMcap(storage)
