@@ -1,15 +1,16 @@
 """The chunk executor: owns the control clock and turns action chunks into safe robot commands.
 
 A timer at the control rate (on the node's own single-threaded executor, where every other
-callback is short, so nothing delays it) asks the
-ChunkScheduler which target to command at this tick and when to request the next chunk
-(synchronous, asynchronous with a committed prefix as in Xiaomi-Robotics-0, or ACT's temporal
-ensembling). Requests go to the policy node's GetActionChunk service without blocking the
-tick (the policy may run on another computer: each answer's round trip minus the inference time
-the policy reports is the network's share of the latency, in /diagnostics and the log); answers are validated, decoded with their chunk-start poses and solved by IK on a side
-node's executor thread (see side_executor.py), then handed to the scheduler. Every target passes the safety
-filter before the command interface sends it; anything refused means holding the last safe
-position.
+callback is short, so nothing delays it) runs one `ControlStep` (`vla_core.runtime.control_step`,
+the tick `vla eval` runs too): which target to command at this tick and when to request the
+next chunk (synchronous, asynchronous with a committed prefix as in Xiaomi-Robotics-0, or ACT's
+temporal ensembling). Requests go to the policy node's GetActionChunk service without blocking
+the tick (the policy may run on another computer: each answer's round trip minus the inference
+time the policy reports is the network's share of the latency, in /diagnostics and the log);
+answers are validated, decoded with their chunk-start poses and solved by IK (from the joints
+measured when the request went out) on a side node's executor thread (see side_executor.py),
+then handed to the step. Every target passes the safety filter before the command interface
+sends it; anything refused means holding the last safe position.
 
 The executor starts commanding with the first chunk target that passes the safety filter;
 from then on it commands every tick: the target, or the hold position while it waits, holds
@@ -41,20 +42,9 @@ from std_srvs.srv import Trigger
 from vla_core.embodiment import load_embodiment
 from vla_core.geometry import pose7_to_transform
 from vla_core.runtime.decoding import ChunkDecoder
+from vla_core.runtime.control_step import ControlStep, ExecutionSettings, StepRequest, StepState
 from vla_core.runtime.latency import LatencyWindow
-from vla_core.runtime.safety import (
-    JointLimits,
-    LimitPolicy,
-    SafetyFilter,
-    Watchdog,
-    WorkspaceBox,
-)
-from vla_core.runtime.scheduling import (
-    ChunkRequest,
-    ChunkScheduler,
-    ExecutionMode,
-    SchedulerConfig,
-)
+from vla_core.runtime.scheduling import ExecutionMode
 
 from vla_msgs.msg import PolicyStatus
 from vla_msgs.srv import GetActionChunk
@@ -80,18 +70,19 @@ from .sensor_inputs import JointStateReader
 from .side_executor import SideExecutor
 from .status import CauseLog, StatusReport, diagnostics_message, status_message
 
+DEFAULTS = ExecutionSettings()
 PARAMETERS = (
     Param("embodiment", "so101", "Embodiment profile: a name from config/embodiments or a YAML path."),
-    Param("mode", SchedulerConfig.mode.value, "Chunk execution: sync, async (committed prefix) or ensemble (ACT).",
+    Param("mode", DEFAULTS.mode.value, "Chunk execution: sync, async (committed prefix) or ensemble (ACT).",
           one_of(*(m.value for m in ExecutionMode))),
     Param("control_rate_hz", 0.0, "Control clock in Hz (10-200); 0 = the profile's control rate.",
           lambda v: None if v == 0 or 10 <= v <= 200 else "expected 0 or a rate in [10, 200]"),
-    Param("execute_steps", SchedulerConfig.execute_steps, "Rows executed before the next request (sync and async; "
-                                                         "async asks earlier when the latency would outlast the rest).",
+    Param("execute_steps", DEFAULTS.execute_steps, "Rows executed before the next request (sync and async; "
+                                                  "async asks earlier when the latency would outlast the rest).",
           positive),
-    Param("ensemble_interval", SchedulerConfig.ensemble_interval, "Ticks between requests in ensemble mode.",
+    Param("ensemble_interval", DEFAULTS.ensemble_interval, "Ticks between requests in ensemble mode.",
           positive),
-    Param("ensemble_decay", SchedulerConfig.ensemble_decay, "ACT's m in exp(-m i) for ensemble weights.",
+    Param("ensemble_decay", DEFAULTS.ensemble_decay, "ACT's m in exp(-m i) for ensemble weights.",
           in_range(0.0, 10.0)),
     Param("policy_service", "vla_policy/get_action_chunk", "GetActionChunk service of the policy node "
                                                           "(relative: resolved in this node's namespace)."),
@@ -105,15 +96,19 @@ PARAMETERS = (
                                    "servo_node/pose_target_cmds for a single arm."),
     Param("planning_group", "arm", "MoveIt planning group (command_interface 'moveit')."),
     Param("joint_state_topic", "", "JointState topic; empty = the profile's."),
-    Param("limit_policy", "clamp", "Targets beyond joint position or velocity limits: clamp or reject.",
+    Param("limit_policy", DEFAULTS.limit_policy, "Targets beyond joint position or velocity limits: clamp or reject.",
           one_of("clamp", "reject")),
-    Param("max_joint_velocity", 3.0, "Cap on the robot model's velocity limits (rad/s or m/s).", positive),
-    Param("max_jump", 0.5, "Largest step between consecutive targets in any arm joint before rejection "
-                           "(grippers are exempt: they switch in one step, limited by their velocity).", positive),
-    Param("workspace", [-1.0, -1.0, -0.2, 1.0, 1.0, 1.5], "End-effector box in the base frame: "
-                                                          "min x, y, z, max x, y, z (metres).", empty_or_length(6)),
-    Param("joint_state_timeout", 0.25, "Seconds without joint states before holding.", positive),
-    Param("chunk_timeout", 1.5, "Seconds without a chunk while executing before holding.", positive),
+    Param("max_joint_velocity", DEFAULTS.max_joint_velocity,
+          "Cap on the robot model's velocity limits (rad/s or m/s).", positive),
+    Param("max_jump", DEFAULTS.max_jump, "Largest step between consecutive targets in any arm joint before rejection "
+                                         "(grippers are exempt: they switch in one step, limited by their velocity).",
+          positive),
+    Param("workspace", list(DEFAULTS.workspace), "End-effector box in the base frame: "
+                                                 "min x, y, z, max x, y, z (metres).", empty_or_length(6)),
+    Param("joint_state_timeout", DEFAULTS.joint_state_timeout, "Seconds without joint states before holding.",
+          positive),
+    Param("chunk_timeout", DEFAULTS.chunk_timeout, "Seconds without a chunk while executing before holding.",
+          positive),
     Param("status_rate_hz", 2.0, "Rate of PolicyStatus and /diagnostics.", in_range(0.1, 50.0)),
     Param("realtime_priority", 0, "SCHED_FIFO priority (1-99) of the control thread, as ros2_control gives its "
                                   "loop; 0 = normal scheduling. Needs CAP_SYS_NICE or an rtprio limit.",
@@ -128,38 +123,19 @@ class ExecutorNode(Node):
         self.params = p = declare_and_read(self, PARAMETERS)
         self.spec = load_embodiment(p["embodiment"])
         self.decoder = ChunkDecoder(self.spec)
-        rate = p["control_rate_hz"] or self.spec.control_rate_hz
-        self.dt = 1.0 / rate
-        self.mode = ExecutionMode(p["mode"])
-        self.scheduler = ChunkScheduler(SchedulerConfig(self.mode, self.spec.chunk_size, p["execute_steps"],
-                                                        ensemble_interval=p["ensemble_interval"],
-                                                        ensemble_decay=p["ensemble_decay"]))
-        grippers = {arm.gripper_joint for arm in self.spec.arms}
-        max_jump = np.array([np.inf if name in grippers else p["max_jump"] for name in self.spec.joint_names])
-        self.safety = SafetyFilter(self._joint_limits(), self.dt, LimitPolicy(p["limit_policy"]), max_jump,
-                                   WorkspaceBox(np.array(p["workspace"][:3]), np.array(p["workspace"][3:]))
-                                   if p["workspace"] else None)
-        self.watchdog = Watchdog({"joint_states": p["joint_state_timeout"], "chunks": p["chunk_timeout"]})
+        self.step = ControlStep(self.spec, self.decoder, ExecutionSettings.from_parameters(p))
+        self.dt = self.step.dt
         self.joint_reader = JointStateReader(self.spec.joint_names, p["joint_state_topic"] or self.spec.joint_state_topic)
         self._causes = CauseLog(self.get_logger())
         self._latency = LatencyWindow()
         self._round_trip = LatencyWindow()  # request sent -> answer received, monotonic wall time
         self._network = LatencyWindow()  # round trip minus the policy's reported inference time
         self._answered = 0  # chunk requests answered with a chunk
-        self._lock = threading.Lock()
-        self._tick = 0
-        self._measured: np.ndarray | None = None
-        self._last_command: np.ndarray | None = None
-        self._hold: np.ndarray | None = None
-        self._commanding = False
-        self._idle = False  # the policy said it has no instruction; cleared by the next chunk
-        self._last_chunk_id = 0
-        self._stopped = False
+        self._lock = threading.Lock()  # guards the step, which the answer thread feeds
         self._chunks: dict[int, ReceivedChunk] = {}
         self._chunks_received = 0
         self._retry_at = 0.0
         self._request_sent_at: float | None = None
-        self._state, self._detail = PolicyStatus.STATE_WAITING, "waiting for joint states"
 
         guard = self._causes.guard  # an exception escaping a callback would end its thread or the node
         self.create_subscription(JointState, self.joint_reader.topic, guard("joint_state_callback_failed",
@@ -177,16 +153,10 @@ class ExecutorNode(Node):
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0 / p["status_rate_hz"], guard("status_failed", self._publish_status))
         self.create_timer(self.dt, guard("control_tick_failed", self._on_control_tick))
-        self.get_logger().info(f"{self.mode.value} execution of {self.spec.name} at {rate:g} Hz through "
+        self.get_logger().info(f"{p['mode']} execution of {self.spec.name} at {1.0 / self.dt:g} Hz through "
                                f"{p['command_interface']}, chunks from {p['policy_service']}")
 
     # ---- set-up ----------------------------------------------------------------------------
-    def _joint_limits(self) -> JointLimits:
-        kinematics = self.decoder.kinematics
-        lower, upper = kinematics.position_limits()
-        velocity = np.minimum(kinematics.velocity_limits(), self.params["max_joint_velocity"])
-        return JointLimits(self.spec.joint_names, lower, upper, velocity)
-
     def _command_interface(self) -> CommandInterface:
         p = self.params
         if p["command_interface"] == "joint_trajectory":
@@ -199,7 +169,8 @@ class ExecutorNode(Node):
 
     def _measured_joints(self) -> np.ndarray | None:
         with self._lock:
-            return None if self._measured is None else self._measured.copy()
+            measured = self.step.measured
+            return None if measured is None else measured.copy()
 
     def now(self) -> float:
         return self.get_clock().now().nanoseconds / 1e9
@@ -210,15 +181,11 @@ class ExecutorNode(Node):
         if joints is None:
             return
         with self._lock:
-            self._measured = joints
-            self.watchdog.feed("joint_states", self.now())
+            self.step.observe_joints(joints, self.now())
 
     def stop(self, source: str) -> None:
         with self._lock:
-            self._stopped = True
-            self.scheduler.reset()
-            self._hold = self._hold_position()
-        self.safety.counts["stop"] += 1
+            self.step.stop()
         self.get_logger().warning(f"stopped by {source}: holding; resume needs a fresh chunk")
 
     def _on_stop_service(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
@@ -228,62 +195,58 @@ class ExecutorNode(Node):
 
     def _on_resume_service(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._lock:
-            was_stopped, self._stopped = self._stopped, False
-            self.scheduler.reset()
+            was_stopped = self.step.resume()
         response.success = True
         response.message = "resumed: moving again with the next fresh chunk" if was_stopped else "was not stopped"
         self.get_logger().info(response.message)
         return response
 
     # ---- chunk requests --------------------------------------------------------------------
-    def _send_request(self, request: ChunkRequest, now: float) -> None:
+    def _send_request(self, request: StepRequest, now: float) -> None:
         """Called with the lock held, from the control tick; the answer arrives on another thread."""
         if now < self._retry_at or not self._client.service_is_ready():
-            self.scheduler.cancel_pending()
+            self.step.cancel(request)
             if now >= self._retry_at:
                 self._causes.report("policy_unavailable", f"policy service {self.params['policy_service']} is not "
                                                           "available; holding until it is")
                 self._retry_at = now + self.params["retry_interval"]
             return
         msg = GetActionChunk.Request()
-        if request.source_chunk_id and len(request.committed_rows):
-            source = self._chunks[request.source_chunk_id]
-            rows = source.actions[request.source_start_step: request.source_start_step + len(request.committed_rows)]
-            msg.source_chunk_id, msg.source_start_step = request.source_chunk_id, request.source_start_step
+        chunk = request.chunk
+        if chunk.has_prefix:
+            rows = chunk.committed_actions(self._chunks[chunk.source_chunk_id].actions)
+            msg.source_chunk_id, msg.source_start_step = chunk.source_chunk_id, chunk.source_start_step
             msg.prefix_length, msg.committed_actions = len(rows), rows.reshape(-1).tolist()
         self._request_sent_at = now
         # wall time, not ROS time: under use_sim_time the ROS clock says nothing about the network
         self._client.call_async(msg).add_done_callback(
             self._causes.guard("answer_failed", partial(self._on_response, request, time.monotonic())))
 
-    def _refuse(self, request: ChunkRequest, cause: str, message: str) -> None:
+    def _refuse(self, request: StepRequest, cause: str, message: str) -> None:
         self._causes.report(cause, message)
         with self._lock:
-            if self.scheduler.pending is not None and self.scheduler.pending.request_id == request.request_id:
-                self.scheduler.cancel_pending()
+            if self.step.cancel(request):
                 self._retry_at = self.now() + self.params["retry_interval"]
 
-    def _go_idle(self, request: ChunkRequest) -> None:
-        """The policy has nothing to execute: drop the chunk, stop commanding and forget the last
-        command, so the next goal's first target is checked against the joints measured then."""
+    def _go_idle(self, request: StepRequest) -> None:
+        """The policy has nothing to execute: the step stops commanding (see `ControlStep.go_idle`)."""
         with self._lock:
-            pending = self.scheduler.pending
-            if pending is None or pending.request_id != request.request_id:
+            was_commanding = self.step.commanding
+            if not self.step.go_idle(request):
                 return  # an answer to an older request: a newer one may already serve a new goal
-            if self._commanding:
+            if was_commanding:
                 self.get_logger().info("the policy has no instruction: idle, not commanding until the next goal")
-            self.scheduler.reset()
-            self._commanding, self._idle, self._last_command, self._hold = False, True, None, None
             self._retry_at = self.now() + self.params["retry_interval"]
 
-    def _on_response(self, request: ChunkRequest, sent_at: float, future) -> None:
+    def _on_response(self, request: StepRequest, sent_at: float, future) -> None:
         response = future.result()
         if response is not None and response.idle:
             self._go_idle(request)
             return
         if response is None or not response.success:
             reason = response.message if response is not None else "no answer"
-            self._refuse(request, "policy_refused", f"policy refused chunk request {request.request_id}: {reason}")
+            self._refuse(request, "policy_refused", f"policy refused chunk request {request.chunk.request_id}: "
+                                                    f"{reason}")
             return
         self._record_round_trip(time.monotonic() - sent_at, response.chunk.inference_latency)
         try:
@@ -291,9 +254,7 @@ class ExecutorNode(Node):
             self._check_chunk(chunk)
             start = self.decoder.start_from_message_fields(pose7_to_transform(chunk.start_poses),
                                                            chunk.start_positions)
-            with self._lock:
-                seed = self._measured if self._measured is not None else start.joints
-            targets = self.decoder.joint_targets(chunk.actions, start, seed)
+            targets = self.step.chunk_targets(request, chunk.actions, start)
         except (ChunkMessageError, ValueError) as error:
             self._refuse(request, "bad_chunk", f"chunk refused: {error}")
             return
@@ -301,15 +262,11 @@ class ExecutorNode(Node):
             self._causes.report("ik_unreachable", f"chunk {chunk.chunk_id}: rows {list(targets.unreachable_rows)} are "
                                                   "out of reach of IK; the robot holds at those steps")
         with self._lock:
-            pending = self.scheduler.pending
-            if pending is None or pending.request_id != request.request_id:
+            if not self.step.on_chunk(request, chunk.chunk_id, targets.positions, self.now()):
                 return  # stopped or timed out meanwhile: the answer is stale
             self._chunks[chunk.chunk_id] = chunk
             for old in [cid for cid in self._chunks if cid < chunk.chunk_id - 8]:
                 del self._chunks[old]
-            self.scheduler.on_chunk(request.request_id, chunk.chunk_id, targets.positions, self._tick)
-            self._idle = False
-            self.watchdog.feed("chunks", self.now())
             self._chunks_received += 1
             self._latency.add(chunk.inference_latency)
 
@@ -342,89 +299,27 @@ class ExecutorNode(Node):
     def _on_control_tick(self) -> None:
         now = self.now()
         with self._lock:
-            self._tick += 1
-            tick = self._tick
-            if self._request_sent_at is not None and self.scheduler.pending is not None \
+            if self._request_sent_at is not None and self.step.pending is not None \
                     and now - self._request_sent_at > self.params["request_timeout"]:
                 self._causes.report("request_timeout", f"no answer to a chunk request within "
                                                        f"{self.params['request_timeout']} s")
-                self.scheduler.cancel_pending()
-            decision = None if self._stopped else self.scheduler.tick(tick)
-            if decision is not None and decision.request is not None:
-                self._send_request(decision.request, now)
-            command, new_chunk = self._choose_command(decision, now)
-            lookahead = self.scheduler.upcoming(tick) if new_chunk and command is not None else np.zeros((0, 0))
-        if command is None:
-            return
-        if len(lookahead):  # a controller executes these if the executor goes silent: the same filter applies
-            lookahead = self.safety.admissible_rows(lookahead, command, self._eef_positions)
-        self.command.send(command, lookahead.reshape(-1, len(command)), self.dt, new_chunk)
-
-    def _eef_positions(self, joints: np.ndarray) -> np.ndarray:
-        return self.decoder.end_effector_positions(joints)
-
-    def _hold_position(self) -> np.ndarray | None:
-        if self._hold is not None:
-            return self._hold
-        return self._last_command if self._last_command is not None else self._measured
-
-    def _enter_hold(self, state: int, detail: str, cause: str | None) -> np.ndarray | None:
-        if cause is not None and self._state != state:  # count each entry into the hold, not every tick
-            self.safety.counts[cause] += 1
-            if self.safety.counts[cause] == 1:
-                self.get_logger().warning(f"holding: {detail}")
-        self._state, self._detail = state, detail
-        self._hold = self._hold_position()
-        return self._hold if self._commanding else None
-
-    def _choose_command(self, decision, now: float) -> tuple[np.ndarray | None, bool]:
-        """The command of this tick (None = send nothing) and whether a new chunk starts. Lock held."""
-        if self._stopped:
-            return self._enter_hold(PolicyStatus.STATE_STOPPED, "stopped: resume needs a fresh chunk", None), False
-        quiet = [s for s in self.watchdog.expired(now) if s.startswith("joint_states")]
-        if quiet:
-            return self._enter_hold(PolicyStatus.STATE_HOLDING, f"no joint states: {quiet[0]}",
-                                    "watchdog:joint_states"), False
-        if self._measured is None:
-            return None, False
-        if decision.target is None:
-            waiting_since_chunk = [s for s in self.watchdog.expired(now) if s.startswith("chunks")]
-            if self._commanding and self.mode is ExecutionMode.ASYNC:
-                self.safety.counts["starved_ticks"] += 1
-            if self._commanding and waiting_since_chunk:
-                return self._enter_hold(PolicyStatus.STATE_HOLDING, f"no chunk: {waiting_since_chunk[0]}",
-                                        "watchdog:chunks"), False
-            if self._idle:  # nothing to hold: the robot's controller keeps the last command
-                self._state, self._detail = PolicyStatus.STATE_READY, "idle: the policy has no instruction"
-                return None, False
-            return self._enter_hold(PolicyStatus.STATE_WAITING, "waiting for a chunk", None), False
-        previous = self._last_command if self._last_command is not None else self._measured
-        positions = (self._eef_positions(decision.target)
-                     if self.safety.workspace is not None and np.all(np.isfinite(decision.target)) else None)
-        verdict = self.safety.check(decision.target, previous, positions)
-        for cause in verdict.first_occurrences:
-            self.get_logger().warning(f"safety: {cause} at chunk {decision.chunk_id} row {decision.row}; "
-                                      "further occurrences are counted in the status")
-        if verdict.command is None:
-            return self._enter_hold(PolicyStatus.STATE_HOLDING, f"target refused: {', '.join(verdict.causes)}",
-                                    None), False
-        new_chunk = decision.chunk_id != self._last_chunk_id
-        self._last_chunk_id = decision.chunk_id
-        self._commanding, self._hold = True, None
-        self._last_command = verdict.command
-        self.safety.counts["commands"] += 1
-        self._state, self._detail = PolicyStatus.STATE_RUNNING, f"executing chunk {decision.chunk_id}"
-        return verdict.command, new_chunk
+                self.step.scheduler.cancel_pending()
+            outcome = self.step.tick(now)
+            if outcome.request is not None:
+                self._send_request(outcome.request, now)
+        for warning in outcome.warnings:
+            self.get_logger().warning(warning)
+        if outcome.command is not None:
+            self.command.send(outcome.command, outcome.lookahead, self.dt, outcome.new_chunk)
 
     # ---- status ----------------------------------------------------------------------------
     def _publish_status(self) -> None:
         with self._lock:
-            counters = dict(self.safety.counts)
-            state, detail = self._state, self._detail
+            counters, holds = self.step.counters(), self.step.holds
+            state, detail = STATES[self.step.state], self.step.detail
             chunks, latency = self._chunks_received, self._latency.summary()
             round_trip, network = self._round_trip.summary(), self._network.summary()
         counters.update(self._causes.counts)
-        holds = sum(v for k, v in self.safety.counts.items() if k not in ("commands", "starved_ticks"))
         report = StatusReport(state, detail, self.params["policy_service"], self.spec.name, chunks=chunks,
                               latency=latency, rejected_inputs=self._causes.total, safety_holds=holds,
                               counters=counters, round_trip=round_trip, network=network,
@@ -463,6 +358,9 @@ def _raise_priority(node: ExecutorNode) -> None:
                                   "scheduling (grant CAP_SYS_NICE or an rtprio limit in limits.conf)")
 
 
+STATES = {StepState.WAITING: PolicyStatus.STATE_WAITING, StepState.RUNNING: PolicyStatus.STATE_RUNNING,
+          StepState.HOLDING: PolicyStatus.STATE_HOLDING, StepState.STOPPED: PolicyStatus.STATE_STOPPED,
+          StepState.IDLE: PolicyStatus.STATE_READY}  # idle: ready for the next goal
 NETWORK_LOG_EVERY = 100  # answers between log lines on the round trip (the first is logged too)
 GIL_SWITCH_INTERVAL = 0.0005  # s; Python's default 5 ms would let an IK solve delay a control tick that long
 

@@ -43,6 +43,7 @@ from vla_core.model.batching import Observation, backward_velocity
 from vla_core.runtime.decoding import ChunkDecoder, ChunkStart
 from vla_core.runtime.latency import LatencyWindow
 from vla_core.runtime.observation_sync import AssembledObservation, ObservationAssembler
+from vla_core.runtime.policy_inputs import committed_prefix, policy_observation
 
 from vla_msgs.action import ExecuteInstruction
 from vla_msgs.msg import ActionChunk, PolicyStatus
@@ -342,9 +343,9 @@ class PolicyNode(LifecycleNode):
         if first + request.prefix_length > len(source.rows):
             raise RequestRefused("bad_prefix", f"prefix rows {first}..{first + request.prefix_length - 1} are outside "
                                                f"source chunk {request.source_chunk_id}'s {len(source.rows)} rows")
-        rows = np.vstack([source.rows[:first], committed.reshape(request.prefix_length, dims)])
         try:
-            return self.decoder.reexpress(rows, first, source.start, start)
+            return committed_prefix(self.decoder, source.rows, source.start, first,
+                                    committed.reshape(request.prefix_length, dims), start)
         except ValueError as error:  # e.g. an all-zero rotate-6D column: no rotation to re-express
             raise RequestRefused("bad_prefix", f"the committed rows of source chunk {request.source_chunk_id} are not "
                                                f"valid {self.spec.action_space} actions: {error}") from error
@@ -358,10 +359,8 @@ class PolicyNode(LifecycleNode):
         start = self.decoder.start_from_joints(joints)
         prefix = self._prefix(request, start)
         spec = self.spec
-        inputs = Observation(
-            main_image=observation.samples[spec.main_camera.name].data, state=joints,
-            wrist_images={c.name: observation.samples[c.name].data for c in spec.wrist_cameras},
-            tool_poses=self.decoder.tool_poses(start), joint_velocity=_joint_velocity(observation))
+        inputs = policy_observation(spec, self.decoder, {c.name: observation.samples[c.name].data for c in spec.cameras},
+                                    start, _joint_velocity(observation))
         if not self._inferring.acquire(blocking=False):
             raise RequestRefused("busy", "a chunk is being computed for an earlier request; one request at a time")
         try:

@@ -1,12 +1,13 @@
 """One closed-loop episode in simulated time: the executor node's loop without ROS.
 
-Time is the simulation's. Every control tick (the profile's rate) does what the executor node
-does: hand an arrived chunk to the `ChunkScheduler`, ask it for this tick's target and maybe a
-request, pass the target through the `SafetyFilter` and command it like a joint trajectory
-controller would receive it (`TrajectoryFollower`, interpolated over one tick, followed at
-every physics step). A request renders the cameras at that instant (the only time anything is
-rendered: rendering dominates the cost on a CPU) and runs the policy and the `ChunkDecoder`
-at once, timing them; the chunk then arrives that much simulated time later, while the
+Time is the simulation's. Every control tick (the profile's rate) runs the executor node's own
+`ControlStep` (`vla_core.runtime.control_step`: chunk scheduling, safety filter, holds) and
+sends its command the way a joint trajectory controller receives it from the node (the target
+one tick ahead, the checked rows after it; `TrajectoryFollower`, followed at every physics
+step). A request renders the cameras at that instant (the only time anything is rendered:
+rendering dominates the cost on a CPU), builds the observation and the committed prefix as the
+policy node does (`vla_core.runtime.policy_inputs`), and runs the policy and the chunk's
+decoding at once, timing them; the chunk then arrives that much simulated time later, while the
 simulation goes on: in async mode the robot keeps executing the committed rows meanwhile, in
 sync mode it holds. A fixed `latency` can replace the measurement, to model another computer
 or to test the timing exactly.
@@ -15,69 +16,18 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.evaluation.environments import SimScene, SimTaskDefinition
 from vla_core.evaluation.policies import PolicyUnderTest
-from vla_core.model.batching import Observation, backward_velocity
+from vla_core.model.batching import backward_velocity
+from vla_core.runtime.control_step import ControlStep, ExecutionSettings, StepOutcome, StepRequest
 from vla_core.runtime.decoding import ChunkDecoder, ChunkStart
-from vla_core.runtime.safety import JointLimits, LimitPolicy, SafetyFilter, WorkspaceBox
-from vla_core.runtime.scheduling import ChunkRequest, ChunkScheduler, ExecutionMode, SchedulerConfig
+from vla_core.runtime.policy_inputs import committed_prefix, policy_observation
 from vla_core.sim.trajectory_follower import TrajectoryFollower
-
-
-@dataclass(frozen=True)
-class ExecutionSettings:
-    """The executor node's parameters that shape execution, with the node's defaults
-    (`config/policy.yaml` overrides them through `from_params_file`)."""
-
-    mode: ExecutionMode = SchedulerConfig.mode
-    control_rate_hz: float = 0.0  # 0 = the profile's rate
-    execute_steps: int = SchedulerConfig.execute_steps
-    ensemble_interval: int = SchedulerConfig.ensemble_interval
-    ensemble_decay: float = SchedulerConfig.ensemble_decay
-    limit_policy: str = "clamp"
-    max_joint_velocity: float = 3.0
-    max_jump: float = 0.5
-    workspace: tuple[float, ...] = (-1.0, -1.0, -0.2, 1.0, 1.0, 1.5)
-
-    @classmethod
-    def from_params_file(cls, path: Path, **overrides) -> ExecutionSettings:
-        """The parameters a node parameter file gives `vla_executor` (in any namespace), then `overrides`."""
-        from vla_core.up import node_parameters
-
-        params = node_parameters(path, "vla_executor")
-        names = {f.name for f in fields(cls)}
-        values = {name: params[name] for name in names if name in params}
-        values.update(overrides)
-        values["mode"] = ExecutionMode(values.get("mode", cls.mode))
-        if "workspace" in values:
-            values["workspace"] = tuple(values["workspace"])
-        return cls(**values)
-
-    def scheduler_config(self, chunk_size: int) -> SchedulerConfig:
-        """The executor's chunk scheduling with these settings, for chunks of `chunk_size` rows."""
-        return SchedulerConfig(self.mode, chunk_size, self.execute_steps, ensemble_interval=self.ensemble_interval,
-                               ensemble_decay=self.ensemble_decay)
-
-
-def build_safety_filter(spec: EmbodimentSpec, decoder: ChunkDecoder, dt: float,
-                        settings: ExecutionSettings) -> SafetyFilter:
-    """The executor node's filter: robot-model limits (velocity capped), grippers exempt from
-    `max_jump`, the workspace box."""
-    kinematics = decoder.kinematics
-    lower, upper = kinematics.position_limits()
-    velocity = np.minimum(kinematics.velocity_limits(), settings.max_joint_velocity)
-    grippers = {arm.gripper_joint for arm in spec.arms}
-    max_jump = np.array([np.inf if name in grippers else settings.max_jump for name in spec.joint_names])
-    workspace = (WorkspaceBox(np.array(settings.workspace[:3]), np.array(settings.workspace[3:]))
-                 if settings.workspace else None)
-    return SafetyFilter(JointLimits(spec.joint_names, lower, upper, velocity), dt,
-                        LimitPolicy(settings.limit_policy), max_jump, workspace)
 
 
 @dataclass
@@ -118,7 +68,7 @@ class EpisodeResult:
 
 @dataclass
 class _InFlight:
-    request: ChunkRequest
+    request: StepRequest
     chunk_id: int
     targets: np.ndarray
     usable_tick: int
@@ -155,57 +105,42 @@ class ClosedLoop:
         task = self.definition.draw_task(seed, scene)
         instruction = task.instruction(wording, seed)
         self.policy.start_episode(scene, task, seed)
-        scheduler = ChunkScheduler(self.settings.scheduler_config(spec.chunk_size))
-        safety = build_safety_filter(spec, self.decoder, self.dt, self.settings)
+        step = ControlStep(spec, self.decoder, self.settings)
         follower = TrajectoryFollower(scene.joint_positions())
         trace = EpisodeTrace()
         served: dict[int, tuple[np.ndarray, ChunkStart]] = {}
         latencies: list[float] = []
         in_flight: _InFlight | None = None
-        last_command: np.ndarray | None = None
-        measured = scene.joint_positions()  # the previous tick's, which the joints' velocity is measured from
-        starved = held = targeted = refused = 0
+        measured = scene.joint_positions()
+        held = targeted = refused = 0
         success_at: float | None = None
         closest = math.inf
         limit = self.definition.time_limit if time_limit is None else time_limit
         for tick in range(int(math.ceil(limit * self.rate - 1e-9))):
             now = tick * self.dt
             if in_flight is not None and in_flight.usable_tick == tick:
-                scheduler.on_chunk(in_flight.request.request_id, in_flight.chunk_id, in_flight.targets, tick - 1)
+                step.on_chunk(in_flight.request, in_flight.chunk_id, in_flight.targets, now)
                 in_flight = None
-            decision = scheduler.tick(tick)
-            if decision.request is not None:
-                in_flight = self._request(decision.request, tick, instruction, seed, measured, served, latencies,
+            earlier, measured = measured, scene.joint_positions()  # the joints' velocity is measured from `earlier`
+            step.observe_joints(measured, now)
+            outcome = step.tick(now)
+            if outcome.request is not None:
+                in_flight = self._request(step, outcome.request, tick, instruction, seed, earlier, served, latencies,
                                           trace if keep_frames else None)
                 trace.request_ticks[in_flight.chunk_id] = tick
-            measured = scene.joint_positions()
             closest = min(closest, self.definition.tool_distance(scene, task))
-            command = None
-            if decision.target is not None:
-                previous = last_command if last_command is not None else measured
-                positions = (self.decoder.end_effector_positions(decision.target)
-                             if safety.workspace is not None and np.all(np.isfinite(decision.target)) else None)
-                command = safety.check(decision.target, previous, positions).command
-                targeted += 1
-                refused += command is None
-            if command is not None:
-                last_command = command
-                follower.replace(now, np.array([self.dt]), command[None], now)
-            elif last_command is not None:
-                held += 1  # the follower keeps the last command: that is the hold
-                starved += decision.target is None and self.settings.mode is ExecutionMode.ASYNC
-            trace.times.append(now)
-            trace.commands.append(command if command is not None else np.full(spec.state_dim, np.nan))
-            trace.measured.append(measured)
-            trace.chunk_ids.append(decision.chunk_id if command is not None else 0)
-            trace.rows.append(decision.row if command is not None else -1)
+            self._send(follower, outcome, now)
+            targeted += outcome.targeted
+            refused += outcome.targeted and not outcome.fresh
+            held += outcome.holding
+            self._record(trace, outcome, now, measured)
             self._advance(follower, (tick + 1) * self.dt)
             if self.definition.succeeded(scene, task):
                 success_at = scene.time
                 break
         return EpisodeResult(seed, wording, instruction, success_at is not None, success_at, scene.time,
-                             time.perf_counter() - started, latencies, starved, held, targeted, refused,
-                             dict(safety.counts), closest, trace)
+                             time.perf_counter() - started, latencies, step.counts["starved_ticks"], held, targeted,
+                             refused, dict(step.safety.counts), closest, trace)
 
     # ---- internals ---------------------------------------------------------------------------
     def _advance(self, follower: TrajectoryFollower, until: float) -> None:
@@ -215,9 +150,23 @@ class ClosedLoop:
             scene.command(follower.target(scene.time))
             scene.step(scene.timestep)
 
-    def _request(self, request: ChunkRequest, tick: int, instruction: str, seed: int, earlier_joints: np.ndarray,
-                 served: dict[int, tuple[np.ndarray, ChunkStart]], latencies: list[float],
-                 trace: EpisodeTrace | None) -> _InFlight:
+    def _send(self, follower: TrajectoryFollower, outcome: StepOutcome, now: float) -> None:
+        """What the executor's joint trajectory command sends: the row one tick ahead, then the
+        checked look-ahead rows a tick apart (the next tick replaces them)."""
+        if outcome.command is not None:
+            rows = np.vstack([outcome.command[None], outcome.lookahead])
+            follower.replace(now, self.dt * np.arange(1, len(rows) + 1), rows, now)
+
+    def _record(self, trace: EpisodeTrace, outcome: StepOutcome, now: float, measured: np.ndarray) -> None:
+        trace.times.append(now)
+        trace.commands.append(outcome.command if outcome.fresh else np.full(self.spec.state_dim, np.nan))
+        trace.measured.append(measured)
+        trace.chunk_ids.append(outcome.chunk_id)
+        trace.rows.append(outcome.row)
+
+    def _request(self, step: ControlStep, request: StepRequest, tick: int, instruction: str, seed: int,
+                 earlier_joints: np.ndarray, served: dict[int, tuple[np.ndarray, ChunkStart]],
+                 latencies: list[float], trace: EpisodeTrace | None) -> _InFlight:
         """Observe now (`earlier_joints`: measured one tick ago), infer and decode now; the chunk
         is usable `latency` later (at least next tick)."""
         spec, decoder = self.spec, self.decoder
@@ -228,17 +177,16 @@ class ClosedLoop:
         computing = time.perf_counter()
         start = decoder.start_from_joints(joints)
         prefix = None
-        if request.source_chunk_id and len(request.committed_rows):
-            rows, source = served[request.source_chunk_id]
-            end = request.source_start_step + len(request.committed_rows)
-            prefix = decoder.reexpress(rows[:end], request.source_start_step, source, start)
+        chunk = request.chunk
+        if chunk.has_prefix:
+            rows, source = served[chunk.source_chunk_id]
+            prefix = committed_prefix(decoder, rows, source, chunk.source_start_step, chunk.committed_actions(rows),
+                                      start)
         chunk_id = len(served) + 1
-        observation = Observation(images[spec.main_camera.name], joints,
-                                  {camera.name: images[camera.name] for camera in spec.wrist_cameras},
-                                  tool_poses=decoder.tool_poses(start),
-                                  joint_velocity=backward_velocity(joints, earlier_joints, self.dt))
+        observation = policy_observation(spec, decoder, images, start,
+                                         backward_velocity(joints, earlier_joints, self.dt))
         predicted = self.policy.predict_chunk(observation, instruction, spec.name, prefix, seed * 1000 + chunk_id)
-        targets = decoder.joint_targets(predicted.actions, start, joints).positions
+        targets = step.chunk_targets(request, predicted.actions, start).positions
         measured = time.perf_counter() - computing
         latencies.append(measured)
         served[chunk_id] = (predicted.actions, start)

@@ -53,6 +53,15 @@ class ChunkRequest:
     source_start_step: int  # row of that chunk where the prefix starts
     committed_rows: np.ndarray  # (d, D) absolute targets of the prefix, empty (0, D) without one
 
+    @property
+    def has_prefix(self) -> bool:
+        return bool(self.source_chunk_id) and len(self.committed_rows) > 0
+
+    def committed_actions(self, source_actions: np.ndarray) -> np.ndarray:
+        """The prefix in the policy's terms: the source chunk's action rows (`source_actions`, as the
+        policy predicted them) that `committed_rows` were decoded from."""
+        return source_actions[self.source_start_step: self.source_start_step + len(self.committed_rows)]
+
 
 @dataclass(frozen=True)
 class TickDecision:
