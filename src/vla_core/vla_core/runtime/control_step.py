@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vla_core.config_files import node_parameters
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.kinematics import RobotKinematics
 from vla_core.runtime.decoding import ChunkDecoder, ChunkStart, JointTargets
@@ -66,8 +67,6 @@ class ExecutionSettings:
     @classmethod
     def from_params_file(cls, path: Path, **overrides) -> ExecutionSettings:
         """The parameters a node parameter file gives `vla_executor` (in any namespace), then `overrides`."""
-        from vla_core.up import node_parameters
-
         return cls.from_parameters(node_parameters(path, "vla_executor"), **overrides)
 
     def control_period(self, spec: EmbodimentSpec) -> float:
