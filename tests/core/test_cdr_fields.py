@@ -8,9 +8,9 @@ import sys
 
 import numpy as np
 from vla_core.data.bag_reader import deserialize
-from vla_core.data.cdr_fields import header_stamp, joint_values
+from vla_core.data.cdr_fields import header_stamp, image_fields, joint_values
 
-from tests.core.bag_factory import JOINT_STATE, TRAJECTORY, TYPESTORE, _header
+from tests.core.bag_factory import COMPRESSED, IMAGE, JOINT_STATE, TRAJECTORY, TYPESTORE, BagSpec, _header, _image_message
 
 JointState = TYPESTORE.types[JOINT_STATE]
 Trajectory = TYPESTORE.types[TRAJECTORY]
@@ -74,6 +74,24 @@ def test_trajectories_read_the_first_point_and_one_without_points_falls_back() -
     for position, (_, _, got_names, values) in found.items():
         msg = deserialize(raws[position], TRAJECTORY)
         assert list(got_names) == names and values == msg.points[0].positions.tolist()
+
+
+def test_images_read_in_place_as_deserialised_and_odd_ones_fall_back() -> None:
+    """Image (row padding, odd frame_id lengths) and CompressedImage fields equal deserialisation's,
+    `data` a view of the bytes; damaged or big-endian messages give None (the caller deserialises)."""
+    for encoding, padding, kind in (("rgb8", 0, IMAGE), ("bgra8", 8, IMAGE), ("mono8", 3, IMAGE), ("jpeg", 0, COMPRESSED)):
+        msg = _image_message(BagSpec(("a",), {}, image_size=10, row_padding=padding), 5, 1, encoding)
+        for frame_id in ("", "cam", "camera_optical"):
+            msg.header.frame_id = frame_id
+            raw = bytes(TYPESTORE.serialize_cdr(msg, kind))
+            fields, back = image_fields(raw, kind), deserialize(raw, kind)
+            assert isinstance(fields.data, memoryview) and bytes(fields.data) == bytes(back.data)
+            names = ("format",) if kind == COMPRESSED else ("height", "width", "encoding", "step")
+            assert [getattr(fields, name) for name in names] == [getattr(back, name) for name in names]
+            assert bytes(image_fields(raw + b"\0\0", kind).data) == bytes(back.data)  # end padding
+            assert image_fields(raw[:-1], kind) is None  # cut short
+            assert image_fields(raw + bytes(4), kind) is None  # more than padding after the data
+        assert image_fields(bytes(TYPESTORE.serialize_cdr(msg, kind, little_endian=False)), kind) is None
 
 
 def test_vla_convert_reaches_its_bags_without_heavy_imports() -> None:

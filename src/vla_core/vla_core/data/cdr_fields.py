@@ -83,12 +83,14 @@ def _string(raw: memoryview, offset: int) -> tuple[str, int]:
 
 
 def _byte_sequence(raw: memoryview, offset: int) -> memoryview:
-    """A sequence<uint8> that must end the message exactly (as Image's and CompressedImage's data do)."""
+    """A sequence<uint8> that ends the message (as Image's and CompressedImage's data do), but for
+    the up to 3 bytes of padding some middlewares append to a multiple of 4."""
     offset = _align(offset, 4)
     (length,) = _U32.unpack_from(raw, offset)
-    if offset + 4 + length != len(raw):
+    end = offset + 4 + length
+    if not 0 <= len(raw) - end <= 3:
         raise ValueError("data does not end the message")
-    return raw[offset + 4:]
+    return raw[offset + 4:end]
 
 
 def image_fields(raw: bytes | memoryview, msgtype: str) -> ImageFields | CompressedImageFields | None:

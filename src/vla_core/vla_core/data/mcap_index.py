@@ -6,9 +6,10 @@ wants 12 bytes of each 150 kB camera image (its header stamp, pass 1) reads ever
 2 copies each image three times before it is decoded. An indexed MCAP file (what rosbag2 and
 rosbags write) says where every message of every channel is: its MessageIndex records (log time,
 offset within the chunk) per chunk. Where the chunks are stored uncompressed, this reader takes
-those offsets as arrays, reads the record lengths of all of them at once, and slices each wanted
-message (or the head of it) straight out of a memory map: one copy, no walk over other channels'
-records.
+those offsets as arrays, reads the record headers of all of them at once through a memory map, and
+reads each wanted message (or the head of it) with one `pread`: one copy, no walk over other
+channels' records. Memory stays bounded however long the file: the map's pages are released
+after every block of record headers, and messages are read into their own buffers, not mapped.
 
 The order is rosbags' (`McapReader.messages`): by log time, ties in file order. A file this
 reader cannot serve as it stands (no chunk index, compressed chunks, an index that does not
@@ -18,6 +19,7 @@ with rosbags instead.
 from __future__ import annotations
 
 import mmap
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,10 @@ CHUNK_RECORDS_AT = 1 + 8 + 8 + 8 + 8 + 4 + 4 + 8
 # a message record: opcode (1), length (8), channel id (2), sequence (4), log and publish time (8 + 8)
 MESSAGE_DATA_AT = 1 + 8 + 2 + 4 + 8 + 8
 MESSAGE_FIELDS = 2 + 4 + 8 + 8  # what a message record's length counts besides the data
+CDR_LE = b"\x00\x01"
+# record headers gathered at a time: each page fault maps up to 64 kB of the file around it
+# (the kernel's fault-around), so a block holds at most HEADER_BLOCK x 64 kB of mapped file
+HEADER_BLOCK = 256
 
 
 @dataclass
@@ -43,6 +49,7 @@ class Located:
     log_time: np.ndarray
     offset: np.ndarray
     length: np.ndarray
+    little_endian: np.ndarray  # bool: the data starts with little-endian CDR's encapsulation header
 
 
 class IndexedMcap:
@@ -52,6 +59,7 @@ class IndexedMcap:
         self._storage = storage
         self._file = open(storage.path, "rb")  # noqa: SIM115 -- held open with the map until close()
         self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+        self._map.madvise(mmap.MADV_RANDOM)  # a few bytes per message: no read-ahead
 
     def close(self) -> None:
         self._map.close()
@@ -59,6 +67,12 @@ class IndexedMcap:
 
     def locate(self, channels: set[int]) -> Located | None:
         """Every message of `channels` in reading order; None where the index does not describe the file."""
+        try:
+            return self._locate(channels)
+        except (IndexError, ValueError):  # an index offset past the file's end, a record cut short
+            return None
+
+    def _locate(self, channels: set[int]) -> Located | None:
         ids, times, offsets = [], [], []
         for chunk in self._storage.chunks:
             records = chunk.chunk_start_offset + CHUNK_RECORDS_AT
@@ -74,17 +88,13 @@ class IndexedMcap:
                 times.append(entries[:, 0].astype(np.int64))
                 offsets.append(entries[:, 1].astype(np.int64) + records)
         if not ids:
-            return Located(*(np.zeros(0, np.int64) for _ in range(4)))
+            return Located(*(np.zeros(0, np.int64) for _ in range(4)), np.zeros(0, bool))
         channel, log_time, record = np.concatenate(ids), np.concatenate(times), np.concatenate(offsets)
         order = np.lexsort((record, log_time))  # rosbags' order: log time, then place in the file
         channel, log_time, record = channel[order], log_time[order], record[order]
         if record.size and (record.min() < 0 or record.max() + MESSAGE_DATA_AT > len(self._map)):
             return None
-        view = np.frombuffer(self._map, np.uint8)
-        try:
-            heads = view[record[:, None] + np.arange(MESSAGE_DATA_AT)]  # a copy: the map can close later
-        finally:
-            del view
+        heads = self._record_heads(record)
         length = np.ascontiguousarray(heads[:, 1:9]).view("<u8")[:, 0].astype(np.int64) - MESSAGE_FIELDS
         stored_channel = np.ascontiguousarray(heads[:, 9:11]).view("<u2")[:, 0]
         if ((heads[:, 0] != MESSAGE_OP) | (stored_channel != channel) | (length < 0)).any():
@@ -92,17 +102,39 @@ class IndexedMcap:
         offset = record + MESSAGE_DATA_AT
         if length.size and (offset + length).max() > len(self._map):
             return None
-        return Located(channel, log_time, offset, length)
+        little_endian = ((length >= 2) & (heads[:, MESSAGE_DATA_AT] == CDR_LE[0])
+                         & (heads[:, MESSAGE_DATA_AT + 1] == CDR_LE[1]))
+        return Located(channel, log_time, offset, length, little_endian)
+
+    def _record_heads(self, record: np.ndarray) -> np.ndarray:
+        """(N, MESSAGE_DATA_AT + 2) bytes at each record offset (the last two may run past a short
+        file's end: then zero), gathered through the map a block at a time, each block's pages
+        released after it (they count as this process's resident memory while mapped)."""
+        width = MESSAGE_DATA_AT + 2
+        heads = np.zeros((len(record), width), np.uint8)
+        view = np.frombuffer(self._map, np.uint8)
+        try:
+            for first in range(0, len(record), HEADER_BLOCK):
+                where = record[first:first + HEADER_BLOCK, None] + np.arange(width)
+                heads[first:first + HEADER_BLOCK] = view[np.minimum(where, len(view) - 1)]
+                self._map.madvise(mmap.MADV_DONTNEED)
+        finally:
+            del view
+        return heads
 
     def read(self, located: Located, head: set[int], head_bytes: int) -> Iterator[tuple[int, int, bytes]]:
         """(channel id, log time, bytes) per located message; of `head` channels' messages only the
         first `head_bytes`, unless the message is not little-endian CDR (then all of it)."""
-        data = self._map
-        for channel, log_time, offset, length in zip(located.channel.tolist(), located.log_time.tolist(),
-                                                     located.offset.tolist(), located.length.tolist()):
-            if channel in head and length > head_bytes and data[offset:offset + 2] == b"\x00\x01":
-                length = head_bytes
-            yield channel, log_time, data[offset:offset + length]
+        descriptor = self._file.fileno()
+        for channel, log_time, offset, length, little_endian in zip(
+                located.channel.tolist(), located.log_time.tolist(), located.offset.tolist(),
+                located.length.tolist(), located.little_endian.tolist()):
+            if channel in head and little_endian:
+                length = min(length, head_bytes)
+            data = os.pread(descriptor, length, offset)
+            if len(data) != length:
+                raise OSError(f"{self._storage.path}: {len(data)} of {length} bytes read at offset {offset}")
+            yield channel, log_time, data
 
 
 def open_indexed(storage: Any) -> IndexedMcap | None:
