@@ -10,9 +10,14 @@ Every run is `vla convert` in a new process, timed from process start to exit (w
 waits for), beside the converter's own timer (its summary), the start-up to the first bag read
 (wall, and the CPU seconds spent until then) and the CPU seconds per stage (`vla convert
 --timings`: read, resample, decode, encode, write, summed over threads and processes), the
-process tree's peak resident memory (sampled every 20 ms) and its CPU seconds. On a shared
-machine the CPU seconds are the numbers to compare: two free cores can at best convert
-2 / (CPU seconds per recorded second) times faster than real time.
+process tree's peak resident memory (sampled every 20 ms) and its CPU seconds, with each camera's
+share of decoding and encoding. On a shared machine the CPU seconds are the numbers to compare:
+two free cores can at best convert 2 / (CPU seconds per recorded second) times faster than real
+time.
+
+Video quality is checked on the first bag of each shape up to 60 s: the dataset's frames of that episode,
+decoded, against the frames the converter fed the encoder (the same bag through `convert_bag`,
+which keeps them in memory), as PSNR over all pixels per camera.
 
 To compare with an earlier version in the same run (alternating, so that both see the same
 load), point VLA_BENCH_BASELINE at that version's src/vla_core directory, e.g.
@@ -25,6 +30,7 @@ The machine may be shared: the 1-minute load average at each run's start is reco
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import resource
@@ -38,13 +44,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from vla_core.embodiment import load_embodiment
 
 from benchmarks.measure import Measurement
 from tests.core.bag_factory import BagSpec, write_bag
 
 SUMMARY = re.compile(r"\(([\d.]+) s recorded\).*; ([\d.]+) s, [\d.]+x real time")
-STAGES = ("read", "resample", "decode", "encode", "write")
 
 
 @dataclass(frozen=True)
@@ -164,15 +170,18 @@ def _measurements(shape: Shape, runs: list[Run], label: str, load: list[float]) 
         "load_avg_1min": " ".join(f"{value:.1f}" for value in load),
         "cpu_s_per_recorded_s": round(statistics.median(run.cpu_s / run.recorded_s for run in runs), 4),
     }
-    if runs[0].stages_s is not None:
+    if runs[0].stages_s is not None:  # the stages, then each camera's decode and encode ('decode.front')
         notes["stage_s_median"] = ", ".join(
-            f"{stage} {statistics.median(run.stages_s[stage] for run in runs):.2f}" for stage in STAGES)
+            f"{stage} {statistics.median(run.stages_s.get(stage, 0.0) for run in runs):.2f}" for stage in runs[0].stages_s)
     result = [
         Measurement.from_samples(f"end to end, {name}", "x real time", [run.recorded_s / run.wall_s for run in runs],
                                  target=">= 40x (60 s bags)", **notes),
         Measurement.from_samples(f"converter's own timer, {name}", "x real time",
                                  [run.recorded_s / run.convert_s for run in runs]),
         Measurement.from_samples(f"wall time, {name}", "s", [run.wall_s for run in runs]),
+        Measurement.from_samples(f"CPU seconds per recorded second, {name}", "s/s",
+                                 [run.cpu_s / run.recorded_s for run in runs],
+                                 note="user + sys of the process tree; 2 free cores convert at most 2 / this x real time"),
         Measurement.from_samples(f"peak RSS of the process tree, {name}", "MiB", [run.peak_rss_mib for run in runs]),
     ]
     if runs[0].first_read_s is not None:
@@ -181,6 +190,28 @@ def _measurements(shape: Shape, runs: list[Run], label: str, load: list[float]) 
         result.append(Measurement.from_samples(f"CPU seconds before the first bag read, {name}", "s",
                                                [run.first_read_cpu_s for run in runs],
                                                note="the same start-up, whatever else the machine runs"))
+    return result
+
+
+def video_psnr(bag: Path, dataset: Path) -> dict[str, float]:
+    """PSNR (dB) per camera of the dataset's first episode, decoded, against the frames the converter
+    encoded for that bag (the same conversion with its frames kept in memory)."""
+    from vla_core.data.convert_config import load_config
+    from vla_core.data.rosbag_convert import convert_bag
+    from vla_core.data.video import decode_frames
+
+    spec = load_embodiment("so101")
+    episode, report = convert_bag(bag, spec, load_config(None).with_overrides(embodiment="so101").resolved(spec))
+    if episode is None:
+        raise RuntimeError(f"{bag}: {report.reason}")
+    result = {}
+    for camera, frames in episode.images.items():
+        video = dataset / f"videos/observation.images.{camera}/chunk-000/file-000.mp4"
+        squared, count = 0.0, 0
+        for (_, decoded), source in zip(decode_frames(video), frames):  # the first episode starts the file
+            squared += float(np.square(decoded.astype(np.float64) - source).sum())
+            count += source.size
+        result[camera] = 10 * math.log10(255**2 / (squared / count)) if squared else math.inf
     return result
 
 
@@ -198,15 +229,22 @@ def run(quick: bool) -> list[Measurement]:
             print(f"  {shape.name}: bags written in {time.perf_counter() - started:.1f} s", flush=True)
             runs: dict[str, list[Run]] = {label: [] for label in sources}
             load: dict[str, list[float]] = {label: [] for label in sources}
+            quality: dict[str, dict[str, float]] = {}
             for repeat in range(shape.repeats):
                 for label, source in sources.items():  # alternated: both see the same load
                     output = work / f"dataset_{repeat}{label.strip(' ()')}"
                     load[label].append(os.getloadavg()[0])
                     runs[label].append(convert(bags, output, source))
-                    shutil.rmtree(output)
                     print(f"  {shape.name}{label}: {runs[label][-1]}", flush=True)
+                    if repeat == 0 and shape.seconds <= 60:  # its frames are held in memory
+                        quality[label] = video_psnr(bags[0], output)
+                    shutil.rmtree(output)
             for label in sources:
                 measurements += _measurements(shape, runs[label], label, load[label])
+                measurements += [Measurement.from_samples(
+                    f"video PSNR against the encoded frames, {camera}, {shape.name}{label}", "dB", [value],
+                    note="first episode, every pixel; libx264 ultrafast crf 23, yuv420p, a keyframe every 2 frames")
+                    for camera, value in quality.get(label, {}).items()]
             shutil.rmtree(work / "bags")
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -99,7 +99,7 @@ def compressed_to_rgb(msg: CompressedImageMessage, max_pixels: int = DEFAULT_MAX
     try:
         with Image.open(io.BytesIO(buffer.tobytes()), formats=("JPEG", "PNG")) as image:
             _check_budget(image.width, image.height, max_pixels, what)
-            return np.asarray(image.convert("RGB"))
+            return np.asarray(image if image.mode == "RGB" else image.convert("RGB"))  # RGB: no extra copy
     except ImageConversionError:
         raise
     except Image.DecompressionBombError as error:

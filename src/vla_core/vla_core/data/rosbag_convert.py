@@ -86,7 +86,7 @@ class EpisodeReport:
     gap_frames: int = 0  # frames trimmed at the edges or found inside (then the episode is skipped)
     matched: dict[str, str] = field(default_factory=dict)  # configured name -> bag topic
     action_source: str = ""  # where the episode's actions came from, as in its metadata
-    seconds: dict[str, float] = field(default_factory=dict)  # stage (STAGES) -> CPU seconds of the threads doing it
+    seconds: dict[str, float] = field(default_factory=dict)  # stage (STAGES, and 'decode.<camera>', 'encode.<camera>') -> CPU seconds of the threads doing it
     read_at: float = 0.0  # CLOCK_BOOTTIME seconds when the bag was opened (start-up: process start to first read)
     read_cpu: float = 0.0  # CPU seconds its process had used then (a pool worker counts from its fork)
 
@@ -122,8 +122,9 @@ class Summary:
     def stages(self) -> dict[str, float]:
         """CPU seconds per stage, summed over every bag, thread and process: where the work goes,
         whatever else the machine runs (stages overlap in time; x264 and Pillow count in the
-        thread that calls them)."""
-        return {stage: sum(report.seconds.get(stage, 0.0) for report in self.reports) for stage in STAGES}
+        thread that calls them). Then each camera's share of decode and encode ('decode.<camera>')."""
+        keys = [*STAGES, *sorted({key for report in self.reports for key in report.seconds if "." in key})]
+        return {key: sum(report.seconds.get(key, 0.0) for report in self.reports) for key in keys}
 
     @property
     def first_read_at(self) -> float:
@@ -536,6 +537,8 @@ def _stream_frames(bag: Bag, plan: _Plan, spec: EmbodimentSpec, sinks: dict[str,
     report.seconds["read"] = report.seconds.get("read", 0.0) + time.thread_time() - started
     report.seconds["decode"] = sum(lane.decode_s for lane in lanes.values())
     report.seconds["encode"] = sum(lane.encode_s for lane in lanes.values())
+    for lane in lanes.values():
+        report.seconds[f"decode.{lane.camera}"], report.seconds[f"encode.{lane.camera}"] = lane.decode_s, lane.encode_s
     errors = sorted((lane.error for lane in lanes.values() if lane.error is not None), key=lambda error: error[0])
     if errors:
         raise errors[0][1]
@@ -617,9 +620,13 @@ def _convert_and_encode(path: Path, spec: EmbodimentSpec, config: ConvertConfig,
         for name in plan.cameras:
             clips[name] = encoder.clip(name, cameras[name].width, cameras[name].height)
         _stream_frames(bag, plan, spec, clips, report)
-        started = time.thread_time()
-        encoded = encoder.encoded(plan.episode, {name: clip.close() for name, clip in clips.items()})
-        report.seconds["encode"] = report.seconds.get("encode", 0.0) + time.thread_time() - started
+        closed = {}
+        for name, clip in clips.items():  # the encoder's last frames
+            started = time.thread_time()
+            closed[name] = clip.close()
+            report.seconds["encode"] += time.thread_time() - started
+            report.seconds[f"encode.{name}"] += time.thread_time() - started
+        encoded = encoder.encoded(plan.episode, closed)
     except Exception as error:  # noqa: BLE001 -- reported and skipped, the other bags go on
         for clip in clips.values():
             clip.abort()
