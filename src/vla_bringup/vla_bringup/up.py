@@ -95,8 +95,9 @@ def run_nodes(commands: list[list[str]]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     extra = {"vla_policy": args.policy_param, "vla_executor": args.executor_param}
-    commands = node_commands(Path(args.params_file) if args.params_file else find_config_file("policy.yaml"), args.checkpoint,
-                             args.embodiment, args.command_interface, args.namespace, args.use_sim_time, extra)
+    params_file = Path(args.params_file) if args.params_file else find_config_file("policy.yaml")
+    commands = node_commands(params_file, args.checkpoint, args.embodiment, args.command_interface, args.namespace,
+                             args.use_sim_time, extra)
     for command in commands:
         print("vla up:", " ".join(command), flush=True)
     return run_nodes(commands)
