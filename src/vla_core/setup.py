@@ -45,6 +45,7 @@ setup(
         "av>=12",
         "matplotlib>=3.7",
         "pillow>=10",
+        "simplejpeg>=1.7",
         "tqdm>=4.60",
     ],
     zip_safe=False,
