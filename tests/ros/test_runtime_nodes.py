@@ -334,13 +334,19 @@ def test_bad_sensor_input_is_named_and_the_nodes_keep_running(ros_node, ros_proc
     assert nodes.alive
 
 
-def test_a_checkpoint_for_another_embodiment_is_refused_with_its_name(ros_node, ros_process, tmp_path) -> None:
-    checkpoint = write_initial_checkpoint(["aloha"], tmp_path / "aloha_checkpoint")
+@pytest.mark.parametrize("trained_for, settings, message", [
+    (["aloha"], {}, "was trained for ['aloha'], not for embodiment 'so101'"),
+    # the privileged-state diagnostic (issue 32) reads the true cube pose, which no robot has
+    (["so101"], {"privileged_object_pose": True}, "is a privileged-state diagnostic (privileged_object_pose)"),
+])
+def test_a_checkpoint_the_robot_cannot_run_is_refused_with_its_reason(ros_node, ros_process, tmp_path, trained_for,
+                                                                      settings, message) -> None:
+    checkpoint = write_initial_checkpoint(trained_for, tmp_path / "checkpoint", **settings)
     status = Recorder(ros_node, PolicyStatus, "vla_policy/status")
     policy = ros_process("-m", "vla_policy_node.policy_node", "--ros-args", "-p", f"checkpoint:={checkpoint}",
                          "-p", "embodiment:=so101", ready_line=None)
     last = wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_ERROR, 60.0, "an error state")
-    assert "was trained for ['aloha'], not for embodiment 'so101'" in last.detail
+    assert message in last.detail
     reported = len(status.messages)
     wait_for_status(ros_node, status, lambda s: len(status.messages) >= reported + 2, 10.0, "the error reported again")
     assert policy.alive and status.messages[-1].state == PolicyStatus.STATE_ERROR, \

@@ -178,6 +178,11 @@ class PolicyNode(LifecycleNode):
         spec = load_embodiment(self.params["embodiment"])
         policy = load_backends(self.params["checkpoint"], [spec], self.params["device"],
                                self.params["inference_compile"], self.params["inference_cuda_graphs"])[spec.name]
+        if policy.requirements.object_pose:
+            policy.close()
+            raise ValueError(f"{self.params['checkpoint']} is a privileged-state diagnostic (privileged_object_pose): "
+                             f"it reads the true pose of the named object, which only a simulation knows, so it "
+                             f"cannot drive a robot; evaluate it with vla eval")
         cameras = _camera_topics(spec, self.params["cameras"])
         joint_topic = self.params["joint_state_topic"] or spec.joint_state_topic
         self.spec, self.policy = spec, policy

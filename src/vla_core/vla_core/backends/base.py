@@ -42,6 +42,8 @@ class PolicyRequirements:
     `accepts_prefix`: the policy conditions on committed rows (the async executor's committed
     prefix); without it async mode switches to a new chunk at the latency-matched row instead.
     `joint_velocity` / `tool_poses`: `Observation` fields the policy needs filled.
+    `object_pose`: a diagnostic that reads the true pose of the named object (`Observation.object_pose`)
+    instead of cameras; only a simulation knows it, so `vla eval` feeds it and the policy node refuses it.
     """
 
     backend: str
@@ -54,6 +56,7 @@ class PolicyRequirements:
     accepts_prefix: bool
     joint_velocity: bool = False
     tool_poses: bool = False
+    object_pose: bool = False
 
 
 @runtime_checkable

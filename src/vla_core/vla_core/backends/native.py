@@ -24,7 +24,7 @@ class NativeBackend:
             state_features=spec.joint_names, action_features=spec.channel_names,
             chunk_length=spec.chunk_size, action_space=spec.action_space, takes_language=True,
             accepts_prefix=config.max_prefix > 0, joint_velocity=bool(config.state_velocity),
-            tool_poses=config.tool_pose_arms > 0)
+            tool_poses=config.tool_pose_arms > 0, object_pose=config.privileged_object_pose)
 
     @property
     def requirements(self) -> PolicyRequirements:

@@ -312,8 +312,9 @@ def _camera_sizes(cameras: list[str], image_size: int | dict[str, int] | None) -
     return {camera: image_size for camera in cameras}
 
 
-def load_episodes(root: Path, image_size: int | dict[str, int] | None = None) -> list[Episode]:
-    """Every episode of a vla_ros v3.0 dataset, with decoded camera frames.
+def load_episodes(root: Path, image_size: int | dict[str, int] | None = None, with_images: bool = True) -> list[Episode]:
+    """Every episode of a vla_ros v3.0 dataset, with decoded camera frames (none with `with_images=False`:
+    a reader of the joints alone skips the decoding, most of the loading time).
 
     `image_size` resizes frames to size x size as they are decoded (one size for all cameras, or
     per camera name), so a large dataset never sits in memory at full resolution.
@@ -327,7 +328,7 @@ def load_episodes(root: Path, image_size: int | dict[str, int] | None = None) ->
     for column in (STATE, ACTION, "episode_index", "index"):
         if column not in data.columns:
             raise DatasetError(f"{root / 'data'}: column {column!r} missing; found {list(data.columns)}")
-    cameras = [camera.name for camera in spec.cameras]
+    cameras = [camera.name for camera in spec.cameras] if with_images else []
     sizes = _camera_sizes(cameras, image_size)
     images = {camera: _episode_frames(root, info, episodes_table, camera, fps, sizes[camera]) for camera in cameras}
     episodes = []

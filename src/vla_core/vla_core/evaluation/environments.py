@@ -41,6 +41,8 @@ class SimScene(Protocol):
 
     def cube(self, colour: str) -> PlacedObject: ...
 
+    def cube_pose(self, colour: str) -> np.ndarray: ...  # (x, y, z, yaw): a privileged-state diagnostic's input
+
     def close(self) -> None: ...
 
 

@@ -7,6 +7,7 @@ instead of the cameras. A policy at 0 % in a loop where the oracle succeeds fail
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Protocol
 
 import numpy as np
@@ -30,10 +31,13 @@ class PolicyUnderTest(Protocol):
 
 class CheckpointPolicy:
     """A policy directory served through its backend (`vla_core.backends`), one per profile; it
-    sees only what the robot's sensors give."""
+    sees only what the robot's sensors give, except a privileged-state diagnostic
+    (`PolicyRequirements.object_pose`), which is handed the named cube's true pose from the scene."""
 
     def __init__(self, backends: dict[str, PolicyBackend]) -> None:
         self.backends = backends
+        self._scene: SimScene | None = None
+        self._task: EpisodeTask | None = None
 
     @classmethod
     def load(cls, directory: str, embodiments: list[str]) -> CheckpointPolicy:
@@ -42,13 +46,20 @@ class CheckpointPolicy:
         return cls(load_backends(directory, [load_embodiment(name) for name in embodiments]))
 
     def start_episode(self, scene: SimScene, task: EpisodeTask, seed: int) -> None:
-        """A one-step or history policy keeps no state between chunks: nothing to reset."""
+        """A one-step or history policy keeps no state between chunks; the scene and task are kept
+        for a privileged-state diagnostic only."""
+        self._scene, self._task = scene, task
 
     def predict_chunk(self, observation: Observation, instruction: str, embodiment: str,
                       prefix: np.ndarray | None = None, seed: int | None = None) -> PredictedChunk:
         if embodiment not in self.backends:
             raise ValueError(f"the policy was loaded for {sorted(self.backends)}, not for embodiment {embodiment!r}")
-        return self.backends[embodiment].predict_chunk(observation, instruction, prefix, seed)
+        backend = self.backends[embodiment]
+        if backend.requirements.object_pose:
+            if self._scene is None or self._task is None:
+                raise RuntimeError("a privileged-state policy needs start_episode (the scene) before predict_chunk")
+            observation = dataclasses.replace(observation, object_pose=self._scene.cube_pose(self._task.colour))
+        return backend.predict_chunk(observation, instruction, prefix, seed)
 
     def close(self) -> None:
         """End what the backends hold (a LeRobot backend's child process)."""

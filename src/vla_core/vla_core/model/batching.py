@@ -26,7 +26,8 @@ class Observation:
 
     Images are (H, W, 3) or (3, H, W) RGB, uint8 in 0..255 or float in [0, 1], any size (the
     policy resizes them).
-    main_image: the fixed scene view, the one the vision-language stream reads.
+    main_image: the fixed scene view, the one the vision-language stream reads (None only for a
+        policy that reads no view: `privileged_object_pose`).
     state: joint positions in the embodiment's `joint_names` order.
     wrist_images: per wrist camera name (the embodiment profile's cameras of role "wrist").
     history: past main views, oldest first; the "history" structure (RoboVLMs) uses the newest
@@ -37,14 +38,18 @@ class Observation:
         `backward_velocity` measures it over one control period; read by policies with
         `state_velocity`, which then need it. Training measures it the same way on the
         recorded states, so a driver's own velocity estimate is not what the policy learned.
+    object_pose: the true pose of the object the instruction names, (x, y, z) in metres in the
+        scene's frame and yaw in radians; only a simulation has it, and only diagnostic policies
+        with `privileged_object_pose` read it (instead of the images).
     """
 
-    main_image: np.ndarray
+    main_image: np.ndarray | None
     state: np.ndarray
     wrist_images: dict[str, np.ndarray] = field(default_factory=dict)
     history: Sequence[np.ndarray] = ()
     tool_poses: Sequence[np.ndarray] = ()
     joint_velocity: np.ndarray | None = None
+    object_pose: np.ndarray | None = None
 
 
 def backward_velocity(state: np.ndarray, earlier_state: np.ndarray, seconds: float) -> np.ndarray:
@@ -135,6 +140,20 @@ def velocity_features(embodiment: EmbodimentSpec, normalizers: EmbodimentNormali
     return normalizers.state.scale_rate(velocity)
 
 
+def object_pose_features(embodiment: EmbodimentSpec, observation: Observation) -> np.ndarray:
+    """(OBJECT_POSE_FEATURES,) the named object's position in decimetres (a few units across the
+    workspace, like the normalised joints) and its yaw as sin and cos of four times the angle: a
+    cube looks the same every quarter turn, so its grasp does too."""
+    if observation.object_pose is None:
+        raise ValueError(f"this policy reads the true object pose (privileged_object_pose, a diagnostic): the "
+                         f"observation of {embodiment.name} needs object_pose (x, y, z, yaw)")
+    pose = np.asarray(observation.object_pose, dtype=np.float64)
+    if pose.shape != (4,) or not np.all(np.isfinite(pose)):
+        raise ValueError(f"object_pose of {embodiment.name} must be 4 finite values (x, y, z in m, yaw in rad), "
+                         f"got {np.ravel(pose).tolist()}")
+    return np.concatenate([10.0 * pose[:3], [np.sin(4.0 * pose[3]), np.cos(4.0 * pose[3])]])
+
+
 def state_features(config: PolicyConfig, embodiment: EmbodimentSpec, normalizers: EmbodimentNormalizers,
                    observation: Observation) -> torch.Tensor:
     """(config.state_features,) the observation's proprioception as the expert reads it: joints
@@ -161,7 +180,22 @@ def collate_observations(config: PolicyConfig, embodiment: EmbodimentSpec, norma
     """The network's input batch for observations of one embodiment."""
     if len(observations) != len(instructions):
         raise ValueError(f"{len(observations)} observations but {len(instructions)} instructions")
-    mains, wrists, wrist_valid, states = [], [], [], []
+    batch = {
+        "texts": [embodiment.text_prompt(instruction) for instruction in instructions],
+        "state": torch.stack([state_features(config, embodiment, normalizers, obs) for obs in observations]),
+        "embodiments": [embodiment.name] * len(observations),
+    }
+    if config.privileged_object_pose:  # a diagnostic that reads no view: images, if given, are not looked at
+        batch["object_pose"] = torch.stack([torch.from_numpy(object_pose_features(embodiment, obs)).float()
+                                            for obs in observations])
+    else:
+        batch.update(view_tensors(config, embodiment, observations))
+    return batch
+
+
+def view_tensors(config: PolicyConfig, embodiment: EmbodimentSpec, observations: Sequence[Observation]) -> dict:
+    """The batch's `main_images` (B, k, 3, S, S), `wrist_images` (B, W, 3, s, s) and `wrist_valid` (B, W)."""
+    mains, wrists, wrist_valid = [], [], []
     wrist_names = [camera.name for camera in embodiment.wrist_cameras]
     for observation in observations:
         mains.append(torch.stack([image_tensor(frame, config.image_size, name)
@@ -178,12 +212,5 @@ def collate_observations(config: PolicyConfig, embodiment: EmbodimentSpec, norma
                 valid[slot] = True
         wrists.append(views)
         wrist_valid.append(valid)
-        states.append(state_features(config, embodiment, normalizers, observation))
-    return {
-        "main_images": torch.stack(mains),
-        "wrist_images": torch.stack(wrists),
-        "wrist_valid": torch.stack(wrist_valid),
-        "texts": [embodiment.text_prompt(instruction) for instruction in instructions],
-        "state": torch.stack(states),
-        "embodiments": [embodiment.name] * len(observations),
-    }
+    return {"main_images": torch.stack(mains), "wrist_images": torch.stack(wrists),
+            "wrist_valid": torch.stack(wrist_valid)}

@@ -12,6 +12,7 @@ from typing import Any
 STRUCTURES = ("one_step", "history")
 HEADS = ("flow", "regression")
 TOOL_POSE_FEATURES = 9  # xyz + the rotation's first two columns (Zhou et al.'s 6D), per arm
+OBJECT_POSE_FEATURES = 5  # the named object's xyz (dm) + sin and cos of four times its yaw (a cube's symmetry)
 
 
 @dataclass
@@ -53,6 +54,9 @@ class PolicyConfig:
     main_keypoints: int = 0  # instructed keypoints of each main view given to the expert beside the state (builtin only)
     tool_pose_arms: int = 0  # each arm's end-effector pose (xyz + rotation 6D) read beside the joints, for up to this many arms (0 = off)
     state_velocity: bool = False  # the joints' velocity (backward difference over one control period) read beside the joints
+    # diagnosis only: the true pose of the named object replaces the camera views (no vision at all), so
+    # success measures action learning + execution alone; the policy node refuses such a checkpoint
+    privileged_object_pose: bool = False
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes stored with the checkpoint
 
     def __post_init__(self) -> None:
@@ -93,6 +97,9 @@ class PolicyConfig:
         if self.main_keypoints < 0 or (self.main_keypoints and self.backbone != "builtin"):
             problems.append(f"main_keypoints must be >= 0, and 0 unless backbone is 'builtin' (the keypoints read "
                             f"its stem), got {self.main_keypoints} with backbone {self.backbone!r}")
+        if self.privileged_object_pose and self.main_keypoints:
+            problems.append("privileged_object_pose replaces the camera views, so main_keypoints (read from the main "
+                            f"view) must be 0, got {self.main_keypoints}")
         if problems:
             raise ValueError("invalid PolicyConfig: " + "; ".join(problems))
 

@@ -25,7 +25,7 @@ from vla_core.embodiment import EmbodimentSpec
 from vla_core.model.action_expert import ActionExpert, ExpertContext
 from vla_core.model.batching import Observation, collate_observations, pad_last
 from vla_core.model.builtin_encoder import BuiltinVisionLanguageEncoder, WristEncoder
-from vla_core.model.configuration import PolicyConfig
+from vla_core.model.configuration import OBJECT_POSE_FEATURES, PolicyConfig
 from vla_core.model.cuda_graphs import CudaGraphRunner
 from vla_core.model.flow_matching import euler_integrate, interpolate, sample_tau, target_velocity
 from vla_core.model.interfaces import EncodedTokens, VisionLanguageEncoder
@@ -85,6 +85,12 @@ class VLAPolicy(PretrainedPolicy):
         self.frame_embedding = nn.Parameter(
             torch.randn(config.history_length, 1, self.vision_language.output_dim) * 0.02)
         self.wrist_in = nn.Linear(config.hidden_size, self.vision_language.output_dim)
+        # the diagnostic policy's only observation token: the named object's true pose
+        self.object_pose_in = (nn.Sequential(nn.Linear(OBJECT_POSE_FEATURES, self.vision_language.output_dim),
+                                             nn.GELU(),
+                                             nn.Linear(self.vision_language.output_dim,
+                                                       self.vision_language.output_dim))
+                               if config.privileged_object_pose else None)
         self.expert = ActionExpert(config, self.vision_language.output_dim, prompt_names=[])
         # optimize_for_inference: what is on, and the compiled step and graphs, kept when switched off
         self._use_compile = self._use_cuda_graphs = False
@@ -146,7 +152,11 @@ class VLAPolicy(PretrainedPolicy):
         """Observation tokens, computed once per chunk and reused by every Euler step.
 
         From the views (`main_images`, `wrist_images`), or from what the frozen stems made of
-        them (`main_tokens`, `main_fine`, `wrist_tokens`: vla_core.training.feature_cache)."""
+        them (`main_tokens`, `main_fine`, `wrist_tokens`: vla_core.training.feature_cache); a
+        `privileged_object_pose` policy reads one token made from `object_pose` and no view."""
+        if self.object_pose_in is not None:
+            tokens = self.object_pose_in(batch["object_pose"].to(self.device))[:, None]
+            return EncodedTokens(tokens, torch.ones(tokens.shape[:2], dtype=torch.bool, device=self.device))
         cached = "main_tokens" in batch
         main = batch["main_tokens" if cached else "main_images"].to(self.device)  # (B, k, ...)
         frames = []

@@ -35,6 +35,7 @@ class Rollout:
     action: np.ndarray  # (T, J) commanded joints
     success: bool
     images: dict[str, np.ndarray] = field(default_factory=dict)  # camera -> (T, H, W, 3) uint8
+    object_poses: np.ndarray | None = None  # (T, 4) the named cube's (x, y, z, yaw) at each frame
 
 
 def plan_task(scene: TabletopScene, task: CubeTask, teleop: ScriptedTeleop,
@@ -80,10 +81,11 @@ def play_plan(scene: TabletopScene, task: CubeTask, plan: TeleopTrajectory, rate
     `disturbance` (T, J) is added to what the robot executes, not to the recorded action."""
     period = 1.0 / rate_hz
     follower = TrajectoryFollower(scene.joint_positions())
-    states, frames = [], {camera: [] for camera in cameras}
+    states, poses, frames = [], [], {camera: [] for camera in cameras}
     start = scene.time
     for tick, command in enumerate(plan.joints):
         states.append(scene.joint_positions())
+        poses.append(scene.cube_pose(task.colour))
         for camera in cameras:
             frames[camera].append(scene.render(camera))
         executed = command if disturbance is None else command + disturbance[tick]
@@ -93,4 +95,5 @@ def play_plan(scene: TabletopScene, task: CubeTask, plan: TeleopTrajectory, rate
             scene.command(follower.target(scene.time))
             scene.step(scene.timestep)
     return Rollout(timestamps=plan.times.copy(), state=np.array(states), action=plan.joints.copy(),
-                   success=task.success(scene), images={camera: np.stack(frames[camera]) for camera in cameras})
+                   success=task.success(scene), images={camera: np.stack(frames[camera]) for camera in cameras},
+                   object_poses=np.array(poses))

@@ -34,7 +34,7 @@ def load_source(source: DataSource, config: PolicyConfig | None = None) -> tuple
     """The episodes of a LeRobot v3.0 dataset written by vla_ros (vla_core.data.lerobot_v3), and its
     embodiment profile with the action space to train in: the source's, else the one the dataset
     names. With `config`, frames are resized to the policy's image sizes as they are decoded
-    (memory stays small)."""
+    (memory stays small), and not decoded at all for a privileged_object_pose policy (it reads none)."""
     from vla_core.data.lerobot_v3 import load_episodes, read_embodiment, read_info
 
     if not Path(source.path).is_dir():
@@ -43,11 +43,12 @@ def load_source(source: DataSource, config: PolicyConfig | None = None) -> tuple
     profile = read_embodiment(Path(source.path), info)
     action_space = source.action_space or info["vla_ros"].get("action_space", profile.action_space)
     profile = dataclasses.replace(profile, action_space=action_space)
+    images = config is None or not config.privileged_object_pose
     sizes = None
-    if config is not None:
+    if config is not None and images:
         sizes = {camera.name: config.image_size if camera.role == "main" else config.wrist_image_size
                  for camera in profile.cameras}
-    episodes = load_episodes(Path(source.path), image_size=sizes)
+    episodes = load_episodes(Path(source.path), image_size=sizes, with_images=images)
     if not episodes:
         raise ValueError(f"dataset {source.path} holds no episodes")
     return episodes, profile
@@ -65,9 +66,10 @@ class TrainingData:
     @classmethod
     def build(cls, datasets: Sequence[Sequence[Episode]], sources: Sequence[DataSource],
               spec_for: Callable[[str, EmbodimentSpec | None], EmbodimentSpec], held_out_episodes: int, seed: int,
-              profiles: Sequence[EmbodimentSpec | None] | None = None) -> TrainingData:
+              profiles: Sequence[EmbodimentSpec | None] | None = None, images: bool = True) -> TrainingData:
         """`spec_for(name, profile)`: the profile to train embodiment `name` with, given the one the
-        dataset carries (`profiles[d]`, None for in-memory episodes)."""
+        dataset carries (`profiles[d]`, None for in-memory episodes); `images=False` for a policy
+        that reads no view (the episodes need not carry frames)."""
         if len(datasets) != len(sources) or not datasets:
             raise ValueError(f"{len(datasets)} loaded datasets for {len(sources)} sources")
         profiles = list(profiles) if profiles is not None else [None] * len(datasets)
@@ -82,7 +84,7 @@ class TrainingData:
                 raise ValueError(f"dataset {d} ({source.path}) mixes embodiments {sorted(names)}; one per dataset")
             profile = spec_for(names.pop(), profiles[d])
             for episode in episodes:
-                episode.validate(profile)
+                episode.validate(profile, images)
             prompt = source.prompt or profile.name
             spec = dataclasses.replace(profile, name=prompt)
             if specs.setdefault(prompt, spec) != spec:
@@ -95,6 +97,19 @@ class TrainingData:
             train.append([chunks[i] for i in order[:kept]])
             held_out.append([chunks[i] for i in order[kept:]])
         return cls(train, held_out, [source.weight for source in sources], specs)
+
+    def attach_object_poses(self) -> None:
+        """Give every episode the named cube's true pose per frame, replayed from its seed in the
+        simulation (vla_core.sim.replay): the input of a privileged_object_pose policy."""
+        from vla_core.sim.replay import replay_all
+
+        for dataset in (*self.train, *self.held_out):
+            if not dataset:
+                continue
+            robot = dataset[0].episode.embodiment  # the simulated robot, whatever prompt name trains it
+            poses = replay_all([chunks.episode for chunks in dataset], dataclasses.replace(dataset[0].spec, name=robot))
+            for chunks, episode_poses in zip(dataset, poses):
+                chunks.object_poses = episode_poses
 
     def episode_lengths(self) -> list[list[int]]:
         return [[len(chunks) for chunks in dataset] for dataset in self.train]

@@ -135,10 +135,10 @@ class Trainer:
         self.output = Path(config.output_dir)
         self.resume_dir = latest_step_directory(resume) if resume is not None else None
         policy = self._initial_policy()
+        policy_config = policy.config if policy else PolicyConfig.from_dict(dict(config.policy))
         profiles: list[EmbodimentSpec | None] = [None] * len(config.datasets)
         if datasets is None:
-            loaded = [load_source(source, policy.config if policy else PolicyConfig.from_dict(dict(config.policy)))
-                      for source in config.datasets]
+            loaded = [load_source(source, policy_config) for source in config.datasets]
             datasets, profiles = [episodes for episodes, _ in loaded], [profile for _, profile in loaded]
         if len(datasets) != len(config.datasets):
             raise TrainConfigError(f"{len(datasets)} datasets given for {len(config.datasets)} sources in the config")
@@ -154,8 +154,13 @@ class Trainer:
             return profile if profile is not None else load_embodiment(name)
 
         self.data = TrainingData.build(datasets, config.datasets, spec_for, config.held_out_episodes, config.seed,
-                                       profiles)
+                                       profiles, images=not policy_config.privileged_object_pose)
         self.policy, self.new_embodiments = self._register_embodiments(policy)
+        if self.policy.config.privileged_object_pose:
+            if config.freeze_stems_at >= 0 or config.keypoint_placements:
+                raise TrainConfigError("a privileged_object_pose policy reads no image: freeze_stems_at must be -1 "
+                                       "and keypoint_placements 0")
+            self.data.attach_object_poses()
         self.keypoints = KeypointSupervision(config, self.policy, self.data.specs) if config.keypoint_placements else None
         self.paraphraser = (InstructionParaphraser(config.instruction_paraphrases, config.instruction_paraphrase_rate)
                             if config.instruction_paraphrases else None)
@@ -253,6 +258,9 @@ class Trainer:
     # ---- the loop -----------------------------------------------------------------------------
     def micro_batches(self) -> Iterator[tuple[dict, MicroBatch]]:
         config = self.config
+        if self.policy.config.privileged_object_pose:  # no view to decode: every batch is a gather over tables
+            samples = CachedSamples(self.policy.config, self.data.train, self.policy.normalizers, None)
+            return ((samples.batch(micro.keys), micro) for micro in self.sampler.iterate(self.start_step, config.steps))
         dataset = ChunkDataset(self.policy.config, self.data.train, self.policy.normalizers)
         keys = (micro.keys for micro in self.sampler.iterate(self.start_step, config.steps))
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=keys, collate_fn=ChunkDataset.collate,

@@ -44,6 +44,9 @@ class EpisodeChunks:
     state_poses: list[np.ndarray]  # per arm (T, 4, 4): pose spaces and the policy's tool poses read them
     action_poses: list[np.ndarray] | None  # per arm (T, 4, 4), pose spaces only
     gripper: np.ndarray | None  # (T, arms) 0 open / 1 closed, from the gripper joint targets
+    # (T, 4) the named object's true pose per frame, for privileged_object_pose policies only
+    # (vla_core.sim.replay: simulated demonstrations replayed from their seeds)
+    object_poses: np.ndarray | None = None
 
     @classmethod
     def build(cls, episode: Episode, spec: EmbodimentSpec, kinematics: RobotKinematics) -> EpisodeChunks:
@@ -90,13 +93,17 @@ class EpisodeChunks:
         start, and the joints are still at it (the recorded state one frame back, as the runtime
         measures velocity over one control period)."""
         images = self.episode.images
-        main = images[self.spec.main_camera.name]
-        past = [main[max(frame - back, 0)] for back in range(history_length - 1, 0, -1)]
-        wrists = {camera.name: images[camera.name][frame] for camera in self.spec.wrist_cameras}
+        main, past, wrists = None, [], {}
+        if images:  # an episode loaded without frames serves policies that read none (privileged_object_pose)
+            main = images[self.spec.main_camera.name]
+            past = [main[max(frame - back, 0)] for back in range(history_length - 1, 0, -1)]
+            wrists = {camera.name: images[camera.name][frame] for camera in self.spec.wrist_cameras}
+            main = main[frame]
         states = self.episode.state
         velocity = backward_velocity(states[frame], states[max(frame - 1, 0)], 1.0 / self.episode.fps)
-        return Observation(main_image=main[frame], state=states[frame], wrist_images=wrists, history=past,
-                           tool_poses=[poses[frame] for poses in self.state_poses], joint_velocity=velocity)
+        return Observation(main_image=main, state=states[frame], wrist_images=wrists, history=past,
+                           tool_poses=[poses[frame] for poses in self.state_poses], joint_velocity=velocity,
+                           object_pose=None if self.object_poses is None else self.object_poses[frame])
 
 
 def _poses(kinematics: RobotKinematics, joints: np.ndarray, arms: int) -> list[np.ndarray]:
