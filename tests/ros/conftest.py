@@ -1,6 +1,7 @@
 """Fixtures for tests that talk over real DDS: they need the built workspace (`make setup`)."""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -105,23 +106,32 @@ def ros_process() -> Iterator[Callable[..., RosProcess]]:
         process.stop()
 
 
-@pytest.fixture
-def ros_node(request: pytest.FixtureRequest):
-    """An rclpy context and node in this process, with an executor to spin it."""
+@contextlib.contextmanager
+def node_in_process(name: str):
+    """An rclpy context and node named `name` in this process, with an executor to spin it
+    (`node.spin_until(done, timeout)`): for a test, or for a module whose tests share one graph."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
 
     context = rclpy.Context()
     rclpy.init(context=context)
-    node = rclpy.create_node(f"test_{request.node.name[:40]}".replace("[", "_").replace("]", "_").replace("-", "_"),
-                             context=context)
+    node = rclpy.create_node(name.replace("[", "_").replace("]", "_").replace("-", "_"), context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     node.spin_until = lambda done, timeout=10.0: spin_until(executor, done, timeout)
-    yield node
-    executor.shutdown()
-    node.destroy_node()
-    rclpy.shutdown(context=context)
+    try:
+        yield node
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+
+
+@pytest.fixture
+def ros_node(request: pytest.FixtureRequest):
+    """An rclpy context and node in this process, with an executor to spin it."""
+    with node_in_process(f"test_{request.node.name[:40]}") as node:
+        yield node
 
 
 def spin_until(executor, done: Callable[[], bool], timeout: float) -> bool:

@@ -11,6 +11,8 @@ import math
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +34,7 @@ from vla_msgs.msg import PolicyStatus
 from vla_msgs.srv import GetActionChunk
 from vla_policy_node.ros_time import seconds_to_duration
 
-from .conftest import PEERS
+from .conftest import PEERS, RosProcess, node_in_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
 RELIABLE = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
@@ -71,10 +73,13 @@ def standin(ros_process, *extra: str):
                        "--position", *map(str, START), *extra)
 
 
+def vla_up_argv(profile: Path, checkpoint: Path | str, *params: str) -> list[str]:
+    return ["-m", "vla_core.cli", "up", "--embodiment", str(profile), "--checkpoint", str(checkpoint),
+            "--policy-param", "instruction:=pick up the cube", "--policy-param", "torch_threads:=1", *params]
+
+
 def vla_up(ros_process, profile: Path, checkpoint: Path | str, *params: str):
-    return ros_process("-m", "vla_core.cli", "up", "--embodiment", str(profile), "--checkpoint", str(checkpoint),
-                       "--policy-param", "instruction:=pick up the cube", "--policy-param", "torch_threads:=1",
-                       *params, ready_line=None)
+    return ros_process(*vla_up_argv(profile, checkpoint, *params), ready_line=None)
 
 
 class Recorder:
@@ -291,6 +296,39 @@ def _jpeg(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass
+class SensorGraph:
+    """`vla up` fed by the test's BadInputs, shared by the bad-sensor cases as a robot meets one
+    bad stream after another."""
+
+    node: object
+    inputs: BadInputs
+    policy_status: Recorder
+    executor_status: Recorder
+    commands: Recorder
+    nodes: RosProcess
+
+
+SERVING = (PolicyStatus.STATE_READY, PolicyStatus.STATE_RUNNING)
+
+
+@pytest.fixture(scope="module")
+def sensor_graph(fast_so101) -> Iterator[SensorGraph]:
+    profile, checkpoint = fast_so101
+    with node_in_process("bad_sensor_input") as node:
+        graph = SensorGraph(node, BadInputs(node), Recorder(node, PolicyStatus, "vla_policy/status"),
+                            Recorder(node, PolicyStatus, "vla_executor/status"),
+                            Recorder(node, JointTrajectory, SO101.command_topic),
+                            RosProcess([sys.executable, *vla_up_argv(profile, checkpoint, "--policy-param",
+                                                                     "status_rate_hz:=10.0", "--executor-param",
+                                                                     "status_rate_hz:=10.0")], ready_line=None))
+        try:
+            wait_for_status(node, graph.policy_status, lambda s: s.state in SERVING, 60.0, "policy ready")
+            yield graph
+        finally:
+            graph.nodes.stop()
+
+
 @pytest.mark.parametrize("fault, cause, detail", [
     (("image", "encoding"), "bad_image", "unsupported image encoding 'yuv422'"),
     (("image", "size"), "wrong_image_size", "sent 160x160 images; the embodiment profile expects 224x224"),
@@ -298,40 +336,43 @@ def _jpeg(pixels: np.ndarray) -> bytes:
     (("joints", "unknown"), "unknown_joint_names", "lacks joints ['shoulder_pan'"),
     (("camera", "wrist"), None, "wrist: "),
 ])
-def test_bad_sensor_input_is_named_and_the_nodes_keep_running(ros_node, ros_process, fast_so101, fault, cause,
+def test_bad_sensor_input_is_named_and_the_nodes_keep_running(sensor_graph: SensorGraph, fault, cause,
                                                                detail) -> None:
-    profile, checkpoint = fast_so101
-    inputs = BadInputs(ros_node)
-    policy_status = Recorder(ros_node, PolicyStatus, "vla_policy/status")
-    executor_status = Recorder(ros_node, PolicyStatus, "vla_executor/status")
-    commands = Recorder(ros_node, JointTrajectory, SO101.command_topic)
-    nodes = vla_up(ros_process, profile, checkpoint, "--policy-param", "status_rate_hz:=10.0",
-                   "--executor-param", "status_rate_hz:=10.0")
-    wait_for_status(ros_node, policy_status, lambda s: s.state in (PolicyStatus.STATE_READY, PolicyStatus.STATE_RUNNING),
-                    60.0, "policy ready")
+    graph, node = sensor_graph, sensor_graph.node
+    policy_before = counters(graph.policy_status.messages[-1]).get(cause, 0)
+    executor_before = counters(graph.executor_status.messages[-1]).get(cause, 0) if graph.executor_status.messages \
+        else 0
+    first_line, first_command = len(graph.nodes.lines), len(graph.commands.messages)
     kind, value = fault
-    if kind == "image":
-        inputs.image_fault = value
-    elif kind == "joints":
-        inputs.joint_fault = value
-    else:
-        inputs.silent_camera = value
-    if cause is not None:
-        last = wait_for_status(ros_node, policy_status, lambda s: counters(s).get(cause, 0) > 0, 10.0, cause)
-    else:
-        last = wait_for_status(ros_node, policy_status, lambda s: s.state == PolicyStatus.STATE_WAITING, 10.0,
-                               "waiting on the silent camera")
-    logs = "\n".join(nodes.lines)
-    assert detail in last.detail or detail in logs, f"{detail!r} is not named; status {last.detail!r}\n{logs}"
-    # the robot is held: no chunk is executed from the bad stream, and what is sent stays finite
-    # (over the next five executor ticks of its 10 Hz status)
-    reported = len(executor_status.messages)
-    assert ros_node.spin_until(lambda: len(executor_status.messages) >= reported + 5, 5.0), "the executor reports"
-    sent = [msg.points[0].positions for msg in commands.messages]
-    assert all(np.all(np.isfinite(p)) for p in sent)
-    if kind == "joints":  # the executor refuses them too and holds when joint states stop being usable
-        wait_for_status(ros_node, executor_status, lambda s: counters(s).get(cause, 0) > 0, 10.0, f"executor {cause}")
-    assert nodes.alive
+    try:
+        if kind == "image":
+            graph.inputs.image_fault = value
+        elif kind == "joints":
+            graph.inputs.joint_fault = value
+        else:
+            graph.inputs.silent_camera = value
+        if cause is not None:
+            last = wait_for_status(node, graph.policy_status, lambda s: counters(s).get(cause, 0) > policy_before,
+                                   10.0, cause)
+        else:
+            last = wait_for_status(node, graph.policy_status, lambda s: s.state == PolicyStatus.STATE_WAITING, 10.0,
+                                   "waiting on the silent camera")
+        logs = "\n".join(graph.nodes.lines[first_line:])  # what this case's input made the nodes say
+        assert detail in last.detail or detail in logs, f"{detail!r} is not named; status {last.detail!r}\n{logs}"
+        # the robot is held: no chunk is executed from the bad stream, and what is sent stays finite
+        # (over the next five executor ticks of its 10 Hz status)
+        reported = len(graph.executor_status.messages)
+        assert node.spin_until(lambda: len(graph.executor_status.messages) >= reported + 5, 5.0), "the executor reports"
+        sent = [msg.points[0].positions for msg in graph.commands.messages[first_command:]]
+        assert all(np.all(np.isfinite(p)) for p in sent)
+        if kind == "joints":  # the executor refuses them too and holds when joint states stop being usable
+            wait_for_status(node, graph.executor_status, lambda s: counters(s).get(cause, 0) > executor_before, 10.0,
+                            f"executor {cause}")
+    finally:
+        graph.inputs.image_fault = graph.inputs.joint_fault = graph.inputs.silent_camera = None
+    assert graph.nodes.alive, "\n".join(graph.nodes.lines[-40:])
+    # and once the sensors are sane again the policy serves again, by itself
+    wait_for_status(node, graph.policy_status, lambda s: s.state in SERVING, 15.0, "the policy serving again")
 
 
 @pytest.mark.parametrize("trained_for, settings, message", [
