@@ -1,5 +1,6 @@
 """The LeRobot backend: files and features checked at configure time, the child-process protocol,
-a crashed child reported and restarted. A real LeRobot ACT round trip is the slow test at the end."""
+a crashed child reported and restarted. A real LeRobot ACT, trained by LeRobot's own trainer, served
+through the child is the slow test at the end."""
 from __future__ import annotations
 
 import json
@@ -200,26 +201,6 @@ def _lerobot_python_or_skip() -> str:
     return python
 
 
-@pytest.mark.slow
-def test_a_real_lerobot_act_round_trip_through_the_child(tmp_path) -> None:
-    """A tiny ACT made and saved by LeRobot's own classes (with its processors and statistics),
-    served through the child process: chunks in the profile's action space, deterministic for a seed."""
-    python = _lerobot_python_or_skip()
-    directory = tmp_path / "act"
-    subprocess.run([python, "-c", TINY_ACT, str(directory)], check=True, timeout=300)
-    spec = load_embodiment("so101")
-    backend = LeRobotBackend(str(directory), spec, python=python)
-    try:
-        assert backend.requirements.backend == "lerobot:act" and not backend.requirements.accepts_prefix
-        observation = _observation(spec, np.random.default_rng(5))
-        first = backend.predict_chunk(observation, "pick the cube", seed=1)
-        again = backend.predict_chunk(observation, "pick the cube", seed=1)
-        assert first.actions.shape == (spec.chunk_size, spec.action_dim) and np.all(np.isfinite(first.actions))
-        np.testing.assert_array_equal(first.actions, again.actions)
-    finally:
-        backend.close()
-
-
 def test_vla_eval_loads_a_lerobot_directory_and_ends_its_child(tmp_path, monkeypatch) -> None:
     """`vla eval`'s CheckpointPolicy goes through load_backends too, and close() ends the child."""
     from vla_core.evaluation.policies import CheckpointPolicy
@@ -242,7 +223,8 @@ def test_vla_eval_loads_a_lerobot_directory_and_ends_its_child(tmp_path, monkeyp
 def test_lerobots_own_trainer_on_a_vla_dataset_gives_a_policy_the_backend_serves(tmp_path) -> None:
     """Issue 34's loop in small: a LeRobot v3.0 dataset written by this project (`vla collect`, the
     writer `vla convert` uses), a tiny ACT trained on it by LeRobot's own `lerobot-train` (a few
-    steps), served through the backend with its saved processors and statistics."""
+    steps) and saved by it with its processors and statistics, served through the child process:
+    chunks in the profile's action space, deterministic for a seed."""
     python = _lerobot_python_or_skip()
     from vla_core.collect import collect
 
@@ -261,7 +243,11 @@ def test_lerobots_own_trainer_on_a_vla_dataset_gives_a_policy_the_backend_serves
     spec = load_embodiment("so101")
     backend = LeRobotBackend(str(out / "checkpoints" / "last" / "pretrained_model"), spec, python=python)
     try:
-        chunk = backend.predict_chunk(_observation(spec, np.random.default_rng(4)), "pick up the cube", seed=0)
+        assert backend.requirements.backend == "lerobot:act" and not backend.requirements.accepts_prefix
+        observation = _observation(spec, np.random.default_rng(4))
+        chunk = backend.predict_chunk(observation, "pick up the cube", seed=0)
+        again = backend.predict_chunk(observation, "pick up the cube", seed=0)
         assert chunk.actions.shape == (spec.chunk_size, spec.action_dim) and np.all(np.isfinite(chunk.actions))
+        np.testing.assert_array_equal(chunk.actions, again.actions)
     finally:
         backend.close()
