@@ -1,6 +1,7 @@
 """`make loop` (scripts/teleop_to_policy.sh) runs to the end with tiny sizes, and every stage
-leaves its real product: rosbag2 episodes with vla_ros metadata recorded over DDS from the
-scripted leader arm doing cube_in_bin, a LeRobot v3.0 dataset of them, a fine-tuned checkpoint
+leaves its real product: a rosbag2 episode with vla_ros metadata recorded over DDS from the
+scripted leader arm doing cube_in_bin (one: several bags into one dataset is test_convert's), a
+LeRobot v3.0 dataset of it, a fine-tuned checkpoint
 for the SO-101 that loads, a deployed policy whose commands reached the simulated robot, and
 an evaluation report."""
 from __future__ import annotations
@@ -41,7 +42,7 @@ def test_teleop_record_convert_finetune_deploy_eval(tmp_path) -> None:
 
     base = write_initial_checkpoint(["so101"], tmp_path / "base")
     loop = tmp_path / "loop"
-    env = {**os.environ, "EPISODES": "2", "STEPS": "3", "BATCH_SIZE": "4", "EVAL_EPISODES": "1",
+    env = {**os.environ, "EPISODES": "1", "STEPS": "3", "BATCH_SIZE": "4", "EVAL_EPISODES": "1",
            "EVAL_WORDING": "training", "EVAL_MODE": "sync", "EVAL_TIME_LIMIT": "2", "DEPLOY_SECONDS": "3",
            "IMAGE_SIZE": "64", "CAMERA_RATE_HZ": "15", "SEED_BASE": "2", "LOOP_DIR": str(loop)}
     result = subprocess.run(["bash", str(ROOT / "scripts" / "teleop_to_policy.sh"), str(base)], cwd=ROOT, env=env,
@@ -52,9 +53,9 @@ def test_teleop_record_convert_finetune_deploy_eval(tmp_path) -> None:
         assert re.search(rf"^== {stage} done in \d+ s", log, re.MULTILINE), f"no timing for {stage}:\n{log[-3000:]}"
     assert re.search(r"^== the loop in \d+ s", log, re.MULTILINE)
 
-    # record: two successful demonstrations, each a bag with the profile's topics and vla_ros metadata
+    # record: a successful demonstration, a bag with the profile's topics and vla_ros metadata
     bags = sorted(path.parent for path in (loop / "bags").glob("*/metadata.yaml"))
-    assert len(bags) == 2, log[-3000:]
+    assert len(bags) == 1, log[-3000:]
     for bag in bags:
         information = yaml.safe_load((bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
         custom = information["custom_data"]
@@ -64,11 +65,11 @@ def test_teleop_record_convert_finetune_deploy_eval(tmp_path) -> None:
         counts = {t["topic_metadata"]["name"]: t["message_count"] for t in information["topics_with_message_count"]}
         assert set(counts) == PROFILE_TOPICS and min(counts.values()) > 50, counts
 
-    # convert: a LeRobot v3.0 dataset with both episodes, each a full pick-and-place into the bin
+    # convert: a LeRobot v3.0 dataset with the episode, a full pick-and-place into the bin
     info = json.loads((loop / "dataset" / "meta" / "info.json").read_text())
-    assert info["codebase_version"] == "v3.0" and info["total_episodes"] == 2
+    assert info["codebase_version"] == "v3.0" and info["total_episodes"] == 1
     episodes = load_episodes(loop / "dataset")
-    assert len(episodes) == 2
+    assert len(episodes) == 1
     gripper = episodes[0].state.shape[1] - 1  # the SO-101's gripper is its last joint
     for episode in episodes:
         assert INSTRUCTION.fullmatch(episode.task) and episode.success is True
