@@ -19,8 +19,8 @@ from vla_core.model.batching import Observation
 from vla_core.model.configuration import PolicyConfig
 from vla_core.model.policy import VLAPolicy
 from vla_core.sim.factory import make_scene, make_teleop
-from vla_core.sim.replay import replay_object_poses
-from vla_core.sim.rollout import run_scripted_episode
+from vla_core.sim.replay import replay_all, replay_object_poses
+from vla_core.sim.rollout import plan_task, run_scripted_episode
 from vla_core.sim.tasks import sample_task
 from vla_core.training.config import TrainConfig
 from vla_core.training.loop import train
@@ -117,3 +117,22 @@ def test_it_trains_on_replayed_poses_without_frames_and_vla_eval_hands_it_the_tr
     other = backend.predict_chunk(dataclasses.replace(observation, object_pose=scene.cube_pose(task.colour) + 0.05),
                                   "pick up the cube", seed=5).actions
     assert not np.allclose(fed, other)
+
+
+def test_a_consistent_teleoperator_plans_one_motion_per_placement_and_its_episodes_replay(scene) -> None:
+    scene.reset(4)
+    task = sample_task("pick_cube", 4, scene.colours)
+    consistent, varied = make_teleop(SPEC, consistent=True), make_teleop(SPEC)
+    plans = [plan_task(scene, task, teleop, np.random.default_rng(draw)) for teleop in (consistent, varied)
+             for draw in (1, 2)]
+    np.testing.assert_array_equal(plans[0].joints, plans[1].joints)  # nothing drawn: one motion
+    assert plans[2].joints.shape != plans[3].joints.shape or not np.allclose(plans[2].joints, plans[3].joints)
+
+    rollout = run_scripted_episode(scene, task, consistent, 4)
+    episode = Episode(name="so101_consistent_seed4", embodiment="so101", task=task.instruction("training"),
+                      fps=SPEC.control_rate_hz, timestamps=rollout.timestamps, state=rollout.state,
+                      action=rollout.action, metadata={"seed": 4, "task": "pick_cube", "target": task.colour,
+                                                       "consistent_teleoperator": True})
+    np.testing.assert_allclose(replay_all([episode], SPEC)[0], rollout.object_poses, atol=1e-9)
+    with pytest.raises(ValueError, match="so101_consistent_seed4"):  # replayed by the varied teleoperator
+        replay_object_poses(episode, scene, varied)

@@ -55,9 +55,10 @@ def _recovery_loop(spec: EmbodimentSpec, task_name: str, checkpoint: str, scene)
 
 def collect(embodiment: str, task_name: str, episodes: int, seed: int, output: Path,
             keep_failed: bool = False, recover: RecoverySource | None = None, disturbance: float = 0.0,
-            log=print) -> CollectSummary:
+            consistent: bool = False, log=print) -> CollectSummary:
     """Run `episodes` scripted (or, with `recover`, recovery) demonstrations and write the kept
-    ones to a new dataset at `output`; `disturbance` (rad) perturbs what scripted episodes execute."""
+    ones to a new dataset at `output`; `disturbance` (rad) perturbs what scripted episodes execute;
+    `consistent`: the teleoperator moves at one speed with one hover height and pause length, no tremor."""
     from vla_core.data.lerobot_v3 import DatasetWriter
     from vla_core.evaluation.recovery import run_recovery_episode
     from vla_core.sim.factory import make_scene, make_teleop
@@ -77,7 +78,7 @@ def collect(embodiment: str, task_name: str, episodes: int, seed: int, output: P
     if missing:
         raise ValueError(f"profile {spec.name} names cameras {missing} the {spec.name} scene lacks "
                          f"(it has {list(scene.cameras)})")
-    teleop = make_teleop(spec)
+    teleop = make_teleop(spec, consistent=consistent)
     cameras = tuple(camera.name for camera in spec.cameras)
     kept = succeeded = unreachable = policy_succeeded = 0
     start = time.monotonic()
@@ -95,6 +96,8 @@ def collect(embodiment: str, task_name: str, episodes: int, seed: int, output: P
                         rollout = run_scripted_episode(scene, task, teleop, episode_seed, cameras, disturbance)
                         if disturbance:
                             metadata.update(disturbance_rad=disturbance)
+                        if consistent:
+                            metadata.update(consistent_teleoperator=True)
                     else:
                         handover = recover.handover.draw(episode_seed)
                         rollout = run_recovery_episode(loop, teleop, episode_seed, handover, cameras)

@@ -51,6 +51,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--disturbance", type=float, default=0.0, metavar="RAD",
                         help="DART: the robot executes the teleoperator's command plus smooth noise of this "
                              "standard deviation per arm joint, the undisturbed command is recorded (default 0)")
+    parser.add_argument("--consistent", action="store_true",
+                        help="the teleoperator moves at one speed, with one hover height and pause length and no "
+                             "tremor (by default each episode draws them): demonstrations without that variation")
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="with --recover-with: torch intra-op threads (0 = torch's default); one keeps the "
                              "policy from stalling on OpenMP spin-waits beside the simulation, as in vla eval")
@@ -74,7 +77,8 @@ def _run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.torch_threads)
     try:
         summary = collect(args.embodiment, args.task, args.episodes, args.seed, args.output, args.keep_failed,
-                          recover, args.disturbance, log=lambda line: print(line, file=sys.stderr, flush=True))
+                          recover, args.disturbance, args.consistent,
+                          log=lambda line: print(line, file=sys.stderr, flush=True))
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"vla collect: {error}", file=sys.stderr)
         return 2

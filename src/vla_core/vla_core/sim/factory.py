@@ -24,14 +24,17 @@ def make_scene(embodiment: str, task: str, image_size: int = 224) -> TabletopSce
     raise ValueError(f"no simulated scene for embodiment {embodiment!r}; expected one of {list(SIMULATED_EMBODIMENTS)}")
 
 
-def make_teleop(spec: EmbodimentSpec, rate_hz: float | None = None, tremor: float = 0.002) -> ScriptedTeleop:
-    """The embodiment's scripted teleoperator at `rate_hz` (default: the profile's control rate)."""
+def make_teleop(spec: EmbodimentSpec, rate_hz: float | None = None, tremor: float = 0.002,
+                consistent: bool = False) -> ScriptedTeleop:
+    """The embodiment's scripted teleoperator at `rate_hz` (default: the profile's control rate);
+    `consistent`: one speed, hover height and pause length for every plan, and no tremor."""
     rate = rate_hz or spec.control_rate_hz
+    tremor = 0.0 if consistent else tremor
     if spec.name == "so101":
         from vla_core.sim.scripted_pick import ScriptedPickTeleop
-        return ScriptedPickTeleop(RobotKinematics(spec), rate, tremor=tremor)
+        return ScriptedPickTeleop(RobotKinematics(spec), rate, tremor=tremor, consistent=consistent)
     if spec.name == "aloha":
         from vla_core.sim.scripted_aloha import ScriptedAlohaTeleop
-        return ScriptedAlohaTeleop(RobotKinematics(spec), rate, tremor=tremor)
+        return ScriptedAlohaTeleop(RobotKinematics(spec), rate, tremor=tremor, consistent=consistent)
     raise ValueError(f"no scripted teleoperator for embodiment {spec.name!r}; "
                      f"expected one of {list(SIMULATED_EMBODIMENTS)}")

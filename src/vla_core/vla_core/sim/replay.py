@@ -55,10 +55,11 @@ def replay_object_poses(episode: Episode, scene: TabletopScene, teleop: Scripted
 
 
 def replay_all(episodes: Iterable[Episode], spec: EmbodimentSpec, image_size: int = 224) -> list[np.ndarray]:
-    """`replay_object_poses` of every episode, in one scene of `spec`'s robot per task."""
+    """`replay_object_poses` of every episode, in one scene of `spec`'s robot per task, by the
+    teleoperator that recorded it (consistent or varied: `vla collect --consistent`)."""
     from vla_core.sim.factory import make_scene, make_teleop
 
-    teleop = make_teleop(spec)
+    teleops = {consistent: make_teleop(spec, consistent=consistent) for consistent in (False, True)}
     scenes: dict[str, TabletopScene] = {}
     try:
         poses = []
@@ -66,6 +67,7 @@ def replay_all(episodes: Iterable[Episode], spec: EmbodimentSpec, image_size: in
             task = episode.metadata.get("task", "pick_cube")
             if task not in scenes:
                 scenes[task] = make_scene(spec.name, task, image_size)
+            teleop = teleops[bool(episode.metadata.get("consistent_teleoperator", False))]
             poses.append(replay_object_poses(episode, scenes[task], teleop))
         return poses
     finally:

@@ -24,10 +24,11 @@ REACHING_DOWN = np.array([0.0, 0.5, 0.0, 1.0])  # shoulder, elbow, forearm_roll,
 
 class ScriptedAlohaTeleop(ScriptedTeleop):
     def __init__(self, kinematics: RobotKinematics, rate_hz: float = 50.0,
-                 geometry: GraspGeometry = ALOHA_GRASP, tremor: float = 0.002) -> None:
+                 geometry: GraspGeometry = ALOHA_GRASP, tremor: float = 0.002,
+                 consistent: bool = False) -> None:
         if not kinematics.spec.is_bimanual:
             raise ValueError(f"the ALOHA script drives two arms, {kinematics.spec.name} has one")
-        super().__init__(kinematics, rate_hz, geometry, tremor)
+        super().__init__(kinematics, rate_hz, geometry, tremor, consistent)
         model = kinematics.model
         # where each arm's first joint (the waist) stands in the world and which way it faces
         self._bases = []

@@ -33,10 +33,11 @@ SO101_GRASP = GraspGeometry(jaw_offset=0.034, release_shift=0.016, release_heigh
 
 class ScriptedPickTeleop(ScriptedTeleop):
     def __init__(self, kinematics: RobotKinematics, rate_hz: float = 30.0,
-                 geometry: GraspGeometry = SO101_GRASP, tremor: float = 0.002) -> None:
+                 geometry: GraspGeometry = SO101_GRASP, tremor: float = 0.002,
+                 consistent: bool = False) -> None:
         if kinematics.spec.is_bimanual:
             raise ValueError(f"the SO-101 script drives one arm, not {kinematics.spec.name}")
-        super().__init__(kinematics, rate_hz, geometry, tremor)
+        super().__init__(kinematics, rate_hz, geometry, tremor, consistent)
 
     def arm_for(self, position: np.ndarray) -> int:
         return 0

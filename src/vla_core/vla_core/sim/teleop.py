@@ -82,13 +82,15 @@ def smooth_noise(count: int, width: int, window: int, rng: np.random.Generator) 
 class ScriptedTeleop(ABC):
     """Plans picks (and places) for one embodiment; see the module docstring."""
 
-    def __init__(self, kinematics: RobotKinematics, rate_hz: float, geometry: GraspGeometry, tremor: float) -> None:
+    def __init__(self, kinematics: RobotKinematics, rate_hz: float, geometry: GraspGeometry, tremor: float,
+                 consistent: bool = False) -> None:
         if not kinematics.spec.has_gripper:
             raise ValueError(f"a scripted pick needs arms with grippers; {kinematics.spec.name} has none")
         self.kinematics = kinematics
         self.rate_hz = rate_hz
         self.geometry = geometry
         self.tremor = tremor
+        self.consistent = consistent
         names = kinematics.spec.joint_names
         self._arm_columns = [[names.index(j) for j in arm.joint_names] for arm in kinematics.spec.arms]
         self.arm_joint_columns = [column for columns in self._arm_columns for column in columns]  # no grippers
@@ -129,17 +131,17 @@ class ScriptedTeleop(ABC):
         joints = np.asarray(joints, dtype=np.float64)
         cube_position = np.asarray(cube_position, dtype=np.float64)
         arm = self.arm_for(cube_position)
-        hover = rng.uniform(*g.hover)
-        speed = rng.uniform(0.8, 1.25)
+        hover = self._drawn(rng, *g.hover)
+        speed = self._drawn(rng, 0.8, 1.25)
         grasp, jaw_direction = self.grasp(arm, joints, cube_position, cube_yaw)
         segments = self._approach(arm, joints, grasp, jaw_direction, hover, speed)
         approach_rows = sum(len(segment) for segment in segments)
         closing = self._with_gripper(segments[-1][-1], arm, self._jaws_closed[arm])
         segments.append(self._joint_move(segments[-1][-1], closing, 0.6 / speed))
-        segments.append(self._hold(segments[-1][-1], rng.uniform(0.1, 0.4)))
+        segments.append(self._hold(segments[-1][-1], self._drawn(rng, 0.1, 0.4)))
         segments.append(self._line(arm, grasp, grasp + [0, 0, g.lift], jaw_direction, self._jaws_closed[arm],
                                    segments[-1][-1], 1.0 / speed))
-        segments.append(self._hold(segments[-1][-1], rng.uniform(0.4, 0.8)))
+        segments.append(self._hold(segments[-1][-1], self._drawn(rng, 0.4, 0.8)))
         if place_at is not None:
             segments += self._place(arm, segments[-1][-1], cube_position, jaw_direction,
                                     np.asarray(place_at, dtype=np.float64), speed, rng)
@@ -163,16 +165,16 @@ class ScriptedTeleop(ABC):
         segments = [self._joint_move(row, above, 2.0 / speed),
                     self._line(arm, lifted, tool, direction, self._jaws_closed[arm], above, 1.0 / speed)]
         if max(g.release_settle) > 0:
-            segments.append(self._hold(segments[-1][-1], rng.uniform(*g.release_settle)))
+            segments.append(self._hold(segments[-1][-1], self._drawn(rng, *g.release_settle)))
         release = self._jaws_open[arm] if g.gripper_release is None else g.gripper_release
         segments.append(self._joint_move(segments[-1][-1], self._with_gripper(segments[-1][-1], arm, release),
                                          0.8 / speed))
-        segments.append(self._hold(segments[-1][-1], rng.uniform(0.2, 0.4)))
+        segments.append(self._hold(segments[-1][-1], self._drawn(rng, 0.2, 0.4)))
         clear = tool + g.release_shift * direction
         segments.append(self._line(arm, tool, clear, direction, release, segments[-1][-1], 0.4 / speed))
         segments.append(self._line(arm, clear, clear + [0, 0, g.lift], direction, release, segments[-1][-1],
                                    0.8 / speed))
-        segments.append(self._hold(segments[-1][-1], rng.uniform(0.5, 0.8)))
+        segments.append(self._hold(segments[-1][-1], self._drawn(rng, 0.5, 0.8)))
         return segments
 
     # ---- motion ----------------------------------------------------------------------------------
@@ -241,6 +243,12 @@ class ScriptedTeleop(ABC):
 
     def _hold(self, pose: np.ndarray, seconds: float) -> np.ndarray:
         return np.repeat(pose[None], self._steps(seconds), axis=0)
+
+    def _drawn(self, rng: np.random.Generator, low: float, high: float) -> float:
+        """A per-plan draw (speed, hover height, a pause); a consistent teleoperator always takes
+        the middle, so one state is always followed by the same motion (issue 32's check of
+        whether a policy averaging varied demonstrations moves short)."""
+        return 0.5 * (low + high) if self.consistent else float(rng.uniform(low, high))
 
     def _tremor(self, count: int, joints: int, rng: np.random.Generator) -> np.ndarray:
         """Smooth hand tremor: white noise low-passed over about a third of a second."""
