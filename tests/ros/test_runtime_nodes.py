@@ -67,10 +67,14 @@ def shipped_so101(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     return profile, write_initial_checkpoint([str(profile)], tmp_path_factory.mktemp("so101") / "checkpoint")
 
 
+def standin_argv(*extra: str) -> list[str]:
+    return [str(PEERS / "robot_standin.py"), "--joints", *SO101.joint_names, "--cameras", "front", "wrist",
+            "--image-size", "224", "--rate", "50", "--command-topic", SO101.command_topic,
+            "--position", *map(str, START), *extra]
+
+
 def standin(ros_process, *extra: str):
-    return ros_process(str(PEERS / "robot_standin.py"), "--joints", *SO101.joint_names, "--cameras", "front", "wrist",
-                       "--image-size", "224", "--rate", "50", "--command-topic", SO101.command_topic,
-                       "--position", *map(str, START), *extra)
+    return ros_process(*standin_argv(*extra))
 
 
 def vla_up_argv(profile: Path, checkpoint: Path | str, *params: str) -> list[str]:
@@ -146,100 +150,119 @@ def test_commands_arrive_every_tick_while_inference_takes_several(ros_node, ros_
     assert nodes.alive
 
 
-def test_stop_halts_at_once_and_resume_needs_a_fresh_chunk(ros_node, ros_process, fast_so101) -> None:
+@dataclass
+class ScriptedGraph:
+    """The stand-in, a scripted policy (switched between good and bad chunks on its `mode` topic)
+    and the executor, shared by the cases that each end with the executor running on good chunks."""
+
+    node: object
+    commands: Recorder
+    status: Recorder
+    switch: object
+    processes: list[RosProcess]
+
+    def running_again(self) -> None:
+        wait_for_status(self.node, self.status, lambda s: s.state == PolicyStatus.STATE_RUNNING, 10.0,
+                        "running again")
+        assert all(process.alive for process in self.processes), "\n".join(self.processes[-1].lines[-40:])
+
+
+@pytest.fixture(scope="module")
+def scripted_graph(fast_so101) -> Iterator[ScriptedGraph]:
     profile, _ = fast_so101
-    commands = Recorder(ros_node, JointTrajectory, SO101.command_topic)
-    status = Recorder(ros_node, PolicyStatus, "vla_executor/status")
-    standin(ros_process)
-    ros_process(str(PEERS / "scripted_policy.py"), "--embodiment", str(profile), "--latency", "0.03")
-    ros_process("-m", "vla_policy_node.executor_node", "--ros-args", "-p", f"embodiment:={profile}",
-                "-p", "status_rate_hz:=10.0", ready_line=None)
-    assert ros_node.spin_until(lambda: len(commands.messages) > 5, 30.0)
-    stop = ros_node.create_publisher(Empty, "vla_executor/stop", RELIABLE)
-    ros_node.spin_until(lambda: stop.get_subscription_count() > 0, 5.0)
+    processes: list[RosProcess] = []
+    with node_in_process("scripted_policy_cases") as node:
+        graph = ScriptedGraph(node, Recorder(node, JointTrajectory, SO101.command_topic),
+                              Recorder(node, PolicyStatus, "vla_executor/status"),
+                              node.create_publisher(String, "scripted_policy/mode", RELIABLE), processes)
+        try:
+            for argv, ready_line in ((standin_argv(), "READY"),
+                                     ([str(PEERS / "scripted_policy.py"), "--embodiment", str(profile), "--latency",
+                                       "0.03"], "READY"),
+                                     (["-m", "vla_policy_node.executor_node", "--ros-args", "-p",
+                                       f"embodiment:={profile}", "-p", "status_rate_hz:=10.0"], None)):
+                processes.append(RosProcess([sys.executable, *argv], ready_line))
+                processes[-1].wait_ready()
+            assert node.spin_until(lambda: len(graph.commands.messages) > 5, 30.0), "no commands"
+            assert node.spin_until(lambda: graph.switch.get_subscription_count() > 0, 5.0)
+            yield graph
+        finally:
+            for process in reversed(processes):
+                process.stop()
+
+
+def test_stop_halts_at_once_and_resume_needs_a_fresh_chunk(scripted_graph: ScriptedGraph) -> None:
+    graph, node = scripted_graph, scripted_graph.node
+    stops_before = counters(graph.status.messages[-1]).get("stop", 0)
+    stop = node.create_publisher(Empty, "vla_executor/stop", RELIABLE)
+    node.spin_until(lambda: stop.get_subscription_count() > 0, 5.0)
     stop.publish(Empty())
-    stopped = wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_STOPPED, 5.0, "stopped")
-    commands.clear()
-    assert ros_node.spin_until(lambda: len(commands.messages) >= CONTROL_RATE // 2, 5.0), \
+    stopped = wait_for_status(node, graph.status, lambda s: s.state == PolicyStatus.STATE_STOPPED, 5.0, "stopped")
+    graph.commands.clear()
+    assert node.spin_until(lambda: len(graph.commands.messages) >= CONTROL_RATE // 2, 5.0), \
         "the executor keeps commanding the hold position while stopped"
-    held = np.array([msg.points[0].positions for msg in commands.messages])
+    held = np.array([msg.points[0].positions for msg in graph.commands.messages])
     np.testing.assert_array_equal(held, np.broadcast_to(held[0], held.shape), "stopped means one fixed target")
-    assert counters(stopped)["stop"] >= 1
-    resume = ros_node.create_client(Trigger, "vla_executor/resume")
+    assert counters(stopped)["stop"] > stops_before
+    resume = node.create_client(Trigger, "vla_executor/resume")
     assert resume.wait_for_service(timeout_sec=5.0)
     future = resume.call_async(Trigger.Request())
-    ros_node.spin_until(future.done, 5.0)
+    node.spin_until(future.done, 5.0)
     assert future.result().success
-    chunks_before = status.messages[-1].chunks
-    wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_RUNNING and s.chunks > chunks_before,
+    chunks_before = graph.status.messages[-1].chunks
+    wait_for_status(node, graph.status, lambda s: s.state == PolicyStatus.STATE_RUNNING and s.chunks > chunks_before,
                     5.0, "running again on a fresh chunk")
 
 
-def test_an_idle_policy_leaves_the_robot_alone_and_the_next_goal_starts_where_it_is(ros_node, ros_process,
-                                                                                     fast_so101) -> None:
+def test_an_idle_policy_leaves_the_robot_alone_and_the_next_goal_starts_where_it_is(
+        scripted_graph: ScriptedGraph) -> None:
     """When the goal ends the executor stops commanding, so something else (a teleoperator, a
     simulation reset) may move the robot; the next chunk starts from there, with no jump refused."""
-    profile, _ = fast_so101
-    commands = Recorder(ros_node, JointTrajectory, SO101.command_topic)
-    status = Recorder(ros_node, PolicyStatus, "vla_executor/status")
-    standin(ros_process)
-    ros_process(str(PEERS / "scripted_policy.py"), "--embodiment", str(profile))
-    ros_process("-m", "vla_policy_node.executor_node", "--ros-args", "-p", f"embodiment:={profile}",
-                "-p", "status_rate_hz:=10.0", ready_line=None)
-    assert ros_node.spin_until(lambda: len(commands.messages) > 5, 30.0)
-    switch = ros_node.create_publisher(String, "scripted_policy/mode", RELIABLE)
-    ros_node.spin_until(lambda: switch.get_subscription_count() > 0, 5.0)
-    switch.publish(String(data="idle"))
-    wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_READY and "idle" in s.detail, 10.0,
+    graph, node = scripted_graph, scripted_graph.node
+    graph.switch.publish(String(data="idle"))
+    wait_for_status(node, graph.status, lambda s: s.state == PolicyStatus.STATE_READY and "idle" in s.detail, 10.0,
                     "idle")
-    commands.clear(), status.clear()
-    assert ros_node.spin_until(lambda: len(status.messages) >= 5, 5.0), "the executor reports while idle"
-    assert not commands.messages, "an idle executor sends nothing: the controller holds the robot"
+    graph.commands.clear(), graph.status.clear()
+    assert node.spin_until(lambda: len(graph.status.messages) >= 5, 5.0), "the executor reports while idle"
+    assert not graph.commands.messages, "an idle executor sends nothing: the controller holds the robot"
 
     # someone else moves the arm 1 rad (twice max_jump) while the executor is idle
-    moved = np.array(START) + np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
-    joints = Recorder(ros_node, JointState, SO101.joint_state_topic, qos_profile_sensor_data)
-    other = ros_node.create_publisher(JointTrajectory, SO101.command_topic, RELIABLE)
+    joints = Recorder(node, JointState, SO101.joint_state_topic, qos_profile_sensor_data)
+    assert node.spin_until(lambda: joints.messages, 5.0), "no joint states"
+    moved = np.array(joints.messages[-1].position) + np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    other = node.create_publisher(JointTrajectory, SO101.command_topic, RELIABLE)
     other.publish(JointTrajectory(joint_names=list(SO101.joint_names), points=[
         JointTrajectoryPoint(positions=moved.tolist(), time_from_start=seconds_to_duration(0.3))]))
-    assert ros_node.spin_until(lambda: joints.messages and abs(joints.messages[-1].position[0] - moved[0]) < 0.01,
-                               5.0), "the stand-in did not follow the other command"
-    holds_before = counters(status.messages[-1]).get("max_jump", 0)
-    commands.clear()
-    switch.publish(String(data="ok"))
-    wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_RUNNING, 10.0, "running again")
-    ros_node.spin_until(lambda: len(commands.messages) > 10, 5.0)
-    executed = np.array([msg.points[0].positions for msg in commands.messages])
+    assert node.spin_until(lambda: abs(joints.messages[-1].position[0] - moved[0]) < 0.01, 5.0), \
+        "the stand-in did not follow the other command"
+    holds_before = counters(graph.status.messages[-1]).get("max_jump", 0)
+    graph.commands.clear()
+    graph.switch.publish(String(data="ok"))
+    graph.running_again()
+    node.spin_until(lambda: len(graph.commands.messages) > 10, 5.0)
+    executed = np.array([msg.points[0].positions for msg in graph.commands.messages])
     arm = [SO101.joint_names.index(n) for n in SO101.arms[0].joint_names]
     assert np.max(np.abs(executed[:, arm] - moved[arm])) < 0.05, "the new chunk starts where the arm now is"
-    assert counters(status.messages[-1]).get("max_jump", 0) == holds_before
+    assert counters(graph.status.messages[-1]).get("max_jump", 0) == holds_before
 
 
 @pytest.mark.parametrize("mode, cause", [("nan", "bad_chunk"), ("far", "ik_unreachable")])
-def test_a_bad_chunk_holds_the_robot_and_the_executor_recovers(ros_node, ros_process, fast_so101, mode, cause) -> None:
-    profile, _ = fast_so101
-    commands = Recorder(ros_node, JointTrajectory, SO101.command_topic)
-    status = Recorder(ros_node, PolicyStatus, "vla_executor/status")
-    standin(ros_process)
-    policy = ros_process(str(PEERS / "scripted_policy.py"), "--embodiment", str(profile))
-    executor = ros_process("-m", "vla_policy_node.executor_node", "--ros-args", "-p", f"embodiment:={profile}",
-                           "-p", "status_rate_hz:=10.0", ready_line=None)
-    assert ros_node.spin_until(lambda: len(commands.messages) > 5, 30.0)
-    safe = np.array(commands.messages[-1].points[0].positions)
-    switch = ros_node.create_publisher(String, "scripted_policy/mode", RELIABLE)
-    ros_node.spin_until(lambda: switch.get_subscription_count() > 0, 5.0)
-    switch.publish(String(data=mode))
-    held = wait_for_status(ros_node, status, lambda s: counters(s).get(cause, 0) > 0, 10.0, f"a {cause} count")
+def test_a_bad_chunk_holds_the_robot_and_the_executor_recovers(scripted_graph: ScriptedGraph, mode, cause) -> None:
+    graph, node = scripted_graph, scripted_graph.node
+    assert node.spin_until(lambda: graph.commands.messages, 5.0)
+    safe = np.array(graph.commands.messages[-1].points[0].positions)
+    before = counters(graph.status.messages[-1]).get(cause, 0)
+    graph.switch.publish(String(data=mode))
+    held = wait_for_status(node, graph.status, lambda s: counters(s).get(cause, 0) > before, 10.0, f"a {cause} count")
     assert held.safety_holds > 0 or held.rejected_inputs > 0
-    commands.clear()
-    assert ros_node.spin_until(lambda: len(commands.messages) >= CONTROL_RATE // 2, 5.0), "the hold is commanded"
-    sent = np.array([msg.points[0].positions for msg in commands.messages])
+    graph.commands.clear()
+    assert node.spin_until(lambda: len(graph.commands.messages) >= CONTROL_RATE // 2, 5.0), "the hold is commanded"
+    sent = np.array([msg.points[0].positions for msg in graph.commands.messages])
     assert np.all(np.isfinite(sent)), "nothing non-finite reaches the robot"
     arm = [SO101.joint_names.index(n) for n in SO101.arms[0].joint_names]  # the gripper may still be opening
     assert np.max(np.abs(sent[:, arm] - safe[arm])) < 0.05, "the arm is held near its last safe position"
-    switch.publish(String(data="ok"))
-    wait_for_status(ros_node, status, lambda s: s.state == PolicyStatus.STATE_RUNNING, 10.0, "running again")
-    assert policy.alive and executor.alive
+    graph.switch.publish(String(data="ok"))
+    graph.running_again()
 
 
 class BadInputs:
