@@ -74,16 +74,22 @@ class IndexedMcap:
 
     def _locate(self, channels: set[int]) -> Located | None:
         ids, times, offsets = [], [], []
+        descriptor = self._file.fileno()
         for chunk in self._storage.chunks:
             records = chunk.chunk_start_offset + CHUNK_RECORDS_AT
-            for channel, index_at in chunk.message_index_offsets.items():
-                if channel not in channels:
-                    continue
+            wanted = {channel: at for channel, at in chunk.message_index_offsets.items() if channel in channels}
+            if not wanted:
+                continue
+            # the chunk's MessageIndex records, read (not mapped: the kernel would map 64 kB around each)
+            first = chunk.chunk_start_offset + chunk.chunk_length
+            indexes = os.pread(descriptor, chunk.message_index_length, first)
+            for channel, index_at in wanted.items():
                 # a MessageIndex record: opcode (1), length (8), channel id (2), entries length (4), entries
-                if self._map[index_at] != 0x07:
+                at = index_at - first
+                if not 0 <= at < len(indexes) or indexes[at] != 0x07:
                     return None
-                size = int.from_bytes(self._map[index_at + 11:index_at + 15], "little")
-                entries = np.frombuffer(self._map[index_at + 15:index_at + 15 + size], "<u8").reshape(-1, 2)
+                size = int.from_bytes(indexes[at + 11:at + 15], "little")
+                entries = np.frombuffer(indexes[at + 15:at + 15 + size], "<u8").reshape(-1, 2)
                 ids.append(np.full(len(entries), channel, np.int64))
                 times.append(entries[:, 0].astype(np.int64))
                 offsets.append(entries[:, 1].astype(np.int64) + records)
