@@ -168,27 +168,6 @@ def test_load_backends_serves_a_lerobot_directory_through_the_named_environment(
         load_backends(str(directory), [spec, load_embodiment("aloha")])
 
 
-TINY_ACT = """
-import sys, torch
-from lerobot.configs.types import FeatureType, NormalizationMode, PolicyFeature
-from lerobot.policies.act.configuration_act import ACTConfig
-from lerobot.policies.act.modeling_act import ACTPolicy
-from lerobot.policies.factory import make_pre_post_processors
-torch.manual_seed(0)
-features = {"observation.images.front": PolicyFeature(FeatureType.VISUAL, (3, 64, 64)),
-            "observation.state": PolicyFeature(FeatureType.STATE, (6,))}
-config = ACTConfig(input_features=features, output_features={"action": PolicyFeature(FeatureType.ACTION, (6,))},
-                   chunk_size=20, n_action_steps=20, dim_model=32, n_heads=2, dim_feedforward=64, n_encoder_layers=1,
-                   n_decoder_layers=1, use_vae=False, pretrained_backbone_weights=None, device="cpu")
-stats = {"observation.state": {"mean": torch.zeros(6), "std": torch.ones(6)},
-         "action": {"mean": torch.full((6,), 0.1), "std": torch.full((6,), 0.2)},
-         "observation.images.front": {"mean": torch.full((3, 1, 1), 0.5), "std": torch.full((3, 1, 1), 0.2)}}
-policy = ACTPolicy(config)
-pre, post = make_pre_post_processors(config, dataset_stats=stats)
-policy.save_pretrained(sys.argv[1]); pre.save_pretrained(sys.argv[1]); post.save_pretrained(sys.argv[1])
-"""
-
-
 def _lerobot_python_or_skip() -> str:
     python = default_lerobot_python()
     if not Path(python).exists():

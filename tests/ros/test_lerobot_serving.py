@@ -3,16 +3,18 @@ drives the robot stand-in through the executor (slow: the child loads LeRobot an
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import pytest
 from trajectory_msgs.msg import JointTrajectory
 
 from vla_msgs.msg import PolicyStatus
 
-from tests.core.test_lerobot_backend import TINY_ACT, _lerobot_python_or_skip
+from tests.core.test_lerobot_backend import _lerobot_python_or_skip
 from .test_runtime_nodes import SO101, Recorder, counters, shipped_so101, standin, vla_up, wait_for_status
 
 __all__ = ["shipped_so101"]  # the fixture, imported so pytest finds it here
+TINY_ACT = Path(__file__).resolve().parents[2] / "scripts" / "make_tiny_lerobot_act.py"
 
 
 @pytest.mark.slow
@@ -20,7 +22,7 @@ def test_vla_up_serves_a_lerobot_act_policy_to_the_executor(ros_node, ros_proces
     python = _lerobot_python_or_skip()
     profile, _ = shipped_so101
     act = tmp_path / "act"
-    subprocess.run([python, "-c", TINY_ACT, str(act)], check=True, timeout=300)
+    subprocess.run([python, str(TINY_ACT), str(act)], check=True, timeout=300)
     commands = Recorder(ros_node, JointTrajectory, SO101.command_topic)
     executor = Recorder(ros_node, PolicyStatus, "vla_executor/status")
     policy = Recorder(ros_node, PolicyStatus, "vla_policy/status")
