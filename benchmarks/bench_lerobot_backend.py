@@ -8,8 +8,9 @@ the SO-101's action space) against the same policy called in-process in the LeRo
 The two run in alternating rounds so a shared machine's drifting load falls on both; the overhead
 rows are per-round differences and ratios of the round medians. Skipped, with the reason, where
 the LeRobot environment is absent (scripts/lerobot_check.sh builds it). Both LeRobot processes
-run with one torch thread (OMP_NUM_THREADS=1): with two on this shared 2-core machine the same
-ACT took 1.1 s a chunk instead of 35 ms (OpenMP's spin-wait), which would measure the load."""
+run with one torch thread (the backend hands its process's torch threads to the child, as the
+node's torch_threads): with two on this shared 2-core machine the same ACT took 1.1 s a chunk
+instead of 35 ms (OpenMP's spin-wait), which would measure the load."""
 from __future__ import annotations
 
 import contextlib
@@ -22,6 +23,7 @@ from pathlib import Path
 from statistics import median
 
 import numpy as np
+import torch
 
 from benchmarks.measure import Measurement, time_call
 from vla_core.backends.lerobot_backend import LeRobotBackend, default_lerobot_python
@@ -34,17 +36,14 @@ INSTRUCTION = "pick up the cube"
 
 
 @contextlib.contextmanager
-def one_thread_children() -> Iterator[None]:
-    """Processes started inside inherit OMP_NUM_THREADS=1; this process's setting is restored."""
-    previous = os.environ.get("OMP_NUM_THREADS")
-    os.environ["OMP_NUM_THREADS"] = "1"
+def one_torch_thread() -> Iterator[None]:
+    """torch_threads 1, as the node's parameter sets it: the backend hands it to its child."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
         yield
     finally:
-        if previous is None:
-            del os.environ["OMP_NUM_THREADS"]
-        else:
-            os.environ["OMP_NUM_THREADS"] = previous
+        torch.set_num_threads(threads)
 
 
 def run(quick: bool) -> list[Measurement]:
@@ -58,7 +57,7 @@ def run(quick: bool) -> list[Measurement]:
     observation = Observation(main_image=rng.integers(0, 256, (224, 224, 3), dtype=np.uint8), state=state,
                               wrist_images={"wrist": rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)})
     rounds, per_round = (3, 5) if quick else (10, 20)
-    with tempfile.TemporaryDirectory() as scratch, one_thread_children():
+    with tempfile.TemporaryDirectory() as scratch, one_torch_thread():
         policy = Path(scratch) / "act"
         subprocess.run([python, str(ROOT / "scripts" / "make_tiny_lerobot_act.py"), str(policy)], check=True,
                        timeout=600)
@@ -68,7 +67,8 @@ def run(quick: bool) -> list[Measurement]:
         np.savez(inputs, **{"observation.images.front": resize_rgb(observation.main_image, 64, 64),
                             "observation.state": state.astype(np.float32)})
         in_process = subprocess.Popen([python, str(ROOT / "benchmarks" / "lerobot_in_process.py"), str(policy),
-                                       str(inputs)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                       str(inputs)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                      env={**os.environ, "OMP_NUM_THREADS": "1"})
         backend = LeRobotBackend(str(policy), spec, python=python)
         try:
             for line in in_process.stdout:  # LeRobot says what it loads on stdout before "ready"

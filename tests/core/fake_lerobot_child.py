@@ -31,4 +31,5 @@ class FakePredictor:
 
 
 if __name__ == "__main__":
+    print(f"fake child: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}", flush=True)
     lerobot_child.main(load=FakePredictor)

@@ -134,6 +134,29 @@ def test_a_crashed_child_is_a_named_fault_and_is_restarted(tmp_path) -> None:
     assert process is not None and process.poll() is not None
 
 
+def test_the_child_runs_with_the_torch_threads_of_the_node(tmp_path, monkeypatch) -> None:
+    """torch_threads (the node's parameter) must bind the child too: torch's default of every core
+    in a second process is what made LeRobot chunks 30x slower on a shared machine."""
+    import torch
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")  # what the environment says; the node's setting wins
+    directory = _policy_dir(tmp_path / "fake", _config({"observation.images.front": [3, 96, 128]}))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        backend = LeRobotBackend(str(directory), load_embodiment("so101"),
+                                 child_command=[sys.executable, str(FAKE_CHILD)], start_timeout=60.0)
+    finally:
+        torch.set_num_threads(threads)
+    try:
+        deadline = time.monotonic() + 10.0
+        while not any("OMP_NUM_THREADS=" in line for line in backend._output) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "fake child: OMP_NUM_THREADS=1" in backend._output, list(backend._output)
+    finally:
+        backend.close()
+
+
 def test_a_child_that_cannot_start_is_refused_with_its_output(tmp_path) -> None:
     spec = load_embodiment("so101")
     directory = _policy_dir(tmp_path / "fake", _config({"observation.images.front": [3, 96, 128]}))

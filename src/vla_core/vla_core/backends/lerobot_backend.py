@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from vla_core.backends.base import BackendError, CameraNeed, PolicyRequirements
 from vla_core.backends.joint_targets import encode_joint_targets
@@ -189,9 +190,13 @@ class LeRobotBackend:
             listener.listen(1)
             listener.settimeout(0.5)
             self._output.clear()
+            # the node's torch_threads reaches the child as it reaches an in-process policy: torch's
+            # default of every core made a tiny ACT 30x slower on a shared 2-core machine
+            # (benchmarks/bench_lerobot_backend.py: 1.1 s a chunk against 35 ms with one thread)
             process = subprocess.Popen([*self.command, "--connect", path, "--policy", str(self.directory),
                                         "--device", self.device], stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True)
+                                       stderr=subprocess.STDOUT, text=True,
+                                       env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
             threading.Thread(target=self._drain, args=(process,), daemon=True).start()
             deadline = time.monotonic() + self.start_timeout
             sock = None
