@@ -33,7 +33,7 @@ from vla_msgs.msg import PolicyStatus
 from vla_msgs.srv import GetActionChunk
 
 from .conftest import RosProcess, spin_until
-from .test_runtime_nodes import SO101, START, Recorder, counters, fast_so101  # noqa: F401 - a fixture
+from .test_runtime_nodes import CHUNK_SIZE, SO101, START, Recorder, counters, fast_so101  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
 FAR_FUTURE = 2**31 - 1  # the largest sec a builtin_interfaces/Time holds
@@ -146,10 +146,12 @@ class Graph:
             self.spin_until(lambda: False, 0.1)
 
     def serves_again(self) -> None:
-        """The policy reports itself serving and answers a plain request with a chunk."""
+        """The policy reports itself serving and answers a plain request with a whole chunk (from
+        the JPEG CompressedImages this module feeds it: image_transport:=compressed)."""
         self.status(self.policy_status, lambda s: s.state in SERVING, 15.0, "the policy serving again")
         response = self.request(GetActionChunk.Request(instruction="pick up the cube"))
         assert response.success, response.message
+        assert response.chunk.horizon == CHUNK_SIZE, response.chunk.horizon
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import yaml
 from geometry_msgs.msg import PoseStamped
 from rclpy.action import ActionClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
-from sensor_msgs.msg import CompressedImage, Image, JointState
+from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Empty, String
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -268,14 +268,10 @@ def test_a_bad_chunk_holds_the_robot_and_the_executor_recovers(scripted_graph: S
 class BadInputs:
     """Publishes the SO-101's joint states and cameras from the test, good or bad on demand."""
 
-    def __init__(self, node, compressed: bool = False) -> None:
+    def __init__(self, node) -> None:
         self.node = node
-        self.compressed = compressed
         self.joints = node.create_publisher(JointState, SO101.joint_state_topic, qos_profile_sensor_data)
-        self.cameras = {c.name: node.create_publisher(CompressedImage if compressed else Image,
-                                                      c.topic + ("/compressed" if compressed else ""),
-                                                      qos_profile_sensor_data) for c in SO101.cameras}
-        self.jpeg = _jpeg(np.full((224, 224, 3), 90, np.uint8)) if compressed else b""
+        self.cameras = {c.name: node.create_publisher(Image, c.topic, qos_profile_sensor_data) for c in SO101.cameras}
         self.joint_fault: str | None = None
         self.image_fault: str | None = None
         self.silent_camera: str | None = None
@@ -294,11 +290,6 @@ class BadInputs:
         for name, publisher in self.cameras.items():
             if name == self.silent_camera:
                 continue
-            if self.compressed:
-                image = CompressedImage(format="jpeg", data=self.jpeg)
-                image.header.stamp = stamp
-                publisher.publish(image)
-                continue
             size, encoding = 224, "rgb8"
             if self.image_fault == "encoding" and name == "wrist":
                 encoding = "yuv422"
@@ -307,16 +298,6 @@ class BadInputs:
             image = Image(height=size, width=size, encoding=encoding, step=3 * size, data=bytes(3 * size * size))
             image.header.stamp = stamp
             publisher.publish(image)
-
-
-def _jpeg(pixels: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image as PILImage
-
-    buffer = io.BytesIO()
-    PILImage.fromarray(pixels).save(buffer, format="JPEG")
-    return buffer.getvalue()
 
 
 @dataclass
@@ -528,13 +509,6 @@ def served_chunks(ros_node, ros_process, profile: Path, checkpoint: Path, reques
         assert future.result().success, future.result().message
         chunks.append(future.result().chunk)
     return chunks
-
-
-def test_compressed_cameras_feed_the_policy(ros_node, ros_process, fast_so101) -> None:
-    profile, checkpoint = fast_so101
-    BadInputs(ros_node, compressed=True)
-    [chunk] = served_chunks(ros_node, ros_process, profile, checkpoint, 1, "image_transport:=compressed")
-    assert chunk.horizon == CHUNK_SIZE
 
 
 def test_a_policy_reading_joint_velocity_measures_it_on_the_joint_stream(ros_node, ros_process, fast_so101,
