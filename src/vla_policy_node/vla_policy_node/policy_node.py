@@ -39,7 +39,7 @@ from vla_core.backends.base import BackendError, PolicyBackend
 from vla_core.embodiment import EmbodimentSpec, load_embodiment
 from vla_core.geometry import transform_to_pose7
 from vla_core.images import DEFAULT_MAX_PIXELS
-from vla_core.model.batching import Observation, backward_velocity
+from vla_core.model.batching import backward_velocity
 from vla_core.runtime.decoding import ChunkDecoder, ChunkStart
 from vla_core.runtime.latency import LatencyWindow
 from vla_core.runtime.observation_sync import AssembledObservation, ObservationAssembler
@@ -229,11 +229,9 @@ class PolicyNode(LifecycleNode):
         blank = {c.name: np.zeros((c.height, c.width, 3), np.uint8) for c in spec.cameras}
         state = np.where(np.isfinite(lower + upper), (lower + upper) / 2, 0.0)
         started = time.perf_counter()
-        self.policy.predict_chunk(Observation(blank[spec.main_camera.name], state,
-                                              {c.name: blank[c.name] for c in spec.wrist_cameras},
-                                              tool_poses=self.decoder.kinematics.forward(state),
-                                              joint_velocity=np.zeros_like(state)),
-                                  "warm up", seed=0)
+        warm_up = policy_observation(spec, self.decoder, blank, self.decoder.start_from_joints(state),
+                                     np.zeros_like(state))
+        self.policy.predict_chunk(warm_up, "warm up", seed=0)
         self.get_logger().info(f"model warmed up in {time.perf_counter() - started:.2f} s")
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
@@ -364,8 +362,8 @@ class PolicyNode(LifecycleNode):
         start = self.decoder.start_from_joints(joints)
         prefix = self._prefix(request, start)
         spec = self.spec
-        inputs = policy_observation(spec, self.decoder, {c.name: observation.samples[c.name].data for c in spec.cameras},
-                                    start, _joint_velocity(observation))
+        images = {c.name: observation.samples[c.name].data for c in spec.cameras}
+        inputs = policy_observation(spec, self.decoder, images, start, _joint_velocity(observation))
         if not self._inferring.acquire(blocking=False):
             raise RequestRefused("busy", "a chunk is being computed for an earlier request; one request at a time")
         try:

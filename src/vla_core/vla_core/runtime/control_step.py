@@ -111,7 +111,6 @@ class StepRequest:
 class StepOutcome:
     """What one tick decided."""
 
-    tick: int
     command: np.ndarray | None  # joint row to send now; None = send nothing
     lookahead: np.ndarray  # (n, state_dim) checked rows after `command`, for a controller to run on
     new_chunk: bool  # `command` is the first row taken from another chunk
@@ -236,7 +235,7 @@ class ControlStep:
             if len(upcoming):
                 lookahead = self.safety.admissible_rows(upcoming, command, self.decoder.end_effector_positions)
         fresh = command is not None and self.state is StepState.RUNNING
-        return StepOutcome(self._tick, command, lookahead, new_chunk, self.state, self.detail,
+        return StepOutcome(command, lookahead, new_chunk, self.state, self.detail,
                            decision.chunk_id if fresh else 0, decision.row if fresh else -1,
                            decision is not None and decision.target is not None, request, tuple(warnings))
 
