@@ -65,7 +65,7 @@ class Shape:
 
 SHAPES = (
     Shape("10 s x4, MCAP", bags=4, seconds=10.0),
-    Shape("60 s x2, MCAP, joints 500 Hz", bags=2, seconds=60.0, joint_hz=500.0),
+    Shape("60 s x2, MCAP, joints 500 Hz", bags=2, seconds=60.0, joint_hz=500.0, repeats=5),  # the target's shape
     Shape("60 s x2, SQLite3", bags=2, seconds=60.0, storage="sqlite3"),
     Shape("10 min x1, MCAP", bags=1, seconds=600.0, repeats=1),
 )
