@@ -167,7 +167,7 @@ class ScriptedGraph:
         assert all(process.alive for process in self.processes), "\n".join(self.processes[-1].lines[-40:])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")  # one graph per class: its stand-in would feed other tests' nodes in this domain
 def scripted_graph(fast_so101) -> Iterator[ScriptedGraph]:
     profile, _ = fast_so101
     processes: list[RosProcess] = []
@@ -191,78 +191,82 @@ def scripted_graph(fast_so101) -> Iterator[ScriptedGraph]:
                 process.stop()
 
 
-def test_stop_halts_at_once_and_resume_needs_a_fresh_chunk(scripted_graph: ScriptedGraph) -> None:
-    graph, node = scripted_graph, scripted_graph.node
-    stops_before = counters(graph.status.messages[-1]).get("stop", 0)
-    stop = node.create_publisher(Empty, "vla_executor/stop", RELIABLE)
-    node.spin_until(lambda: stop.get_subscription_count() > 0, 5.0)
-    stop.publish(Empty())
-    stopped = wait_for_status(node, graph.status, lambda s: s.state == PolicyStatus.STATE_STOPPED, 5.0, "stopped")
-    graph.commands.clear()
-    assert node.spin_until(lambda: len(graph.commands.messages) >= CONTROL_RATE // 2, 5.0), \
-        "the executor keeps commanding the hold position while stopped"
-    held = np.array([msg.points[0].positions for msg in graph.commands.messages])
-    np.testing.assert_array_equal(held, np.broadcast_to(held[0], held.shape), "stopped means one fixed target")
-    assert counters(stopped)["stop"] > stops_before
-    resume = node.create_client(Trigger, "vla_executor/resume")
-    assert resume.wait_for_service(timeout_sec=5.0)
-    future = resume.call_async(Trigger.Request())
-    node.spin_until(future.done, 5.0)
-    assert future.result().success
-    chunks_before = graph.status.messages[-1].chunks
-    wait_for_status(node, graph.status, lambda s: s.state == PolicyStatus.STATE_RUNNING and s.chunks > chunks_before,
-                    5.0, "running again on a fresh chunk")
+class TestOneScriptedGraph:
+    """Cases that share one stand-in, scripted policy and executor, torn down after the last."""
+
+    def test_stop_halts_at_once_and_resume_needs_a_fresh_chunk(self, scripted_graph: ScriptedGraph) -> None:
+        graph, node = scripted_graph, scripted_graph.node
+        stops_before = counters(graph.status.messages[-1]).get("stop", 0)
+        stop = node.create_publisher(Empty, "vla_executor/stop", RELIABLE)
+        node.spin_until(lambda: stop.get_subscription_count() > 0, 5.0)
+        stop.publish(Empty())
+        stopped = wait_for_status(node, graph.status, lambda s: s.state == PolicyStatus.STATE_STOPPED, 5.0, "stopped")
+        graph.commands.clear()
+        assert node.spin_until(lambda: len(graph.commands.messages) >= CONTROL_RATE // 2, 5.0), \
+            "the executor keeps commanding the hold position while stopped"
+        held = np.array([msg.points[0].positions for msg in graph.commands.messages])
+        np.testing.assert_array_equal(held, np.broadcast_to(held[0], held.shape), "stopped means one fixed target")
+        assert counters(stopped)["stop"] > stops_before
+        resume = node.create_client(Trigger, "vla_executor/resume")
+        assert resume.wait_for_service(timeout_sec=5.0)
+        future = resume.call_async(Trigger.Request())
+        node.spin_until(future.done, 5.0)
+        assert future.result().success
+        chunks_before = graph.status.messages[-1].chunks
+        wait_for_status(node, graph.status, lambda s: s.state == PolicyStatus.STATE_RUNNING and s.chunks > chunks_before,
+                        5.0, "running again on a fresh chunk")
 
 
-def test_an_idle_policy_leaves_the_robot_alone_and_the_next_goal_starts_where_it_is(
-        scripted_graph: ScriptedGraph) -> None:
-    """When the goal ends the executor stops commanding, so something else (a teleoperator, a
-    simulation reset) may move the robot; the next chunk starts from there, with no jump refused."""
-    graph, node = scripted_graph, scripted_graph.node
-    graph.switch.publish(String(data="idle"))
-    wait_for_status(node, graph.status, lambda s: s.state == PolicyStatus.STATE_READY and "idle" in s.detail, 10.0,
-                    "idle")
-    graph.commands.clear(), graph.status.clear()
-    assert node.spin_until(lambda: len(graph.status.messages) >= 5, 5.0), "the executor reports while idle"
-    assert not graph.commands.messages, "an idle executor sends nothing: the controller holds the robot"
+    def test_an_idle_policy_leaves_the_robot_alone_and_the_next_goal_starts_where_it_is(
+            self, scripted_graph: ScriptedGraph) -> None:
+        """When the goal ends the executor stops commanding, so something else (a teleoperator, a
+        simulation reset) may move the robot; the next chunk starts from there, with no jump refused."""
+        graph, node = scripted_graph, scripted_graph.node
+        graph.switch.publish(String(data="idle"))
+        wait_for_status(node, graph.status, lambda s: s.state == PolicyStatus.STATE_READY and "idle" in s.detail, 10.0,
+                        "idle")
+        graph.commands.clear(), graph.status.clear()
+        assert node.spin_until(lambda: len(graph.status.messages) >= 5, 5.0), "the executor reports while idle"
+        assert not graph.commands.messages, "an idle executor sends nothing: the controller holds the robot"
 
-    # someone else moves the arm 1 rad (twice max_jump) while the executor is idle
-    joints = Recorder(node, JointState, SO101.joint_state_topic, qos_profile_sensor_data)
-    assert node.spin_until(lambda: joints.messages, 5.0), "no joint states"
-    moved = np.array(joints.messages[-1].position) + np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
-    other = node.create_publisher(JointTrajectory, SO101.command_topic, RELIABLE)
-    other.publish(JointTrajectory(joint_names=list(SO101.joint_names), points=[
-        JointTrajectoryPoint(positions=moved.tolist(), time_from_start=seconds_to_duration(0.3))]))
-    assert node.spin_until(lambda: abs(joints.messages[-1].position[0] - moved[0]) < 0.01, 5.0), \
-        "the stand-in did not follow the other command"
-    holds_before = counters(graph.status.messages[-1]).get("max_jump", 0)
-    graph.commands.clear()
-    graph.switch.publish(String(data="ok"))
-    graph.running_again()
-    node.spin_until(lambda: len(graph.commands.messages) > 10, 5.0)
-    executed = np.array([msg.points[0].positions for msg in graph.commands.messages])
-    arm = [SO101.joint_names.index(n) for n in SO101.arms[0].joint_names]
-    assert np.max(np.abs(executed[:, arm] - moved[arm])) < 0.05, "the new chunk starts where the arm now is"
-    assert counters(graph.status.messages[-1]).get("max_jump", 0) == holds_before
+        # someone else moves the arm 1 rad (twice max_jump) while the executor is idle
+        joints = Recorder(node, JointState, SO101.joint_state_topic, qos_profile_sensor_data)
+        assert node.spin_until(lambda: joints.messages, 5.0), "no joint states"
+        moved = np.array(joints.messages[-1].position) + np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+        other = node.create_publisher(JointTrajectory, SO101.command_topic, RELIABLE)
+        other.publish(JointTrajectory(joint_names=list(SO101.joint_names), points=[
+            JointTrajectoryPoint(positions=moved.tolist(), time_from_start=seconds_to_duration(0.3))]))
+        assert node.spin_until(lambda: abs(joints.messages[-1].position[0] - moved[0]) < 0.01, 5.0), \
+            "the stand-in did not follow the other command"
+        holds_before = counters(graph.status.messages[-1]).get("max_jump", 0)
+        graph.commands.clear()
+        graph.switch.publish(String(data="ok"))
+        graph.running_again()
+        node.spin_until(lambda: len(graph.commands.messages) > 10, 5.0)
+        executed = np.array([msg.points[0].positions for msg in graph.commands.messages])
+        arm = [SO101.joint_names.index(n) for n in SO101.arms[0].joint_names]
+        assert np.max(np.abs(executed[:, arm] - moved[arm])) < 0.05, "the new chunk starts where the arm now is"
+        assert counters(graph.status.messages[-1]).get("max_jump", 0) == holds_before
 
 
-@pytest.mark.parametrize("mode, cause", [("nan", "bad_chunk"), ("far", "ik_unreachable")])
-def test_a_bad_chunk_holds_the_robot_and_the_executor_recovers(scripted_graph: ScriptedGraph, mode, cause) -> None:
-    graph, node = scripted_graph, scripted_graph.node
-    assert node.spin_until(lambda: graph.commands.messages, 5.0)
-    safe = np.array(graph.commands.messages[-1].points[0].positions)
-    before = counters(graph.status.messages[-1]).get(cause, 0)
-    graph.switch.publish(String(data=mode))
-    held = wait_for_status(node, graph.status, lambda s: counters(s).get(cause, 0) > before, 10.0, f"a {cause} count")
-    assert held.safety_holds > 0 or held.rejected_inputs > 0
-    graph.commands.clear()
-    assert node.spin_until(lambda: len(graph.commands.messages) >= CONTROL_RATE // 2, 5.0), "the hold is commanded"
-    sent = np.array([msg.points[0].positions for msg in graph.commands.messages])
-    assert np.all(np.isfinite(sent)), "nothing non-finite reaches the robot"
-    arm = [SO101.joint_names.index(n) for n in SO101.arms[0].joint_names]  # the gripper may still be opening
-    assert np.max(np.abs(sent[:, arm] - safe[arm])) < 0.05, "the arm is held near its last safe position"
-    graph.switch.publish(String(data="ok"))
-    graph.running_again()
+    @pytest.mark.parametrize("mode, cause", [("nan", "bad_chunk"), ("far", "ik_unreachable")])
+    def test_a_bad_chunk_holds_the_robot_and_the_executor_recovers(self, scripted_graph: ScriptedGraph, mode,
+                                                                     cause) -> None:
+        graph, node = scripted_graph, scripted_graph.node
+        assert node.spin_until(lambda: graph.commands.messages, 5.0)
+        safe = np.array(graph.commands.messages[-1].points[0].positions)
+        before = counters(graph.status.messages[-1]).get(cause, 0)
+        graph.switch.publish(String(data=mode))
+        held = wait_for_status(node, graph.status, lambda s: counters(s).get(cause, 0) > before, 10.0, f"a {cause} count")
+        assert held.safety_holds > 0 or held.rejected_inputs > 0
+        graph.commands.clear()
+        assert node.spin_until(lambda: len(graph.commands.messages) >= CONTROL_RATE // 2, 5.0), "the hold is commanded"
+        sent = np.array([msg.points[0].positions for msg in graph.commands.messages])
+        assert np.all(np.isfinite(sent)), "nothing non-finite reaches the robot"
+        arm = [SO101.joint_names.index(n) for n in SO101.arms[0].joint_names]  # the gripper may still be opening
+        assert np.max(np.abs(sent[:, arm] - safe[arm])) < 0.05, "the arm is held near its last safe position"
+        graph.switch.publish(String(data="ok"))
+        graph.running_again()
 
 
 class BadInputs:
@@ -316,7 +320,7 @@ class SensorGraph:
 SERVING = (PolicyStatus.STATE_READY, PolicyStatus.STATE_RUNNING)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")  # one graph per class: its streams would feed other tests' nodes in this domain
 def sensor_graph(fast_so101) -> Iterator[SensorGraph]:
     profile, checkpoint = fast_so101
     with node_in_process("bad_sensor_input") as node:
@@ -333,50 +337,53 @@ def sensor_graph(fast_so101) -> Iterator[SensorGraph]:
             graph.nodes.stop()
 
 
-@pytest.mark.parametrize("fault, cause, detail", [
-    (("image", "encoding"), "bad_image", "unsupported image encoding 'yuv422'"),
-    (("image", "size"), "wrong_image_size", "sent 160x160 images; the embodiment profile expects 224x224"),
-    (("joints", "nan"), "nan_joint_state", "NaN or inf for joints ['elbow_flex']"),
-    (("joints", "unknown"), "unknown_joint_names", "lacks joints ['shoulder_pan'"),
-    (("camera", "wrist"), None, "wrist: "),
-])
-def test_bad_sensor_input_is_named_and_the_nodes_keep_running(sensor_graph: SensorGraph, fault, cause,
-                                                               detail) -> None:
-    graph, node = sensor_graph, sensor_graph.node
-    policy_before = counters(graph.policy_status.messages[-1]).get(cause, 0)
-    executor_before = counters(graph.executor_status.messages[-1]).get(cause, 0) if graph.executor_status.messages \
-        else 0
-    first_line, first_command = len(graph.nodes.lines), len(graph.commands.messages)
-    kind, value = fault
-    try:
-        if kind == "image":
-            graph.inputs.image_fault = value
-        elif kind == "joints":
-            graph.inputs.joint_fault = value
-        else:
-            graph.inputs.silent_camera = value
-        if cause is not None:
-            last = wait_for_status(node, graph.policy_status, lambda s: counters(s).get(cause, 0) > policy_before,
-                                   10.0, cause)
-        else:
-            last = wait_for_status(node, graph.policy_status, lambda s: s.state == PolicyStatus.STATE_WAITING, 10.0,
-                                   "waiting on the silent camera")
-        logs = "\n".join(graph.nodes.lines[first_line:])  # what this case's input made the nodes say
-        assert detail in last.detail or detail in logs, f"{detail!r} is not named; status {last.detail!r}\n{logs}"
-        # the robot is held: no chunk is executed from the bad stream, and what is sent stays finite
-        # (over the next five executor ticks of its 10 Hz status)
-        reported = len(graph.executor_status.messages)
-        assert node.spin_until(lambda: len(graph.executor_status.messages) >= reported + 5, 5.0), "the executor reports"
-        sent = [msg.points[0].positions for msg in graph.commands.messages[first_command:]]
-        assert all(np.all(np.isfinite(p)) for p in sent)
-        if kind == "joints":  # the executor refuses them too and holds when joint states stop being usable
-            wait_for_status(node, graph.executor_status, lambda s: counters(s).get(cause, 0) > executor_before, 10.0,
-                            f"executor {cause}")
-    finally:
-        graph.inputs.image_fault = graph.inputs.joint_fault = graph.inputs.silent_camera = None
-    assert graph.nodes.alive, "\n".join(graph.nodes.lines[-40:])
-    # and once the sensors are sane again the policy serves again, by itself
-    wait_for_status(node, graph.policy_status, lambda s: s.state in SERVING, 15.0, "the policy serving again")
+class TestOneSensorGraph:
+    """The bad-sensor cases, sharing one `vla up` fed by BadInputs, torn down after the last."""
+
+    @pytest.mark.parametrize("fault, cause, detail", [
+        (("image", "encoding"), "bad_image", "unsupported image encoding 'yuv422'"),
+        (("image", "size"), "wrong_image_size", "sent 160x160 images; the embodiment profile expects 224x224"),
+        (("joints", "nan"), "nan_joint_state", "NaN or inf for joints ['elbow_flex']"),
+        (("joints", "unknown"), "unknown_joint_names", "lacks joints ['shoulder_pan'"),
+        (("camera", "wrist"), None, "wrist: "),
+    ])
+    def test_bad_sensor_input_is_named_and_the_nodes_keep_running(self, sensor_graph: SensorGraph, fault, cause,
+                                                                   detail) -> None:
+        graph, node = sensor_graph, sensor_graph.node
+        policy_before = counters(graph.policy_status.messages[-1]).get(cause, 0)
+        executor_before = counters(graph.executor_status.messages[-1]).get(cause, 0) if graph.executor_status.messages \
+            else 0
+        first_line, first_command = len(graph.nodes.lines), len(graph.commands.messages)
+        kind, value = fault
+        try:
+            if kind == "image":
+                graph.inputs.image_fault = value
+            elif kind == "joints":
+                graph.inputs.joint_fault = value
+            else:
+                graph.inputs.silent_camera = value
+            if cause is not None:
+                last = wait_for_status(node, graph.policy_status, lambda s: counters(s).get(cause, 0) > policy_before,
+                                       10.0, cause)
+            else:
+                last = wait_for_status(node, graph.policy_status, lambda s: s.state == PolicyStatus.STATE_WAITING, 10.0,
+                                       "waiting on the silent camera")
+            logs = "\n".join(graph.nodes.lines[first_line:])  # what this case's input made the nodes say
+            assert detail in last.detail or detail in logs, f"{detail!r} is not named; status {last.detail!r}\n{logs}"
+            # the robot is held: no chunk is executed from the bad stream, and what is sent stays finite
+            # (over the next five executor ticks of its 10 Hz status)
+            reported = len(graph.executor_status.messages)
+            assert node.spin_until(lambda: len(graph.executor_status.messages) >= reported + 5, 5.0), "the executor reports"
+            sent = [msg.points[0].positions for msg in graph.commands.messages[first_command:]]
+            assert all(np.all(np.isfinite(p)) for p in sent)
+            if kind == "joints":  # the executor refuses them too and holds when joint states stop being usable
+                wait_for_status(node, graph.executor_status, lambda s: counters(s).get(cause, 0) > executor_before, 10.0,
+                                f"executor {cause}")
+        finally:
+            graph.inputs.image_fault = graph.inputs.joint_fault = graph.inputs.silent_camera = None
+        assert graph.nodes.alive, "\n".join(graph.nodes.lines[-40:])
+        # and once the sensors are sane again the policy serves again, by itself
+        wait_for_status(node, graph.policy_status, lambda s: s.state in SERVING, 15.0, "the policy serving again")
 
 
 @pytest.mark.parametrize("trained_for, settings, message", [
