@@ -217,4 +217,5 @@ main() {
     log "ready: 'source env.sh' for a shell with the nodes, 'vla' and vla_msgs"
 }
 
-main "$@"
+# sourced (the tests call single functions), nothing runs
+[[ "${BASH_SOURCE[0]}" != "$0" ]] || main "$@"

@@ -53,6 +53,24 @@ def test_without_python_311_the_error_says_what_was_found(tmp_path: Path) -> Non
     assert "python3 is: Python 3.9.2" in result.stderr
 
 
+@pytest.mark.parametrize("mode, distribution_has_it, skipped", [
+    ("pypi", False, False),  # the wheels lack tf2_msgs: src/tf2_msgs provides it
+    ("system-jazzy", True, True),  # a ROS install's own tf2_msgs is never shadowed by an overlay
+    ("system-jazzy", False, False),  # a distribution without it gets it built
+])
+def test_the_workspace_builds_tf2_msgs_only_where_ros_lacks_it(tmp_path: Path, mode: str, distribution_has_it: bool,
+                                                                skipped: bool) -> None:
+    prefix = tmp_path / "opt" / "ros" / "jazzy"
+    (prefix / "share" / ("tf2_msgs" if distribution_has_it else "std_msgs")).mkdir(parents=True)
+    (prefix / "share" / ("tf2_msgs" if distribution_has_it else "std_msgs") / "package.xml").write_text("<package/>")
+    ours = ROOT / "install" / "tf2_msgs"  # the workspace's own install is not the distribution
+    result = subprocess.run(["bash", "-c", f'source "{SETUP}"; ROS_MODE={mode}; skip_provided_interfaces'],
+                            capture_output=True, text=True, timeout=30,
+                            env=base_env(AMENT_PREFIX_PATH=f"{ours}:{prefix}"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == (["--packages-skip", "tf2_msgs"] if skipped else []), result.stdout
+
+
 @pytest.mark.slow
 def test_a_stale_build_is_removed_and_rebuilt_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
     """A workspace copy whose install/ was built for another environment is rebuilt from scratch."""
