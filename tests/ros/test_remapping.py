@@ -6,6 +6,8 @@ node apply to them as to its own topics.
 """
 from __future__ import annotations
 
+import time
+
 import pytest
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -31,6 +33,13 @@ def test_a_side_node_serves_under_the_name_the_main_node_remaps_it_to() -> None:
             return response
 
         side.node.create_service(Trigger, side.name("hello"), answer)
+        # what `ros2 node info /robot1/parent_services` lists: the served name, and no parameter services
+        # (only the type description service rclpy gives every node since Jazzy, for the types it serves)
+        deadline = time.monotonic() + 10.0
+        while not (served := caller.get_service_names_and_types_by_node("parent_services", "/robot1")):
+            assert time.monotonic() < deadline, "the side node's services never appeared in the graph"
+            time.sleep(0.1)
+        assert [name for name, _ in served if not name.endswith("/get_type_description")] == ["/elsewhere/hi"], served
         client = caller.create_client(Trigger, "/elsewhere/hi")
         assert client.wait_for_service(timeout_sec=10.0), "nothing serves the remapped name"
         future = client.call_async(Trigger.Request())

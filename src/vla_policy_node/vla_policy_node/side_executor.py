@@ -12,6 +12,13 @@ for the main node, with the main node's remappings applied (the side node takes 
 arguments, or a `__node:=` rename would rename it too), so the interface is the same as if the
 main node served it and `-r /vla_policy/get_action_chunk:=/robot1/chunks` moves it.
 
+`ros2 node info /vla_policy` therefore does not list them: the ROS graph files an entity under the
+node that created it, and an rclpy node's callbacks all run on the one executor it is added to
+(rclpy has no rclcpp-style callback-group executors), so a service on the main node would wait
+behind its sensor callbacks or they behind it. They are listed under the side node, named
+`<main node>_<suffix>` (`/vla_policy_chunks`, `/vla_policy_goals`, `/vla_executor_answers`), which
+offers no parameter services of its own (its use_sim_time is the main node's).
+
 A callback that raises ends `spin_once`, and so this thread: the node would go on reporting
 READY while nothing answers. The nodes guard their callbacks (`CauseLog.guard`), and should one
 escape anyway the thread records it in `failure`, which the node reports as an error in its
@@ -40,7 +47,8 @@ class SideExecutor:
         self.node = rclpy.create_node(
             f"{parent.get_name()}_{suffix}", namespace=parent.get_namespace(), context=parent.context,
             use_global_arguments=False,  # a process-wide `-r __node:=...` must not rename this node too
-            parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)])
+            parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)],
+            start_parameter_services=False)  # its one parameter is the main node's (see above)
         self._parent = parent
         self._executor = (SingleThreadedExecutor(context=parent.context) if threads == 1
                           else MultiThreadedExecutor(num_threads=threads, context=parent.context))
