@@ -43,7 +43,8 @@ def _image_size(spec: EmbodimentSpec) -> int:
 
 def _recovery_loop(spec: EmbodimentSpec, task_name: str, checkpoint: str, scene):
     """The closed loop `vla eval` would run the checkpoint in, on the collector's scene."""
-    from vla_core.evaluation.closed_loop import ClosedLoop, ExecutionSettings
+    from vla_core.evaluation.closed_loop import ClosedLoop
+    from vla_core.runtime.control_step import ExecutionSettings
     from vla_core.evaluation.environments import sim_task
     from vla_core.evaluation.policies import CheckpointPolicy
     from vla_core.config_files import find_config_file

@@ -23,7 +23,7 @@ def _names(value: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from vla_core.embodiment import load_embodiment
-    from vla_core.evaluation.closed_loop import ExecutionSettings
+    from vla_core.runtime.control_step import ExecutionSettings
     from vla_core.evaluation.policies import CheckpointPolicy, ScriptedOracle
     from vla_core.evaluation.runner import EvaluationPlan, evaluate
     from vla_core.config_files import find_config_file

@@ -13,7 +13,8 @@ import numpy as np
 
 from vla_core.embodiment import load_embodiment
 from vla_core.evaluation import EVAL_SEED_BASE
-from vla_core.evaluation.closed_loop import ClosedLoop, EpisodeResult, ExecutionSettings
+from vla_core.evaluation.closed_loop import ClosedLoop, EpisodeResult
+from vla_core.runtime.control_step import ExecutionSettings
 from vla_core.evaluation.environments import sim_task
 from vla_core.evaluation.policies import PolicyUnderTest
 from vla_core.evaluation.report import (
