@@ -28,9 +28,10 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -49,9 +50,6 @@ from vla_core.data.video import VideoJoiner, decode_frames, video_info
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.images import resize_rgb
 from vla_core.kinematics import RobotKinematics
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 CODEBASE_VERSION = "v3.0"
 CHUNK_FILE = "chunk-{chunk_index:03d}/file-{file_index:03d}"
@@ -188,7 +186,9 @@ class DatasetWriter:
         episodes_path = self.root / EPISODES_PATH.format(chunk_index=0, file_index=0)
         episodes_path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(pa.Table.from_pylist(self._episodes), episodes_path)
-        pq.write_table(_tasks_table(self._tasks), self.root / TASKS_PATH)
+        tasks = pd.DataFrame({"task_index": list(self._tasks.values())},
+                             index=pd.Index(list(self._tasks), name="task"))
+        tasks.to_parquet(self.root / TASKS_PATH)
         _write_json(self.root / STATS_PATH, self._stats(data))
         _write_json(self.root / INFO_PATH, self._info())
 
@@ -289,26 +289,7 @@ def read_embodiment(root: Path, info: Mapping[str, Any] | None = None) -> Embodi
     return EmbodimentSpec.from_dict(block["embodiment"], source=f"{path} (vla_ros.embodiment)")
 
 
-def _tasks_table(tasks: Mapping[str, int]) -> pa.Table:
-    """meta/tasks.parquet as pandas writes a DataFrame of task_index indexed by the task text: the
-    same columns and the pandas metadata that make `pd.read_parquet` (LeRobot's reader) restore the
-    index. Written without importing pandas, which cost every conversion about 0.25 CPU seconds."""
-    table = pa.table({"task_index": pa.array(list(tasks.values()), pa.int64()),
-                      "task": pa.array(list(tasks), pa.large_string())})
-    index = {"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object",
-             "metadata": {"encoding": "UTF-8"}}
-    columns = [{"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64",
-                "metadata": None},
-               {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object",
-                "metadata": None}]
-    metadata = {"index_columns": ["task"], "column_indexes": [index], "columns": columns, "attributes": {},
-                "creator": {"library": "pyarrow", "version": pa.__version__}}
-    return table.replace_schema_metadata({"pandas": json.dumps(metadata)})
-
-
 def _read_parquet_dir(root: Path, directory: str) -> pd.DataFrame:
-    import pandas as pd
-
     paths = sorted((Path(root) / directory).glob("chunk-*/file-*.parquet"))
     if not paths:
         raise DatasetError(f"{Path(root) / directory}: expected chunk-XXX/file-XXX.parquet files, found none")
@@ -338,8 +319,6 @@ def load_episodes(root: Path, image_size: int | dict[str, int] | None = None, wi
     `image_size` resizes frames to size x size as they are decoded (one size for all cameras, or
     per camera name), so a large dataset never sits in memory at full resolution.
     """
-    import pandas as pd  # here, not with the module: the writer (every conversion) does without it
-
     root = Path(root)
     info = read_info(root)
     spec = read_embodiment(root, info)
