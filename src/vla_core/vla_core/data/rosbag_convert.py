@@ -16,8 +16,9 @@ Where the time goes, and why it is spent this way (issue 36):
 - pass 1 reads stamps and joint values from the serialized bytes (`cdr_fields`), many messages
   at once, instead of deserialising every message in Python; of camera messages only the header
   stamp is read (in an indexed MCAP file, only its 12 bytes: `mcap_index`);
-- pass 2 hands each camera's picked messages to its own thread, which decodes (Pillow releases
-  the GIL), resizes and encodes (PyAV releases it) frame by frame in timeline order, so one bag
+- pass 2 hands each camera's picked messages to its own thread, which decodes (the pixels read in
+  place from the message bytes; simplejpeg and Pillow release the GIL), resizes and encodes (PyAV
+  releases it) frame by frame in timeline order, so one bag
   uses as many cores as it has cameras and no episode's frames are ever held in memory at once:
   memory stays bounded however long the recording;
 - the parent imports the dataset writer (pyarrow, pandas, Pinocchio, scipy) only after the
