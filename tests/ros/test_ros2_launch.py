@@ -38,6 +38,7 @@ class Launch:
 
     def __init__(self, *argv: str, cwd: Path) -> None:
         self.lines: list[str] = []
+        self._new_line = threading.Condition()  # notified on every output line and at the end
         self.proc = subprocess.Popen(
             [ROS2, "launch", "vla_bringup", *argv], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, start_new_session=True,
@@ -47,7 +48,19 @@ class Launch:
 
     def _read(self) -> None:
         for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
+            with self._new_line:
+                self.lines.append(line.rstrip("\n"))
+                self._new_line.notify_all()
+        with self._new_line:
+            self._new_line.notify_all()
+
+    def wait_for_output(self, text: str, timeout: float) -> None:
+        """Until a line holds `text` (waits on the output itself); fails if launch ends first."""
+        with self._new_line:
+            done = self._new_line.wait_for(lambda: any(text in line for line in self.lines)
+                                           or self.proc.poll() is not None, timeout)
+        assert done and any(text in line for line in self.lines), \
+            f"{text!r} not in the launch output within {timeout} s:\n{self.output}"
 
     @property
     def output(self) -> str:
@@ -124,8 +137,10 @@ def test_policy_launch_starts_both_nodes_with_the_parameter_file_in_any_namespac
     prefix = f"/{namespace}" if namespace else ""
     launched = launch("policy.launch.py", f"checkpoint:={checkpoint}", f"embodiment:={profile}",
                       *([f"namespace:={namespace}"] if namespace else []))
-    # the policy node in the namespace, configured and activated by the launch file
-    eventually(lambda: ros2("lifecycle", "get", f"{prefix}/vla_policy"), "active [3]", 120.0, launched)
+    # the policy node in the namespace, configured and activated by the launch file (asked once it
+    # says it has loaded: each earlier `ros2` call would cost its discovery time for nothing)
+    launched.wait_for_output("model warmed up", 120.0)
+    eventually(lambda: ros2("lifecycle", "get", f"{prefix}/vla_policy"), "active [3]", 60.0, launched)
     executor = f"{prefix}/vla_executor"
     # the executor in the namespace; config/policy.yaml sets mode: ensemble (the node's default is
     # async): the file reached the node; empty string arrays are initialised, so they are dumped
