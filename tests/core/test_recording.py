@@ -188,23 +188,28 @@ def test_episode_metadata_keys_are_the_converters() -> None:
     assert info.stopped(False, "").operator_notes == "a"
 
 
-def test_auto_takes_the_writer_whose_flush_bounds_a_crash_even_where_rosbag2_py_is_installed(
+def test_rosbag2_py_is_refused_by_name_and_auto_is_the_rosbags_writer_even_where_rosbag2_py_imports(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import importlib.util
+    """rosbag2_py drops the recorded QoS and cannot flush: asking for it is an error with that reason,
+    never a silent switch, and an importable rosbag2_py changes nothing."""
     import sys
     import types
 
-    from vla_core.recording.bag_writer import RosbagsBagWriter, open_bag_writer
+    from vla_core.recording.bag_writer import RosbagsBagWriter, open_bag_writer, writer_problem
 
+    with pytest.raises(ValueError, match=r"bag writer 'rosbag2_py': removed: it drops the recorded QoS and cannot "
+                                         r"flush, so a crash could lose acknowledged episodes"):
+        open_bag_writer(tmp_path / "refused", MessageDefinitions(), "rosbag2_py")
+    assert not (tmp_path / "refused").exists()
+    assert writer_problem("sqlite") == "expected one of ['auto', 'rosbags']"
     monkeypatch.setitem(sys.modules, "rosbag2_py", types.ModuleType("rosbag2_py"))  # "installed"
-    real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: object() if name == "rosbag2_py" else real_find_spec(name, *a))
-    writer = open_bag_writer(tmp_path / "bag", MessageDefinitions(), "auto")
-    try:
-        assert isinstance(writer, RosbagsBagWriter)
-    finally:
-        writer.abort()
+    for name in ("auto", "rosbags"):
+        assert writer_problem(name) is None
+        writer = open_bag_writer(tmp_path / name, MessageDefinitions(), name)
+        try:
+            assert isinstance(writer, RosbagsBagWriter)
+        finally:
+            writer.abort()
 
 
 def test_a_write_never_waits_for_the_disk_while_the_episode_is_flushed(recorder: EpisodeRecorder,

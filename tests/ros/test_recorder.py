@@ -175,6 +175,10 @@ def test_start_stop_records_every_message_published_meanwhile(ros_node, ros_proc
         read_bag(path)[1]["/operator_note"])
     assert stopped.duration == pytest.approx(information["duration"]["nanoseconds"] / 1e9)
     assert 1.5 < stopped.duration < 3.0
+    offered = {t["topic_metadata"]["name"]: [(q["reliability"], q["durability"]) for q in
+                                             t["topic_metadata"]["offered_qos_profiles"]]
+               for t in information["topics_with_message_count"]}
+    assert offered == {topic: [("reliable", "volatile")] for topic in ALL_TOPICS}, "not the QoS the source offered"
     assert information["custom_data"] == {
         "vla_ros.instruction": "pick up the red cube", "vla_ros.embodiment": "so101", "vla_ros.success": "true",
         "vla_ros.operator_notes": "first try", "vla_ros.episode_id": stopped.episode_id}

@@ -412,6 +412,9 @@ def test_a_checkpoint_the_robot_cannot_run_is_refused_with_its_reason(ros_node, 
      "expected 6 numbers, or none"),
     ("policy_node", ["staleness_limit:=-1.0"], "parameter 'checkpoint' = '': expected a non-empty value; "
                                                "parameter 'staleness_limit' = -1.0: expected a value > 0"),
+    # a parameter file still naming the removed writer fails with why, not with a silent switch
+    ("recorder_node", ["bag_writer:=rosbag2_py"], "parameter 'bag_writer' = 'rosbag2_py': removed: it drops the "
+                                                  "recorded QoS and cannot flush"),
 ])
 def test_bad_parameters_are_refused_at_start_up_by_name(module: str, params: list[str], message: str) -> None:
     argv = [sys.executable, "-m", f"vla_policy_node.{module}", "--ros-args"]

@@ -60,11 +60,10 @@ print(sorted(m for m in sys.modules if m.startswith("vla_core")))
 
 
 # Modules whose distribution importlib.metadata cannot name (pin installs pinocchio under a
-# cmeel prefix), and imports that are not dependencies: rosbag2_py is used only on a ROS install
-# when asked for by name (vla_core.recording.bag_writer); lerobot and its sibling wire are imported
+# cmeel prefix), and imports that are not dependencies: lerobot and its sibling wire are imported
 # only by vla_core.backends.lerobot_child, which runs in the LeRobot environment, not this one.
 DISTRIBUTION_OF = {"pinocchio": "pin"}
-NOT_DEPENDENCIES = {"rosbag2_py", "lerobot", "wire"}
+NOT_DEPENDENCIES = {"lerobot", "wire"}
 
 
 def declared_requirements() -> set[str]:

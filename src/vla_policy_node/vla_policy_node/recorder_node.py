@@ -32,7 +32,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 
 from vla_core.embodiment import load_embodiment
-from vla_core.recording.bag_writer import BACKENDS
+from vla_core.recording.bag_writer import writer_problem
 from vla_core.recording.episode_recorder import EpisodeRecorder, RecordingRefused, TopicSpec
 from vla_core.recording.message_definitions import UnknownMessageType
 from vla_core.recording.recovery import recover_episodes
@@ -56,9 +56,9 @@ PARAMETERS = (
                                     "CompressedImage on <topic>/compressed.", one_of("raw", "compressed")),
     Param("storage", "mcap", "rosbag2 storage format of the episodes (MCAP only: it survives a crash "
                              "chunk by chunk, and Foxglove reads it).", one_of("mcap")),
-    Param("bag_writer", "auto", "Bag writer: 'auto' = the rosbags library (flushed and fsynced every "
-                                "flush_interval); 'rosbag2_py' writes chunks only when they fill.",
-          one_of(*BACKENDS)),
+    Param("bag_writer", "auto", "Bag writer: 'auto' or 'rosbags', the same writer on every install (keeps each "
+                                "topic's offered QoS; flushed and fsynced every flush_interval). 'rosbag2_py' "
+                                "was removed and is refused.", writer_problem),
     Param("min_free_disk_mb", 1024.0, "A start is refused when the output directory's disk has less free "
                                       "space than this (MiB).", in_range(0.0, 1e9)),
     Param("flush_interval", 0.2, "Seconds between flushes of the open chunk to disk: the most a crash can lose.",

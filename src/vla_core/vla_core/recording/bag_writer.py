@@ -1,41 +1,32 @@
 """One rosbag2 directory (MCAP storage, metadata.yaml) written from serialized messages as they came.
 
-Two back ends with one interface: `rosbag2_py` (rosbag2's own writer, on a ROS 2 install) and
-the `rosbags` library's Writer (pure Python, used where rosbag2 is not installed, as on this
-project's machines). Both produce what `ros2 bag info`, rosbags and Foxglove read. Messages are
-written byte for byte (CDR as received), stamped with their receive time as rosbag2 does.
+Written through the `rosbags` library's Writer (pure Python) on every machine, a ROS 2 install
+included; `ros2 bag info`, rosbags and Foxglove read what it writes. Messages are written byte for
+byte (CDR as received), stamped with their receive time as rosbag2 does, and each topic keeps the
+QoS profiles its publishers offered (in metadata.yaml, as `ros2 bag record` stores them).
 
-Durability: `flush()` ends the open MCAP chunk and fsyncs the file, so a crash loses at most
-what arrived since the last flush (the rosbags back end; rosbag2's writer writes chunks when
-they fill, and offers no flush). `close()` writes the summary and metadata.yaml and fsyncs them with the
-directory: after it returns the episode is on disk.
+Durability: `push()` ends the open MCAP chunk and hands back the file's descriptor for the
+caller to fsync off the lock that camera callbacks take (see EpisodeRecorder.flush), so a crash
+loses at most what arrived since the last flush. `close()` writes the summary and metadata.yaml
+and fsyncs them with the directory: after it returns the episode is on disk.
 
-That guarantee holds for the rosbags back end only, so `auto` takes it on every machine, a ROS
-install included; `rosbag2_py` is there for whoever asks for it by name, knowing what it loses.
+One writer on purpose: rosbag2's own (`rosbag2_py`) was a second back end, removed (issue 33)
+because it drops the recorded QoS and offers no flush; `bag_writer: rosbag2_py` is refused by
+name with that reason.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Protocol
 
-import yaml
 from rosbags.interfaces import Qos
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from vla_core.recording.durable_files import atomic_write_text, sync_tree
+from vla_core.recording.durable_files import sync_tree
 from vla_core.recording.message_definitions import MessageDefinitions
 
-BACKENDS = ("auto", "rosbags", "rosbag2_py")
-
-
-class BagWriter(Protocol):
-    def add_topic(self, topic: str, msgtype: str, qos: list[Qos]) -> None: ...
-    def write(self, topic: str, receive_time_ns: int, data: bytes) -> None: ...
-    def flush(self) -> None: ...
-    def push(self) -> int | None: ...
-    def close(self, custom_data: dict[str, str]) -> None: ...
-    def abort(self) -> None: ...
+WRITERS = ("auto", "rosbags")  # both mean the rosbags writer; `auto` is the default
+REMOVED_WRITERS = {"rosbag2_py": "removed: it drops the recorded QoS and cannot flush, so a crash could lose "
+                                 "acknowledged episodes; the rosbags writer is used on every install"}
 
 
 class RosbagsBagWriter:
@@ -55,10 +46,6 @@ class RosbagsBagWriter:
 
     def write(self, topic: str, receive_time_ns: int, data: bytes) -> None:
         self._writer.write(self._connections[topic], receive_time_ns, data)
-
-    def flush(self) -> None:
-        descriptor = self.push()
-        os.fsync(descriptor)
 
     def push(self) -> int:
         """Every message so far into the file (not yet onto the disk): fast, no fsync. Returns the
@@ -81,59 +68,17 @@ class RosbagsBagWriter:
         self._writer.abort()
 
 
-class Rosbag2PyBagWriter:  # pragma: no cover - rosbag2_py is not installable here (see README)
-    """rosbag2's SequentialWriter with the MCAP storage plugin, on a ROS 2 install."""
-
-    def __init__(self, directory: Path, definitions: MessageDefinitions) -> None:
-        import rosbag2_py
-
-        self.directory = directory
-        self._rosbag2 = rosbag2_py
-        options = rosbag2_py.StorageOptions(uri=str(directory), storage_id="mcap")
-        options.max_cache_size = 0  # straight to the storage plugin, not through a 100 MiB message cache
-        self._writer = rosbag2_py.SequentialWriter()
-        self._writer.open(options, rosbag2_py.ConverterOptions(input_serialization_format="cdr",
-                                                               output_serialization_format="cdr"))
-
-    def add_topic(self, topic: str, msgtype: str, qos: list[Qos]) -> None:
-        fields = {"name": topic, "type": msgtype, "serialization_format": "cdr"}
-        try:  # Jazzy and newer number topics; Humble's TopicMetadata has no id
-            metadata = self._rosbag2.TopicMetadata(id=0, **fields)
-        except TypeError:
-            metadata = self._rosbag2.TopicMetadata(**fields)
-        self._writer.create_topic(metadata)
-
-    def write(self, topic: str, receive_time_ns: int, data: bytes) -> None:
-        self._writer.write(topic, data, receive_time_ns)
-
-    def flush(self) -> None:
-        """rosbag2_py offers no flush: its MCAP plugin writes each chunk when it fills (a crash can
-        lose the chunk being filled); close() fsyncs everything."""
-
-    def push(self) -> None:
-        """Nothing to push (see flush)."""
-
-    def close(self, custom_data: dict[str, str]) -> None:
-        close = getattr(self._writer, "close", None)
-        if close is not None:
-            close()
-        self._writer = None  # older distros close the bag when the writer is destroyed
-        path = self.directory / "metadata.yaml"
-        metadata = yaml.safe_load(path.read_text(encoding="utf-8"))
-        information = metadata["rosbag2_bagfile_information"]
-        information["custom_data"] = {**(information.get("custom_data") or {}), **custom_data}
-        atomic_write_text(path, yaml.safe_dump(metadata, sort_keys=False))
-        sync_tree(self.directory)
-
-    def abort(self) -> None:
-        self._writer = None
+def writer_problem(name: str) -> str | None:
+    """What is wrong with a `bag_writer` value, or None: a removed writer is refused by name with
+    the reason it was removed, so a parameter file that still asks for it fails at start-up."""
+    if name in REMOVED_WRITERS:
+        return REMOVED_WRITERS[name]
+    return None if name in WRITERS else f"expected one of {list(WRITERS)}"
 
 
-def open_bag_writer(directory: Path, definitions: MessageDefinitions, backend: str = "auto") -> BagWriter:
-    """A writer for a new bag directory; `auto` takes the rosbags back end, the one whose flush
-    bounds what a crash loses (see above), even where rosbag2_py is installed."""
-    if backend not in BACKENDS:
-        raise ValueError(f"bag writer back end {backend!r}: expected one of {list(BACKENDS)}")
-    if backend == "rosbag2_py":
-        return Rosbag2PyBagWriter(directory, definitions)
+def open_bag_writer(directory: Path, definitions: MessageDefinitions, writer: str = "auto") -> RosbagsBagWriter:
+    """A writer for a new bag directory; raises ValueError naming a `writer` it does not offer."""
+    problem = writer_problem(writer)
+    if problem:
+        raise ValueError(f"bag writer {writer!r}: {problem}")
     return RosbagsBagWriter(directory, definitions)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rosbags.interfaces import Qos
 
-from vla_core.recording.bag_writer import BagWriter, open_bag_writer
+from vla_core.recording.bag_writer import RosbagsBagWriter, open_bag_writer
 from vla_core.recording.durable_files import fsync_path
 from vla_core.recording.episode_metadata import RECORDING_MARKER, EpisodeInfo, new_episode_id, write_marker
 from vla_core.recording.message_definitions import MessageDefinitions
@@ -43,7 +43,7 @@ class TopicSpec:
 class OpenEpisode:
     info: EpisodeInfo
     path: Path
-    writer: BagWriter
+    writer: RosbagsBagWriter
     counts: dict[str, int] = field(default_factory=dict)
     first_ns: int | None = None
     last_ns: int | None = None
@@ -118,14 +118,12 @@ class EpisodeRecorder:
         with self._lock:
             if self._episode is None:
                 return
-            descriptor = self._episode.writer.push()
             # a duplicate keeps the file open for the fsync even if stop() closes the bag meanwhile
-            duplicate = os.dup(descriptor) if descriptor is not None else None
-        if duplicate is not None:
-            try:
-                os.fsync(duplicate)
-            finally:
-                os.close(duplicate)
+            duplicate = os.dup(self._episode.writer.push())
+        try:
+            os.fsync(duplicate)
+        finally:
+            os.close(duplicate)
 
     # ---- episodes -------------------------------------------------------------------------
     def start(self, instruction: str, operator_notes: str = "") -> OpenEpisode:
