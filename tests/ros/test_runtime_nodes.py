@@ -62,9 +62,12 @@ def fast_so101(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def shipped_so101(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """The SO-101 profile as shipped (30 Hz, 16-row chunks), and an untrained checkpoint for it."""
+    """The SO-101 profile as shipped (30 Hz, 16-row chunks), and an untrained checkpoint for it whose
+    chunk takes longer than a control tick even on an idle machine: with the default 10 Euler steps
+    it took 31-33 ms here, one 30 Hz tick; with 20, about 48 ms."""
     profile = Path(SO101.source)
-    return profile, write_initial_checkpoint([str(profile)], tmp_path_factory.mktemp("so101") / "checkpoint")
+    return profile, write_initial_checkpoint([str(profile)], tmp_path_factory.mktemp("so101") / "checkpoint",
+                                             flow_steps=20)
 
 
 def standin_argv(*extra: str) -> list[str]:
