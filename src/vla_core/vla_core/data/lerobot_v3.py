@@ -28,14 +28,14 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vla_core.actions import get_action_space
+from vla_core.data.arrow_columns import numbers, pandas_table, table_from_rows, vectors
 from vla_core.data.eef_pose import absolute_eef_poses, eef_pose_names
 from vla_core.data.episode import Episode
 from vla_core.data.episode_encoding import CameraClip, EncodedEpisode, EpisodeEncoder
@@ -50,6 +50,9 @@ from vla_core.data.video import VideoJoiner, decode_frames, video_info
 from vla_core.embodiment import EmbodimentSpec
 from vla_core.images import resize_rgb
 from vla_core.kinematics import RobotKinematics
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CODEBASE_VERSION = "v3.0"
 CHUNK_FILE = "chunk-{chunk_index:03d}/file-{file_index:03d}"
@@ -92,7 +95,7 @@ class DatasetWriter:
         self.action_space = get_action_space(action_space or spec.action_space).name
         self.codec, self.crf = codec, crf
         self._kinematics = RobotKinematics(spec)
-        self._tables: list[pa.Table] = []
+        self._columns: list[dict[str, np.ndarray]] = []  # per episode: each data column's values, as stored
         self._episodes: list[dict[str, Any]] = []
         self._tasks: dict[str, int] = {}
         self._videos: dict[str, VideoJoiner] = {}
@@ -132,12 +135,10 @@ class DatasetWriter:
         task_index = self._tasks.setdefault(episode.task, len(self._tasks))
         eef = absolute_eef_poses(self._kinematics, episode.action)
         columns = {
-            STATE: _vectors(episode.state), ACTION: _vectors(episode.action), EEF_POSE: _vectors(eef),
-            "timestamp": pa.array(np.arange(count) / self.fps, pa.float32()),
-            "frame_index": pa.array(np.arange(count), pa.int64()),
-            "episode_index": pa.array(np.full(count, index), pa.int64()),
-            "index": pa.array(self._frames + np.arange(count), pa.int64()),
-            "task_index": pa.array(np.full(count, task_index), pa.int64()),
+            STATE: episode.state.astype(np.float32), ACTION: episode.action.astype(np.float32),
+            EEF_POSE: eef.astype(np.float32), "timestamp": (np.arange(count) / self.fps).astype(np.float32),
+            "frame_index": np.arange(count, dtype=np.int64), "episode_index": np.full(count, index, np.int64),
+            "index": self._frames + np.arange(count, dtype=np.int64), "task_index": np.full(count, task_index, np.int64),
         }
         row: dict[str, Any] = {
             "episode_index": index, "tasks": [episode.task], "length": count,
@@ -151,7 +152,7 @@ class DatasetWriter:
         row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
                     "name": episode.name, "success": episode.success,
                     "metadata": json.dumps(episode.metadata, sort_keys=True, default=str)})
-        self._tables.append(pa.table(columns))
+        self._columns.append(columns)
         self._episodes.append(row)
         self._frames += count
         return index
@@ -179,16 +180,17 @@ class DatasetWriter:
         self._close_videos()
         if not self._episodes:
             raise DatasetError(f"{self.root}: no episodes were added; a dataset needs at least one")
-        data = pa.concat_tables(self._tables)
+        data = {name: np.concatenate([columns[name] for columns in self._columns]) for name in self._columns[0]}
         path = self.root / DATA_PATH.format(chunk_index=0, file_index=0)
         path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(data, path)
+        pq.write_table(pa.table({name: vectors(values) if values.ndim == 2 else numbers(values, _arrow_type(values))
+                                 for name, values in data.items()}), path)
         episodes_path = self.root / EPISODES_PATH.format(chunk_index=0, file_index=0)
         episodes_path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist(self._episodes), episodes_path)
-        tasks = pd.DataFrame({"task_index": list(self._tasks.values())},
-                             index=pd.Index(list(self._tasks), name="task"))
-        tasks.to_parquet(self.root / TASKS_PATH)
+        pq.write_table(table_from_rows(self._episodes), episodes_path)
+        # the table DataFrame.to_parquet wrote, indexed by task (LeRobot reads it with pandas)
+        pq.write_table(pandas_table("task", list(self._tasks), "task_index", list(self._tasks.values())),
+                       self.root / TASKS_PATH)
         _write_json(self.root / STATS_PATH, self._stats(data))
         _write_json(self.root / INFO_PATH, self._info())
 
@@ -227,26 +229,16 @@ class DatasetWriter:
             "vla_ros": {"embodiment": self.spec.to_dict(), "action_space": self.action_space},
         }
 
-    def _stats(self, data: pa.Table) -> dict[str, dict]:
+    def _stats(self, data: Mapping[str, np.ndarray]) -> dict[str, dict]:
+        """Statistics of the values as stored (float32 vectors and timestamps, int64 indices)."""
         stats = {image_key(camera): result.result() for camera, result in self._image_stats.items()}
         for column in (STATE, ACTION, EEF_POSE, "timestamp", *INDEX_COLUMNS):
-            stats[column] = vector_stats(_column_array(data, column))
+            stats[column] = vector_stats(data[column].astype(np.float64))
         return stats
 
 
-def _vectors(values: np.ndarray) -> pa.Array:
-    values = np.ascontiguousarray(values, dtype=np.float32)
-    return pa.FixedSizeListArray.from_arrays(pa.array(values.ravel(), pa.float32()), values.shape[1])
-
-
-def _column_array(table: pa.Table, column: str) -> np.ndarray:
-    """(N, D) float64 for a vector column, (N,) for a scalar column."""
-    chunked = table.column(column).combine_chunks()
-    if pa.types.is_fixed_size_list(chunked.type):
-        return chunked.flatten().to_numpy().astype(np.float64).reshape(len(chunked), chunked.type.list_size)
-    if pa.types.is_list(chunked.type) or pa.types.is_large_list(chunked.type):
-        return np.stack(chunked.to_numpy(zero_copy_only=False)).astype(np.float64)
-    return chunked.to_numpy().astype(np.float64)
+def _arrow_type(values: np.ndarray) -> pa.DataType:
+    return pa.float32() if values.dtype == np.float32 else pa.int64()
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -290,6 +282,8 @@ def read_embodiment(root: Path, info: Mapping[str, Any] | None = None) -> Embodi
 
 
 def _read_parquet_dir(root: Path, directory: str) -> pd.DataFrame:
+    import pandas as pd  # here, not with the module: the writer (every conversion) does without it
+
     paths = sorted((Path(root) / directory).glob("chunk-*/file-*.parquet"))
     if not paths:
         raise DatasetError(f"{Path(root) / directory}: expected chunk-XXX/file-XXX.parquet files, found none")
@@ -319,6 +313,8 @@ def load_episodes(root: Path, image_size: int | dict[str, int] | None = None, wi
     `image_size` resizes frames to size x size as they are decoded (one size for all cameras, or
     per camera name), so a large dataset never sits in memory at full resolution.
     """
+    import pandas as pd
+
     root = Path(root)
     info = read_info(root)
     spec = read_embodiment(root, info)

@@ -21,7 +21,7 @@ Where the time goes, and why it is spent this way (issue 36):
   releases it) frame by frame in timeline order, so one bag
   uses as many cores as it has cameras and no episode's frames are ever held in memory at once:
   memory stays bounded however long the recording;
-- the parent imports the dataset writer (pyarrow, pandas, Pinocchio, scipy) only after the
+- the parent imports the dataset writer (pyarrow, PyAV, Pinocchio) only after the
   workers have started reading.
 """
 from __future__ import annotations
@@ -644,7 +644,8 @@ def convert_bags(bags: Sequence[Path], spec: EmbodimentSpec, config: ConvertConf
     """Convert every bag into one dataset at `output`; bags that fail are reported and left out.
 
     The workers start reading before the dataset writer's modules are imported here: those imports
-    (pyarrow, pandas, Pinocchio, scipy) take longer than reading the first bag."""
+    (pyarrow, PyAV, Pinocchio) take longer than reading the first bag; pandas is not among them
+    (`arrow_columns`)."""
     from vla_core.data.episode_encoding import EpisodeEncoder
     from vla_core.data.lerobot_layout import check_new_dataset, new_clip_dir
 
