@@ -88,3 +88,40 @@ def test_a_damaged_index_and_compressed_chunks_are_read_by_rosbags(robot_bag: Pa
     topics = {topic for topic in open_bag(plain).topics}
     messages, indexed = _indexed_messages(plain, topics)
     assert indexed == [True] and messages == _rosbags_messages(plain, topics) and messages
+
+
+@pytest.mark.parametrize("stamps", ["header", "receive"])
+def test_pass_1_from_gathered_arrays_is_pass_1_message_by_message(robot_bag: Path, stamps: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The converter's first pass reads an indexed file's topics as arrays (`Bag.indexed_messages`,
+    `IndexedMcap.gather`): the same stamps, ordinals and joint rows as reading each message."""
+    from vla_core.data.bag_reader import Bag
+    from vla_core.data.convert_config import ConvertConfig
+    from vla_core.data.rosbag_convert import JOINT_BLOCK, _read_streams, resolve_topics
+    from vla_core.embodiment import load_embodiment
+
+    spec = load_embodiment("so101")
+    path = write_bag(robot_bag.parent / f"so101_{stamps}", BagSpec(
+        spec.joint_names, {camera.name: camera.topic for camera in spec.cameras}, seconds=1.0, joint_hz=500.0,
+        command_hz=100.0, camera_encodings={"wrist": "jpeg"}, camera_rates={"wrist": 15.0}))
+    config = ConvertConfig(stamps=stamps).resolved(spec)
+    monkeypatch.setattr("vla_core.data.rosbag_convert.JOINT_BLOCK", 64)  # several blocks per topic
+    assert JOINT_BLOCK > 64
+
+    def streams() -> dict:
+        bag = open_bag(path)
+        try:
+            return _read_streams(bag, resolve_topics(bag, spec, config), spec, config)
+        finally:
+            bag.close()
+
+    gathered = streams()
+    monkeypatch.setattr(Bag, "indexed_messages", lambda self, topics: None)
+    one_by_one = streams()
+    assert gathered.keys() == one_by_one.keys() == {"camera:front", "camera:wrist", "joint_states", "command"}
+    for role, stream in gathered.items():
+        assert stream.stamps == one_by_one[role].stamps and stream.ordinals == one_by_one[role].ordinals, role
+        assert [s.dtype for s in stream.sorted() if s is not None] == [
+            s.dtype for s in one_by_one[role].sorted() if s is not None]
+        for ours, theirs in zip(stream.sorted(), one_by_one[role].sorted()):
+            assert (ours is None and theirs is None) or (ours == theirs).all(), role

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from rosbags.rosbag2 import Reader
 
-from vla_core.data.mcap_index import IndexedMcap, open_indexed
+from vla_core.data.mcap_index import IndexedMcap, Located, open_indexed
 
 STORAGE_SUFFIXES = (".mcap", ".db3")
 METADATA = "metadata.yaml"
@@ -34,6 +35,15 @@ class Topic:
     name: str
     msgtype: str
     count: int
+
+
+@dataclass(frozen=True)
+class IndexedTopic:
+    """One topic's messages in one MCAP storage file, located through its index."""
+
+    file: IndexedMcap
+    located: Located
+    msgtype: str
 
 
 @dataclass
@@ -80,14 +90,46 @@ class Bag:
             for part in getattr(storage, "storages", [storage]):  # a directory's files, or the file itself
                 yield from self._storage_messages(part, topics, heads, head_bytes)
 
+    def indexed_messages(self, topics: set[str]) -> dict[str, list[IndexedTopic]] | None:
+        """Per topic, its messages file by file (in `raw_messages` order) as located through each
+        file's message index, for readers that take many messages' bytes at once (`IndexedMcap.gather`);
+        None unless every file holding one of the topics can be read so (then read `raw_messages`)."""
+        found: dict[str, list[IndexedTopic]] = {topic: [] for topic in topics}
+        for reader in self.readers:
+            if not any(c.topic in topics for c in reader.connections):
+                continue
+            if reader.compression_mode == "message":
+                return None
+            storage = reader.storage
+            for part in getattr(storage, "storages", [storage]):
+                wanted = {c.id: c for c in part.connections if c.topic in topics}
+                if not wanted:
+                    continue
+                indexed = self._index(part)
+                located = indexed.locate(set(wanted)) if indexed is not None else None
+                if indexed is None or located is None:
+                    return None
+                for topic in {c.topic for c in wanted.values()}:
+                    channels = [key for key, c in wanted.items() if c.topic == topic]
+                    msgtypes = {wanted[key].msgtype for key in channels}
+                    if len(msgtypes) != 1:  # one topic of two types in one file: read message by message
+                        return None
+                    mine = located.subset(np.isin(located.channel, channels))
+                    found[topic].append(IndexedTopic(indexed, mine, msgtypes.pop()))
+        return found
+
+    def _index(self, storage: Any) -> IndexedMcap | None:
+        """The index reader of one storage file (opened once), None where it has none."""
+        if id(storage) not in self._indexed:
+            self._indexed[id(storage)] = open_indexed(storage)
+        return self._indexed[id(storage)]
+
     def _storage_messages(self, storage: Any, topics: set[str], heads: frozenset[str], head_bytes: int
                           ) -> Iterator[tuple[str, int, bytes, str]]:
         wanted = {c.id: c for c in storage.connections if c.topic in topics}
         if not wanted:
             return
-        if id(storage) not in self._indexed:
-            self._indexed[id(storage)] = open_indexed(storage)
-        indexed = self._indexed[id(storage)]
+        indexed = self._index(storage)
         located = indexed.locate(set(wanted)) if indexed is not None else None
         if indexed is None or located is None:
             for connection, timestamp, raw in storage.messages(list(wanted.values())):

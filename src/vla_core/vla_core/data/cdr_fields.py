@@ -165,17 +165,23 @@ def joint_values(raws: Sequence[bytes], msgtype: str, max_layouts: int = 8) -> J
     Messages are grouped by length; within a group a layout taken from its first unread message
     reads every message whose bytes 12..offset match it. After `max_layouts` layouts in a group the
     rest go to `fallback` (a topic whose frame_id or names change every message)."""
-    count = len(raws)
-    sec, nanosec = np.zeros(count, np.int64), np.zeros(count, np.int64)
-    values: list[tuple[np.ndarray, tuple[str, ...], np.ndarray]] = []
-    fallback: list[int] = []
     by_size: dict[int, list[int]] = {}
     for position, raw in enumerate(raws):
         by_size.setdefault(len(raw), []).append(position)
-    for size, positions in by_size.items():
-        members = np.asarray(positions)
-        block = np.frombuffer(b"".join(raws[p] for p in positions), np.uint8).reshape(len(positions), size)
-        unread = np.ones(len(positions), bool)
+    groups = [(np.asarray(positions), np.frombuffer(b"".join(raws[p] for p in positions), np.uint8).reshape(
+        len(positions), size)) for size, positions in by_size.items()]
+    return grouped_joint_values(groups, len(raws), msgtype, max_layouts)
+
+
+def grouped_joint_values(groups: Sequence[tuple[np.ndarray, np.ndarray]], count: int, msgtype: str,
+                         max_layouts: int = 8) -> JointValues:
+    """`joint_values` of `count` messages given as groups of one length each: (their positions,
+    their bytes as an (n, length) uint8 array), as an indexed MCAP file gives them (`IndexedMcap.gather`)."""
+    sec, nanosec = np.zeros(count, np.int64), np.zeros(count, np.int64)
+    values: list[tuple[np.ndarray, tuple[str, ...], np.ndarray]] = []
+    fallback: list[int] = []
+    for members, block in groups:
+        unread = np.ones(len(members), bool)
         for _ in range(max_layouts):
             if not unread.any():
                 break

@@ -35,8 +35,9 @@ CHUNK_RECORDS_AT = 1 + 8 + 8 + 8 + 8 + 4 + 4 + 8
 MESSAGE_DATA_AT = 1 + 8 + 2 + 4 + 8 + 8
 MESSAGE_FIELDS = 2 + 4 + 8 + 8  # what a message record's length counts besides the data
 CDR_LE = b"\x00\x01"
-# record headers gathered at a time: each page fault maps up to 64 kB of the file around it
-# (the kernel's fault-around), so a block holds at most HEADER_BLOCK x 64 kB of mapped file
+# record headers (or small messages) gathered at a time: each page fault maps up to 64 kB of the
+# file around it (the kernel's fault-around), so a block holds at most about HEADER_BLOCK x 64 kB
+# of mapped file
 HEADER_BLOCK = 256
 
 
@@ -50,6 +51,11 @@ class Located:
     offset: np.ndarray
     length: np.ndarray
     little_endian: np.ndarray  # bool: the data starts with little-endian CDR's encapsulation header
+
+    def subset(self, rows: np.ndarray) -> Located:
+        """The messages at `rows` (a mask or positions), in this order."""
+        return Located(self.channel[rows], self.log_time[rows], self.offset[rows], self.length[rows],
+                       self.little_endian[rows])
 
 
 class IndexedMcap:
@@ -114,33 +120,48 @@ class IndexedMcap:
 
     def _record_heads(self, record: np.ndarray) -> np.ndarray:
         """(N, MESSAGE_DATA_AT + 2) bytes at each record offset (the last two may run past a short
-        file's end: then zero), gathered through the map a block at a time, each block's pages
-        released after it (they count as this process's resident memory while mapped)."""
-        width = MESSAGE_DATA_AT + 2
-        heads = np.zeros((len(record), width), np.uint8)
+        file's end: then zero)."""
+        return self.gather(record, MESSAGE_DATA_AT + 2)
+
+    def gather(self, offsets: np.ndarray, width: int) -> np.ndarray:
+        """(N, width) bytes starting at each file offset (bytes past the file's end read as its last
+        byte), gathered through the map a block at a time, each block's pages released after it
+        (they count as this process's resident memory while mapped): many small messages (joint
+        states, or the head of each camera image) read without a system call or a Python step each."""
+        result = np.zeros((len(offsets), width), np.uint8)
         view = np.frombuffer(self._map, np.uint8)
+        # every window of `width` bytes, as a view: taking rows of it copies each message's bytes in
+        # one step (3-4 times faster than indexing byte by byte)
+        windows = np.lib.stride_tricks.sliding_window_view(view, width) if width <= len(view) else view[:0, None]
         try:
-            for first in range(0, len(record), HEADER_BLOCK):
-                where = record[first:first + HEADER_BLOCK, None] + np.arange(width)
-                heads[first:first + HEADER_BLOCK] = view[np.minimum(where, len(view) - 1)]
+            for first in range(0, len(offsets), HEADER_BLOCK):
+                starts = offsets[first:first + HEADER_BLOCK]
+                inside = starts <= len(view) - width
+                rows = result[first:first + HEADER_BLOCK]
+                rows[inside] = windows[starts[inside]]
+                if not inside.all():  # near the end of a short file
+                    rows[~inside] = view[np.minimum(starts[~inside, None] + np.arange(width), len(view) - 1)]
                 self._map.madvise(mmap.MADV_DONTNEED)
         finally:
-            del view
-        return heads
+            del view, windows
+        return result
+
+    def message(self, offset: int, length: int) -> bytes:
+        """One message's bytes (a located `offset` and `length`)."""
+        data = os.pread(self._file.fileno(), length, offset)
+        if len(data) != length:
+            raise OSError(f"{self._storage.path}: {len(data)} of {length} bytes read at offset {offset}")
+        return data
 
     def read(self, located: Located, head: set[int], head_bytes: int) -> Iterator[tuple[int, int, bytes]]:
         """(channel id, log time, bytes) per located message; of `head` channels' messages only the
         first `head_bytes`, unless the message is not little-endian CDR (then all of it)."""
-        descriptor = self._file.fileno()
         for channel, log_time, offset, length, little_endian in zip(
                 located.channel.tolist(), located.log_time.tolist(), located.offset.tolist(),
                 located.length.tolist(), located.little_endian.tolist()):
             if channel in head and little_endian:
                 length = min(length, head_bytes)
-            data = os.pread(descriptor, length, offset)
-            if len(data) != length:
-                raise OSError(f"{self._storage.path}: {len(data)} of {length} bytes read at offset {offset}")
-            yield channel, log_time, data
+            yield channel, log_time, self.message(offset, length)
 
 
 def open_indexed(storage: Any) -> IndexedMcap | None:
