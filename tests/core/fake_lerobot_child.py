@@ -32,4 +32,5 @@ class FakePredictor:
 
 if __name__ == "__main__":
     print(f"fake child: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}", flush=True)
+    print(f"fake child: HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE')} argv {' '.join(sys.argv[1:])}", flush=True)
     lerobot_child.main(load=FakePredictor)

@@ -63,6 +63,9 @@ class EmbodimentSpec:
     cameras: tuple[CameraSpec, ...]
     joint_state_topic: str = "joint_states"  # relative, so a namespace applies
     command_topic: str = "joint_trajectory_controller/joint_trajectory"
+    # X-VLA (LeRobot's `xvla`) keeps one soft prompt per training domain and picks it by this id;
+    # the robot, not the checkpoint, decides which one applies (None: not set, refused for X-VLA)
+    xvla_domain_id: int | None = None
     source: str = field(default="", compare=False)  # the file it came from, for error messages
 
     # ---- derived -------------------------------------------------------------------------
@@ -124,6 +127,8 @@ class EmbodimentSpec:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("source")
+        if data["xvla_domain_id"] is None:  # unset: files written before the field existed stay the same
+            data.pop("xvla_domain_id")
         return data
 
     @classmethod
@@ -197,6 +202,11 @@ def _parse(data: dict[str, Any], source: str) -> EmbodimentSpec:
     if sum(camera.role == "main" for camera in cameras) != 1:
         raise fail("cameras", "a list with exactly one camera of role 'main'", [c.role for c in cameras])
     optional = {k: data[k] for k in ("joint_state_topic", "command_topic") if k in data}
+    domain = data.get("xvla_domain_id")
+    if domain is not None:
+        if isinstance(domain, bool) or not isinstance(domain, int) or domain < 0:
+            raise fail("xvla_domain_id", "an integer >= 0 (the X-VLA soft prompt's domain id)", domain)
+        optional["xvla_domain_id"] = domain
     return EmbodimentSpec(
         name=str(data["name"]), robot_tag=str(data["robot_tag"]), arms=tuple(arms),
         robot_model=str(data["robot_model"]), base_frame=str(data["base_frame"]),

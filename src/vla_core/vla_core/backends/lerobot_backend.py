@@ -14,6 +14,11 @@ observed joints (`encode_joint_targets`), so the executor decodes them like any 
 policies cannot condition on a committed prefix: `accepts_prefix` is False and the async
 executor switches chunks at the latency-matched row.
 
+SmolVLA, pi0 and X-VLA load a tokenizer (SmolVLA also a VLM config) from the Hugging Face Hub by
+name while they are built; the child runs offline (HF_HUB_OFFLINE=1), so those files are looked
+for before it starts (`hub_files`) and a missing one is refused by name and place. X-VLA's
+soft-prompt domain id comes from the profile (`xvla_domain_id`), overriding the saved one.
+
 A child that dies is a named fault (`backend_crashed`, with its exit code and last output): the
 request that met it is refused, the child is restarted in the background, and requests made
 while it restarts are refused as `backend_restarting`.
@@ -36,6 +41,7 @@ import numpy as np
 import torch
 
 from vla_core.backends.base import BackendError, CameraNeed, PolicyRequirements
+from vla_core.backends.hub_files import hub_cache, offline_problems
 from vla_core.backends.joint_targets import encode_joint_targets
 from vla_core.backends.wire import WireError, receive_message, send_message
 from vla_core.embodiment import EmbodimentSpec
@@ -48,6 +54,8 @@ CHILD_SCRIPT = Path(__file__).with_name("lerobot_child.py")
 REQUIRED_FILES = ("config.json", "model.safetensors", "policy_preprocessor.json", "policy_postprocessor.json")
 IMAGE_PREFIX = "observation.images."
 STATE, ACTION = "observation.state", "action"
+# nothing is downloaded at run time: transformers and huggingface_hub read only what is on disk
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
 
 
 def default_lerobot_python() -> str:
@@ -87,6 +95,37 @@ def read_policy_directory(directory: str | Path) -> dict[str, Any]:
     if not isinstance(config, dict) or not isinstance(config.get("type"), str):
         raise BackendError("bad_checkpoint", f"{directory / 'config.json'} has no policy \"type\"")
     return config
+
+
+def require_offline_files(config: dict[str, Any], directory: str | Path) -> None:
+    """Refuse (`missing_files`) a policy whose construction would fetch a tokenizer or VLM config
+    from the Hugging Face Hub that is not on disk, naming the files and where they were looked for."""
+    problems = offline_problems(config, directory)
+    if problems:
+        raise BackendError("missing_files", f"LeRobot policy {directory} ({config.get('type')}) cannot be built "
+                                            f"offline: it loads these by name from the Hugging Face Hub, and nothing "
+                                            f"is downloaded at run time:\n  " + "\n  ".join(problems) +
+                                            f"\n  Put them in the cache ({hub_cache()}; set HF_HOME or HF_HUB_CACHE "
+                                            f"to another), e.g. `huggingface-cli download NAME` on a machine with "
+                                            f"access, or write a local directory in place of the name.")
+
+
+def xvla_domain_id(config: dict[str, Any], spec: EmbodimentSpec, directory: str | Path) -> int | None:
+    """The soft-prompt domain id an X-VLA policy runs with: the profile's `xvla_domain_id`, checked
+    against the policy's `num_domains`; None for other policy types."""
+    if config.get("type") != "xvla":
+        return None
+    domains = int(config.get("num_domains") or 0)
+    if spec.xvla_domain_id is None:
+        raise BackendError("missing_domain_id", f"LeRobot policy {directory} is X-VLA: its soft prompt is chosen by "
+                                                f"a domain id, and profile {spec.source or spec.name} sets none; add "
+                                                f"`xvla_domain_id: N` (0..{domains - 1}, the id of the training "
+                                                f"domain nearest this robot) to the profile")
+    if domains and not 0 <= spec.xvla_domain_id < domains:
+        raise BackendError("feature_mismatch", f"profile {spec.source or spec.name} has xvla_domain_id "
+                                               f"{spec.xvla_domain_id}; X-VLA policy {directory} has domains "
+                                               f"0..{domains - 1}")
+    return spec.xvla_domain_id
 
 
 @dataclass(frozen=True)
@@ -152,6 +191,8 @@ class LeRobotBackend:
                  child_command: list[str] | None = None, start_timeout: float = 300.0,
                  request_timeout: float = 120.0) -> None:
         config = read_policy_directory(directory)
+        require_offline_files(config, directory)
+        self.domain_id = xvla_domain_id(config, spec, directory)
         self.mapping = map_features(config, spec, directory)
         self.directory, self.spec, self.device = directory, spec, device
         self.kinematics = RobotKinematics(spec)
@@ -193,10 +234,11 @@ class LeRobotBackend:
             # the node's torch_threads reaches the child as it reaches an in-process policy: torch's
             # default of every core made a tiny ACT 30x slower on a shared 2-core machine
             # (benchmarks/bench_lerobot_backend.py: 1.1 s a chunk against 35 ms with one thread)
+            domain = [] if self.domain_id is None else ["--domain-id", str(self.domain_id)]
             process = subprocess.Popen([*self.command, "--connect", path, "--policy", str(self.directory),
-                                        "--device", self.device], stdout=subprocess.PIPE,
+                                        "--device", self.device, *domain], stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True,
-                                       env={**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())})
+                                       env={**os.environ, **OFFLINE, "OMP_NUM_THREADS": str(torch.get_num_threads())})
             threading.Thread(target=self._drain, args=(process,), daemon=True).start()
             deadline = time.monotonic() + self.start_timeout
             sock = None

@@ -3,7 +3,7 @@
 Run by `vla_core.backends.lerobot.LeRobotBackend` with the Python of the LeRobot environment
 (LeRobot pins torch and Python versions the node's environment may not have):
 
-    python lerobot_child.py --connect SOCKET --policy DIR [--device cpu]
+    python lerobot_child.py --connect SOCKET --policy DIR [--device cpu] [--domain-id N]
 
 It imports only the standard library, numpy, torch, LeRobot and its sibling `wire.py` (vla_core
 is not installed there). The policy is loaded with LeRobot's own classes from the local
@@ -39,7 +39,7 @@ class Predictor(Protocol):
 class LeRobotPredictor:
     """A LeRobot policy and its processors, loaded offline from `directory`."""
 
-    def __init__(self, directory: str, device: str) -> None:
+    def __init__(self, directory: str, device: str, domain_id: int | None = None) -> None:
         import torch
         from lerobot.configs.policies import PreTrainedConfig
         from lerobot.policies.factory import get_policy_class, make_pre_post_processors
@@ -50,8 +50,11 @@ class LeRobotPredictor:
             config.pretrained_backbone_weights = None  # the trained weights replace them; never download ImageNet's
         config.device = device
         self.policy = get_policy_class(config.type).from_pretrained(directory, config=config).to(device).eval()
+        overrides: dict[str, dict[str, Any]] = {"device_processor": {"device": device}}
+        if domain_id is not None:  # X-VLA's soft prompt: the robot's profile picks it, not the saved default
+            overrides["xvla_add_domain_id"] = {"domain_id": domain_id}
         self.preprocessor, self.postprocessor = make_pre_post_processors(
-            config, pretrained_path=directory, preprocessor_overrides={"device_processor": {"device": device}},
+            config, pretrained_path=directory, preprocessor_overrides=overrides,
             postprocessor_overrides={"device_processor": {"device": "cpu"}})
         self.config = config
 
@@ -81,6 +84,11 @@ def serve(sock: socket.socket, load: Any) -> None:
     A failed request is an "error" answer, never an exit: only a crash ends the process."""
     try:
         predictor: Predictor = load()
+    except OSError as error:  # transformers' and huggingface_hub's "not on disk, and offline": no stack trace
+        send_message(sock, {"kind": "error", "cause": "missing_files",
+                            "message": f"a file the policy loads is not on disk (nothing is downloaded at run "
+                                       f"time): {type(error).__name__}: {' '.join(str(error).split())[:600]}"})
+        return
     except Exception as error:  # noqa: BLE001 - reported to the parent by name, then exit
         send_message(sock, {"kind": "error", "cause": "load_failed",
                             "message": f"{type(error).__name__}: {error}\n{traceback.format_exc(limit=3)}"})
@@ -106,10 +114,11 @@ def main(argv: list[str] | None = None, load: Any = None) -> None:
     parser.add_argument("--connect", required=True, help="the parent's Unix socket")
     parser.add_argument("--policy", required=True, help="the LeRobot policy directory")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--domain-id", type=int, default=None, help="X-VLA's soft-prompt domain (the profile's)")
     args = parser.parse_args(argv)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(args.connect)
-        serve(sock, load or (lambda: LeRobotPredictor(args.policy, args.device)))
+        serve(sock, load or (lambda: LeRobotPredictor(args.policy, args.device, args.domain_id)))
 
 
 if __name__ == "__main__":
