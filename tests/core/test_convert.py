@@ -242,3 +242,20 @@ def test_lerobot_reads_the_converted_dataset(converted, tmp_path_factory: pytest
     assert report["camera_keys"] == ["observation.images.front", "observation.images.wrist"]
     assert report["frames_read"] >= 12
     assert set(report["tasks"]) == {"pick up the red cube", "stack", "default task"}
+
+
+def test_the_vla_process_prints_its_summary_and_leaves_a_whole_dataset(converted, profile_file: Path,
+                                                                       tmp_path: Path) -> None:
+    """`vla convert` as its own process leaves without Python's teardown (vla_core.cli.main): its
+    summary and timings still arrive through pipes, the status is 0, and the dataset is complete."""
+    import subprocess
+    import sys
+
+    summary, episodes = converted
+    bag = Path(summary.reports[0].bag)
+    result = subprocess.run([sys.executable, "-m", "vla_core.cli", "convert", "--embodiment", str(profile_file),
+                             str(bag), "--output", str(tmp_path / "dataset"), "--no-progress", "--timings"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("1 episode(s) kept, 0 skipped") and "timings {" in result.stderr
+    assert [episode.name for episode in load_episodes(tmp_path / "dataset")] == [episodes[0].name]

@@ -55,7 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--timings", action="store_true",
                         help="print a JSON line on stderr: start-up to the first bag read, total, seconds per stage")
-    parser.set_defaults(run=run)
+    # the dataset and the summary are written when `run` returns: no teardown needed (vla_core.cli.main)
+    parser.set_defaults(run=run, exit_without_teardown=True)
 
 
 def run(args: argparse.Namespace) -> int:
