@@ -28,6 +28,10 @@ if [ "$(cat "$VIRTUAL_ENV/.vla-ros-mode" 2>/dev/null)" = pypi ]; then
         *) export CMAKE_PREFIX_PATH="$VIRTUAL_ENV${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}" ;;
     esac
     export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
+    # The wheels' ros_wheels_bootstrapper.pth re-executes every Python process started without
+    # this guard, only to put ros_*.libs and .venv/lib on LD_LIBRARY_PATH, which the lines above
+    # did: the guard spares each python and vla command a second interpreter start (about 50 ms).
+    export _ROS_WHEELS_BOOTSTRAP_COMPLETE=1
     unset _vla_site _vla_libs
 fi
 
