@@ -1,6 +1,8 @@
 """LeRobot's VLA policies (X-VLA, SmolVLA, pi0) through the LeRobot backend: what they fetch from
 the Hugging Face Hub when built is found on disk or refused by name and place before the child
-starts; X-VLA's soft-prompt domain comes from the profile; the child runs offline.
+starts; X-VLA's soft-prompt domain comes from the profile; the child runs offline. Tiny X-VLA
+and SmolVLA policies made by LeRobot's own classes (toy sizes, their tokenizer / VLM in a local
+directory) are served end to end (slow tests).
 
 The real checkpoints are the user's (several GB, not downloadable here): the last test loads one
 given by VLA_TEST_XVLA_DIR, VLA_TEST_SMOLVLA_DIR or VLA_TEST_PI0_DIR through the real child and
@@ -229,6 +231,37 @@ def test_a_tiny_xvla_made_by_lerobot_is_served_offline_with_the_profiles_soft_pr
         np.testing.assert_array_equal(chunk.actions, again.actions)
         chunks[domain] = chunk.actions
     assert not np.allclose(chunks[1], chunks[3]), "the profile's domain id did not change the soft prompt"
+
+
+@pytest.mark.slow
+def test_a_tiny_smolvla_made_by_lerobot_is_served_offline_and_refused_without_its_vlm_files(tmp_path) -> None:
+    """LeRobot's own SmolVLA classes around a toy SmolVLM saved by transformers in a local directory
+    (scripts/make_tiny_lerobot_smolvla.py): served offline through the child, deterministic for a
+    seed; with the VLM's tokenizer file gone, the same directory is refused naming it."""
+    python = _lerobot_python_with("lerobot.policies.smolvla.modeling_smolvla")
+    directory = tmp_path / "smolvla"
+    subprocess.run([python, str(Path(__file__).resolve().parents[2] / "scripts" / "make_tiny_lerobot_smolvla.py"),
+                    str(directory)], check=True, timeout=600, capture_output=True, cwd=tmp_path,
+                   env={**os.environ, **OFFLINE})
+    spec = load_embodiment("so101")
+    rng = np.random.default_rng(6)
+    observation = Observation(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8), rng.uniform(-0.3, 0.3, 6),
+                              {"wrist": rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)})
+    backend = LeRobotBackend(str(directory), spec, python=python)
+    try:
+        assert backend.requirements.backend == "lerobot:smolvla"
+        chunk = backend.predict_chunk(observation, "pick up the cube", seed=0)
+        again = backend.predict_chunk(observation, "pick up the cube", seed=0)
+    finally:
+        backend.close()
+    assert chunk.actions.shape == (spec.chunk_size, spec.action_dim) and np.all(np.isfinite(chunk.actions))
+    np.testing.assert_array_equal(chunk.actions, again.actions)
+
+    (directory / "vlm" / "tokenizer.json").unlink()
+    with pytest.raises(BackendError, match="cannot be built offline") as refused:
+        LeRobotBackend(str(directory), spec, python=python)
+    assert f"{directory / 'vlm'} (vlm_model_name in config.json): missing tokenizer.json or tokenizer.model" \
+           in str(refused.value)
 
 
 REAL_POLICIES = [("xvla", "VLA_TEST_XVLA_DIR"), ("smolvla", "VLA_TEST_SMOLVLA_DIR"), ("pi0", "VLA_TEST_PI0_DIR")]
