@@ -1,7 +1,7 @@
 """The cross-process stack the node benchmarks measure: robot stand-in, policy node, executor.
 
 Each process is real (rclpy over Fast DDS, the untrained bring-up checkpoint of the default
-architecture); the stand-in is the tests' kinematic robot (tests/ros/peers/robot_standin.py).
+architecture unless a checkpoint is given: a LeRobot policy directory too); the stand-in is the tests' kinematic robot (tests/ros/peers/robot_standin.py).
 The stack runs in its own ROS domain with localhost-only discovery.
 """
 from __future__ import annotations
@@ -32,9 +32,13 @@ def isolate_ros_domain() -> None:
 
 @contextlib.contextmanager
 def so101_stack(rate_hz: float, executor: bool = True, policy_params: tuple[str, ...] = (),
-                executor_params: tuple[str, ...] = ()) -> Iterator[Path]:
+                executor_params: tuple[str, ...] = (), checkpoint: str | None = None,
+                started: list[subprocess.Popen] | None = None) -> Iterator[Path]:
     """Start the stand-in, the policy node and (optionally) the executor for an SO-101 profile at
-    `rate_hz`; yields the profile path; stops everything on exit."""
+    `rate_hz`; yields the profile path; stops everything on exit. `checkpoint`: the policy to
+    serve (default: a fresh bring-up checkpoint). `started` receives the processes (stand-in,
+    policy node, executor), each the leader of its own process group, for a benchmark that
+    pauses one."""
     isolate_ros_domain()
     spec = load_embodiment("so101")
     with tempfile.TemporaryDirectory(prefix="vla_bench_") as tmp:
@@ -42,7 +46,7 @@ def so101_stack(rate_hz: float, executor: bool = True, policy_params: tuple[str,
         data["control_rate_hz"] = rate_hz
         profile = Path(tmp) / "so101.yaml"
         profile.write_text(yaml.safe_dump(data))
-        checkpoint = write_initial_checkpoint([str(profile)], Path(tmp) / "checkpoint")
+        checkpoint = checkpoint or write_initial_checkpoint([str(profile)], Path(tmp) / "checkpoint")
         commands = [[sys.executable, str(STANDIN), "--joints", *spec.joint_names, "--cameras", "front", "wrist",
                      "--image-size", "224", "--rate", "50", "--command-topic", spec.command_topic, "--position", *START]]
         policy = [sys.executable, "-m", "vla_policy_node.policy_node", "--ros-args", "-p", f"checkpoint:={checkpoint}",
@@ -53,6 +57,8 @@ def so101_stack(rate_hz: float, executor: bool = True, policy_params: tuple[str,
                              "-p", f"embodiment:={profile}", *_as_params(executor_params)])
         processes = [subprocess.Popen(c, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       start_new_session=True) for c in commands]
+        if started is not None:
+            started.extend(processes)
         try:
             yield profile
         finally:
