@@ -15,7 +15,8 @@ the clips and writes the tables in bag order.
 Where the time goes, and why it is spent this way (issue 36):
 - pass 1 reads stamps and joint values from the serialized bytes (`cdr_fields`), many messages
   at once, instead of deserialising every message in Python; of camera messages only the header
-  stamp is read (in an indexed MCAP file, only its 12 bytes: `mcap_index`);
+  stamp is read. From an indexed MCAP file each topic's messages come as arrays (`mcap_index`:
+  the joint messages' bytes, a camera message's 12 head bytes), with no Python step per message;
 - pass 2 hands each camera's picked messages to its own thread, which decodes (the pixels read in
   place from the message bytes; simplejpeg and Pillow release the GIL), resizes and encodes (PyAV
   releases it) frame by frame in timeline order, so one bag
