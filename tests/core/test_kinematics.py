@@ -111,3 +111,15 @@ def test_an_anchored_solve_gives_up_a_sliver_of_orientation_rather_than_swing_th
     assert np.abs(anchored.joints[[3, 5]] - state[rolls]).max() < 0.1, anchored.joints - state[columns]
     assert anchored.position_error < 1e-3, f"{anchored.position_error * 1000:.1f} mm"
     assert 0.005 < anchored.orientation_error < 0.05, anchored.orientation_error  # the sliver, given up
+
+
+@pytest.mark.parametrize("name", ["so101", "aloha"])
+def test_forward_many_is_forward_row_by_row(name: str) -> None:
+    """The batch form `vla convert` uses for a dataset's end-effector poses gives the same numbers."""
+    kinematics = RobotKinematics(load_embodiment(name))
+    lower, upper = kinematics.position_limits()
+    states = np.random.default_rng(3).uniform(lower, upper, size=(50, len(lower)))
+    expected = np.stack([np.stack(kinematics.forward(state)) for state in states])
+    assert np.array_equal(kinematics.forward_many(states), expected)
+    with pytest.raises(ValueError, match="joint states must be"):
+        kinematics.forward_many(states[:, :-1])

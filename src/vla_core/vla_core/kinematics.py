@@ -157,6 +157,26 @@ class RobotKinematics:
         self._set(state)
         return [self._in_base(self.model.getFrameId(arm.ee_frame)) for arm in self.spec.arms]
 
+    def forward_many(self, states: np.ndarray) -> np.ndarray:
+        """(T, arms, 4, 4): `forward` of each of (T, state_dim) joint states, the same numbers.
+
+        One loop with the joint indices and frames looked up once: a dataset's end-effector poses
+        (`vla convert`, 1800 rows a minute at 30 Hz) took about twice as long row by row, at the
+        serial end of a conversion."""
+        states = np.asarray(states, dtype=np.float64)
+        if states.ndim != 2 or states.shape[1] != self.spec.state_dim:
+            raise ValueError(f"{self.spec.name} joint states must be (T, {self.spec.state_dim}) "
+                             f"({', '.join(self.spec.joint_names)}), got shape {states.shape}")
+        index = np.array([self._q_index[name] for name in self.spec.joint_names])
+        frames = [self.model.getFrameId(arm.ee_frame) for arm in self.spec.arms]
+        poses = np.empty((len(states), len(frames), 4, 4))
+        for row, state in enumerate(states):
+            self._q[index] = state
+            pin.framesForwardKinematics(self.model, self.data, self._q)
+            for arm, frame in enumerate(frames):
+                poses[row, arm] = self._in_base(frame)
+        return poses
+
     # ---- inverse kinematics --------------------------------------------------------------------
     def inverse(self, arm: ArmSpec | int, target: np.ndarray, state: np.ndarray, tolerance: float = 1e-5,
                 max_iterations: int = 200, damping: float = 1e-4, orientation_weight: float | None = None,

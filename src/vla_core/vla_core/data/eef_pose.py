@@ -38,7 +38,7 @@ def absolute_eef_poses(kinematics: RobotKinematics, joints: np.ndarray) -> np.nd
     if joints.ndim != 2 or len(joints) == 0 or joints.shape[1] != spec.state_dim:
         raise ValueError(f"{spec.name} joints must be (T >= 1, {spec.state_dim}) for {list(spec.joint_names)}, "
                          f"got {joints.shape}")
-    transforms = np.stack([np.stack(kinematics.forward(row)) for row in joints])  # (T, arms, 4, 4)
+    transforms = kinematics.forward_many(joints)  # (T, arms, 4, 4)
     index = {name: i for i, name in enumerate(spec.joint_names)}
     blocks = []
     for arm_index, arm in enumerate(spec.arms):
