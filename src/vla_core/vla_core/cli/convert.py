@@ -8,7 +8,9 @@ status is 1 only when no episode could be converted or the arguments are wrong.
 
 Start-up is part of what a user waits for: this module and what `run` imports before the first
 bag is read stay light (no torch, scipy, Pinocchio, pandas; the dataset writer is imported while
-the workers read). `--timings` prints where the time went, for `benchmarks/bench_conversion.py`.
+the workers read). So is the end: run as its own process, `vla convert` leaves without Python's
+teardown of those modules once the dataset and summary are written (`exit_without_teardown`,
+vla_core.cli.main). `--timings` prints where the time went, for `benchmarks/bench_conversion.py`.
 """
 from __future__ import annotations
 
