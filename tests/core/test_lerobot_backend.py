@@ -1,6 +1,7 @@
 """The LeRobot backend: files and features checked at configure time, the child-process protocol,
-a crashed child reported and restarted. A real LeRobot ACT, trained by LeRobot's own trainer, served
-through the child is the slow test at the end."""
+a crashed child reported and restarted. A real LeRobot ACT trained by LeRobot's own trainer on bags
+recorded and converted by this project, served through the child and evaluated with `vla eval`, is
+tests/workspace/test_teleop_loop.py (it reuses the loop's dataset)."""
 from __future__ import annotations
 
 import json
@@ -203,6 +204,24 @@ def _lerobot_python_or_skip() -> str:
     return python
 
 
+def train_tiny_act_with_lerobot(python: str, dataset: Path, output: Path, steps: int) -> Path:
+    """Train a tiny ACT on a LeRobot v3.0 dataset with LeRobot's own `lerobot-train` (issue 34's
+    "the ecosystem's own trainer"), offline, on the CPU; return the policy directory it saves with
+    its processors and normalisation statistics. Sizes are toy ones: the point is that LeRobot's
+    trainer reads this project's datasets and the backend serves what it writes, not a good policy."""
+    command = [str(Path(python).with_name("lerobot-train")), "--dataset.repo_id=local/vla_ros",
+               f"--dataset.root={dataset}", "--dataset.video_backend=pyav", "--policy.type=act",
+               "--policy.dim_model=32", "--policy.n_heads=2", "--policy.dim_feedforward=64",
+               "--policy.n_encoder_layers=1", "--policy.n_decoder_layers=1", "--policy.use_vae=false",
+               "--policy.chunk_size=20", "--policy.n_action_steps=20", "--policy.pretrained_backbone_weights=null",
+               "--policy.push_to_hub=false", "--policy.device=cpu", f"--steps={steps}", "--batch_size=2",
+               "--num_workers=0", f"--output_dir={output}", f"--save_freq={steps}", "--wandb.enable=false"]
+    result = subprocess.run(command, timeout=900, cwd=output.parent, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, f"lerobot-train failed:\n{(result.stdout + result.stderr)[-4000:]}"
+    return output / "checkpoints" / "last" / "pretrained_model"
+
+
 def test_vla_eval_loads_a_lerobot_directory_and_ends_its_child(tmp_path, monkeypatch) -> None:
     """`vla eval`'s CheckpointPolicy goes through load_backends too, and close() ends the child."""
     from vla_core.evaluation.policies import CheckpointPolicy
@@ -219,37 +238,3 @@ def test_vla_eval_loads_a_lerobot_directory_and_ends_its_child(tmp_path, monkeyp
     process = policy.backends["so101"]._process
     policy.close()
     assert process.poll() is not None
-
-
-@pytest.mark.slow
-def test_lerobots_own_trainer_on_a_vla_dataset_gives_a_policy_the_backend_serves(tmp_path) -> None:
-    """Issue 34's loop in small: a LeRobot v3.0 dataset written by this project (`vla collect`, the
-    writer `vla convert` uses), a tiny ACT trained on it by LeRobot's own `lerobot-train` (a few
-    steps) and saved by it with its processors and statistics, served through the child process:
-    chunks in the profile's action space, deterministic for a seed."""
-    python = _lerobot_python_or_skip()
-    from vla_core.collect import collect
-
-    data = tmp_path / "data"
-    collect("so101", "pick_cube", 1, 0, data, keep_failed=True, log=lambda *_: None)
-    out = tmp_path / "train"
-    subprocess.run([str(Path(python).with_name("lerobot-train")), "--dataset.repo_id=local/so101",
-                    f"--dataset.root={data}", "--dataset.video_backend=pyav", "--policy.type=act",
-                    "--policy.dim_model=32", "--policy.n_heads=2", "--policy.dim_feedforward=64",
-                    "--policy.n_encoder_layers=1", "--policy.n_decoder_layers=1", "--policy.use_vae=false",
-                    "--policy.chunk_size=20", "--policy.n_action_steps=20", "--policy.pretrained_backbone_weights=null",
-                    "--policy.push_to_hub=false", "--policy.device=cpu", "--steps=3", "--batch_size=2",
-                    "--num_workers=0", f"--output_dir={out}", "--save_freq=3", "--wandb.enable=false"],
-                   check=True, timeout=900, cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                   capture_output=True)
-    spec = load_embodiment("so101")
-    backend = LeRobotBackend(str(out / "checkpoints" / "last" / "pretrained_model"), spec, python=python)
-    try:
-        assert backend.requirements.backend == "lerobot:act" and not backend.requirements.accepts_prefix
-        observation = _observation(spec, np.random.default_rng(4))
-        chunk = backend.predict_chunk(observation, "pick up the cube", seed=0)
-        again = backend.predict_chunk(observation, "pick up the cube", seed=0)
-        assert chunk.actions.shape == (spec.chunk_size, spec.action_dim) and np.all(np.isfinite(chunk.actions))
-        np.testing.assert_array_equal(chunk.actions, again.actions)
-    finally:
-        backend.close()

@@ -3,13 +3,17 @@ leaves its real product: a rosbag2 episode with vla_ros metadata recorded over D
 scripted leader arm doing cube_in_bin (one: several bags into one dataset is test_convert's), a
 LeRobot v3.0 dataset of it, a fine-tuned checkpoint
 for the SO-101 that loads, a deployed policy whose commands reached the simulated robot, and
-an evaluation report."""
+an evaluation report. The loop's dataset then feeds LeRobot's own trainer (issue 34's loop with the
+ecosystem's trainer): the tiny ACT that `lerobot-train` makes from these recorded, converted bags is
+served by the LeRobot backend and evaluated with `vla eval`."""
 from __future__ import annotations
 
 import json
 import os
 import re
 import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +38,20 @@ def _gripper_picks_and_places(gripper: np.ndarray) -> bool:
     return bool(np.any(gripper[grasp:] >= 0.7))
 
 
-@pytest.mark.timeout(600)
-def test_teleop_record_convert_finetune_deploy_eval(tmp_path) -> None:
-    from vla_core.bringup_checkpoint import write_initial_checkpoint
-    from vla_core.data.lerobot_v3 import load_episodes
-    from vla_core.model.policy import VLAPolicy
+@dataclass
+class LoopRun:
+    base: Path  # the untrained bring-up checkpoint the loop fine-tunes
+    loop: Path  # LOOP_DIR: bags/, dataset/, train/, eval/, logs/
+    log: str  # the script's stdout and stderr
 
+
+@pytest.fixture(scope="module")
+def loop_run(tmp_path_factory) -> LoopRun:
+    """`make loop`'s script once per module with tiny sizes: its recorded and converted dataset is
+    what both tests here start from (recording is the expensive part)."""
+    from vla_core.bringup_checkpoint import write_initial_checkpoint
+
+    tmp_path = tmp_path_factory.mktemp("teleop_loop")
     base = write_initial_checkpoint(["so101"], tmp_path / "base")
     loop = tmp_path / "loop"
     env = {**os.environ, "EPISODES": "1", "STEPS": "3", "BATCH_SIZE": "4", "EVAL_EPISODES": "1",
@@ -49,6 +61,15 @@ def test_teleop_record_convert_finetune_deploy_eval(tmp_path) -> None:
                             capture_output=True, text=True, timeout=560, check=False)
     log = result.stdout + result.stderr
     assert result.returncode == 0, log[-5000:]
+    return LoopRun(base, loop, log)
+
+
+@pytest.mark.timeout(600)
+def test_teleop_record_convert_finetune_deploy_eval(loop_run: LoopRun) -> None:
+    from vla_core.data.lerobot_v3 import load_episodes
+    from vla_core.model.policy import VLAPolicy
+
+    base, loop, log = loop_run.base, loop_run.loop, loop_run.log
     for stage in ("record", "convert", "train", "deploy", "eval"):
         assert re.search(rf"^== {stage} done in \d+ s", log, re.MULTILINE), f"no timing for {stage}:\n{log[-3000:]}"
     assert re.search(r"^== the loop in \d+ s", log, re.MULTILINE)
@@ -97,3 +118,52 @@ def test_teleop_record_convert_finetune_deploy_eval(tmp_path) -> None:
     [cell] = report["cells"]
     assert cell["key"] == {"embodiment": "so101", "task": "cube_in_bin", "wording": "training", "mode": "sync"}
     assert cell["episodes"] == 1 and cell["chunks"] > 0
+
+
+@pytest.mark.timeout(900)  # the loop fixture's 3-5 minutes fall in here when this test runs alone
+def test_lerobots_own_trainer_on_the_recorded_bags_gives_a_policy_served_and_evaluated(loop_run: LoopRun,
+                                                                                        tmp_path) -> None:
+    """Issue 34's loop with LeRobot's trainer: bags recorded over DDS by `vla record`, converted by
+    `vla convert` (the fixture), a tiny ACT trained on that dataset by `lerobot-train` (3 steps: enough
+    to prove LeRobot reads the dataset and the backend serves what LeRobot saves, not to learn the
+    task), served by the LeRobot backend in its child process (chunks in the profile's action
+    space, deterministic for a seed) and run by `vla eval` for one short episode, whose chunks the
+    executor's control step executes. `vla up` serving a LeRobot ACT over DDS is
+    tests/ros/test_lerobot_serving.py."""
+    from vla_core.backends.lerobot_backend import LeRobotBackend
+    from vla_core.embodiment import load_embodiment
+
+    from tests.core.test_lerobot_backend import _lerobot_python_or_skip, _observation, train_tiny_act_with_lerobot
+
+    python = _lerobot_python_or_skip()
+    policy = train_tiny_act_with_lerobot(python, loop_run.loop / "dataset", tmp_path / "lerobot_train", steps=3)
+    config = json.loads((policy / "config.json").read_text())
+    assert config["type"] == "act" and set(config["input_features"]) == {
+        "observation.images.front", "observation.images.wrist", "observation.state"}, config["input_features"]
+
+    spec = load_embodiment("so101")
+    backend = LeRobotBackend(str(policy), spec, python=python)
+    try:
+        assert backend.requirements.backend == "lerobot:act" and not backend.requirements.accepts_prefix
+        observation = _observation(spec, np.random.default_rng(4))
+        chunk = backend.predict_chunk(observation, "put the red cube in the bin", seed=0)
+        again = backend.predict_chunk(observation, "put the red cube in the bin", seed=0)
+        assert chunk.actions.shape == (spec.chunk_size, spec.action_dim) and np.all(np.isfinite(chunk.actions))
+        np.testing.assert_array_equal(chunk.actions, again.actions)
+    finally:
+        backend.close()
+
+    output = tmp_path / "eval"
+    result = subprocess.run([sys.executable, "-m", "vla_core.cli", "eval", "--checkpoint", str(policy),
+                             "--embodiment", "so101", "--task", "cube_in_bin", "--episodes", "1",
+                             "--wording", "training", "--mode", "async", "--time-limit", "2",
+                             "--output", str(output)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=400, check=False)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    report = json.loads((output / "results.json").read_text())
+    assert report["settings"]["description"] == f"checkpoint {policy}"
+    [cell] = report["cells"]
+    assert cell["key"] == {"embodiment": "so101", "task": "cube_in_bin", "wording": "training", "mode": "async"}
+    # 3 steps teach nothing: the executor's safety filter refuses this ACT's far targets (max_jump) and
+    # holds, so the episode shows chunks reaching the control step, not motion or success
+    assert cell["episodes"] == 1 and cell["chunks"] > 0, cell
