@@ -64,3 +64,28 @@ def test_the_kind_of_a_policy_directory_is_read_from_its_files(tmp_path, bringup
     with pytest.raises(BackendError, match="does not exist") as refused:
         backend_kind(tmp_path / "absent")
     assert refused.value.cause == "missing_checkpoint"
+
+
+def test_a_hub_id_is_served_from_its_hugging_face_cache_snapshot_offline(tmp_path, bringup, monkeypatch) -> None:
+    """LeRobot users name policies by Hub id: the id resolves to the snapshot `refs/main` names in the
+    cache (not an older one), and an id with no snapshot is refused naming where it was looked for."""
+    import shutil
+
+    from vla_core.backends import resolve_policy_directory
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--someone--so101_policy"
+    shutil.copytree(bringup, repo / "snapshots" / "new")
+    (repo / "snapshots" / "old").mkdir()
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("new\n")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    assert resolve_policy_directory("someone/so101_policy") == repo / "snapshots" / "new"
+    assert backend_kind("someone/so101_policy") == "native"
+    backend = load_backends("someone/so101_policy", [load_embodiment("so101")])["so101"]
+    assert backend.requirements.backend == "native"
+    with pytest.raises(BackendError, match=r"someone/absent does not exist: looked in .*models--someone--absent/"
+                                           r"snapshots \(no snapshot in the Hugging Face cache\); nothing is "
+                                           r"downloaded") as refused:
+        load_backends("someone/absent", [load_embodiment("so101")])
+    assert refused.value.cause == "missing_checkpoint"

@@ -61,8 +61,8 @@ from .status import CauseLog, StatusReport, diagnostics_message, status_message
 JOINT_STREAM = "joint_states"
 
 PARAMETERS = (
-    Param("checkpoint", "", "Checkpoint directory (config.json, model.safetensors, normalization.json, "
-                            "embodiments.json) loaded at configure.", non_empty),
+    Param("checkpoint", "", "Policy directory (this project's or LeRobot's), or a Hub id in the Hugging Face "
+                            "cache; loaded at configure.", non_empty),
     Param("embodiment", "so101", "Embodiment profile: a name from config/embodiments or a YAML path.", non_empty),
     Param("cameras", [], "Camera overrides as 'name:topic' (role and size come from the profile); "
                          "empty = the profile's topics."),

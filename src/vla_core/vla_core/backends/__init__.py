@@ -2,8 +2,9 @@
 
 `load_backends(directory, specs)` reads what kind of policy a local directory holds (this
 project's checkpoint: `native`; a LeRobot policy directory: `lerobot`, served by a child process
-in LeRobot's environment) and returns one `PolicyBackend` per embodiment profile. Nothing is fetched: the directory (a Hugging Face
-cache snapshot included) must hold every file.
+in LeRobot's environment) and returns one `PolicyBackend` per embodiment profile. Nothing is fetched: the directory must
+hold every file. A Hub repository id ("lerobot/smolvla_base") stands for its snapshot in the Hugging Face cache
+(`resolve_policy_directory`), as LeRobot users name policies.
 """
 from __future__ import annotations
 
@@ -13,15 +14,27 @@ from pathlib import Path
 from vla_core.backends.base import BackendError, CameraNeed, PolicyBackend, PolicyRequirements
 from vla_core.embodiment import EmbodimentSpec
 
-__all__ = ["BackendError", "CameraNeed", "PolicyBackend", "PolicyRequirements", "backend_kind", "load_backends"]
+__all__ = ["BackendError", "CameraNeed", "PolicyBackend", "PolicyRequirements", "backend_kind", "load_backends",
+           "resolve_policy_directory"]
+
+
+def resolve_policy_directory(name: str | Path) -> Path:
+    """The local directory of policy `name`: a directory as given, else a Hub repository id resolved
+    offline to its snapshot in the Hugging Face cache (`refs/main`, else the newest), because LeRobot
+    users name policies by id and nothing may be downloaded at run time."""
+    from vla_core.backends.hub_files import locate
+
+    found, where = locate(str(name))
+    if found is None:
+        raise BackendError("missing_checkpoint", f"policy directory {name} does not exist: looked in {where}; "
+                                                 f"nothing is downloaded at run time")
+    return found
 
 
 def backend_kind(directory: str | Path) -> str:
     """'native' (this project's checkpoint: embodiments.json beside config.json) or 'lerobot'
     (a LeRobot policy directory: config.json with a policy "type"), else a BackendError."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise BackendError("missing_checkpoint", f"policy directory {directory} does not exist")
+    directory = resolve_policy_directory(directory)
     if (directory / "embodiments.json").is_file():
         return "native"
     config = directory / "config.json"
@@ -38,7 +51,9 @@ def backend_kind(directory: str | Path) -> str:
 
 def load_backends(directory: str, specs: list[EmbodimentSpec], device: str = "cpu", compile: bool = False,
                   cuda_graphs: bool = False) -> dict[str, PolicyBackend]:
-    """A backend per profile for the policy in `directory` (refused by name when it cannot drive one)."""
+    """A backend per profile for the policy in `directory`, or the cache snapshot of a Hub id (refused
+    by name when it cannot drive one)."""
+    directory = str(resolve_policy_directory(directory))
     kind = backend_kind(directory)
     if kind == "native":
         from vla_core.backends.native import load_native
