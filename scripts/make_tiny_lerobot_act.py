@@ -10,29 +10,23 @@ from __future__ import annotations
 
 import sys
 
+from tiny_lerobot import save_policy, so101_features
+
 
 def main(directory: str) -> None:
     import torch
-    from lerobot.configs.types import FeatureType, PolicyFeature
     from lerobot.policies.act.configuration_act import ACTConfig
     from lerobot.policies.act.modeling_act import ACTPolicy
-    from lerobot.policies.factory import make_pre_post_processors
 
-    torch.manual_seed(0)
-    features = {"observation.images.front": PolicyFeature(FeatureType.VISUAL, (3, 64, 64)),
-                "observation.state": PolicyFeature(FeatureType.STATE, (6,))}
-    config = ACTConfig(input_features=features,
-                       output_features={"action": PolicyFeature(FeatureType.ACTION, (6,))},
+    inputs, outputs = so101_features()
+    config = ACTConfig(input_features=inputs, output_features=outputs,
                        chunk_size=20, n_action_steps=20, dim_model=32, n_heads=2, dim_feedforward=64,
                        n_encoder_layers=1, n_decoder_layers=1, use_vae=False, pretrained_backbone_weights=None,
                        device="cpu")
     stats = {"observation.state": {"mean": torch.zeros(6), "std": torch.ones(6)},
              "action": {"mean": torch.full((6,), 0.1), "std": torch.full((6,), 0.2)},
              "observation.images.front": {"mean": torch.full((3, 1, 1), 0.5), "std": torch.full((3, 1, 1), 0.2)}}
-    policy = ACTPolicy(config)
-    pre, post = make_pre_post_processors(config, dataset_stats=stats)
-    for saved in (policy, pre, post):
-        saved.save_pretrained(directory)
+    save_policy(ACTPolicy, config, directory, stats)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tiny_lerobot import save_policy, so101_features, unit_statistics
+
 WORDS = "pick up the cube place it in bin red blue green a to on and put move grasp".split()
 IMAGE_TOKENS = {"fake_image_token": "<fake_token_around_image>", "image_token": "<image>",
                 "end_of_utterance_token": "<end_of_utterance>", "global_image_token": "<global-img>"}
@@ -52,27 +54,18 @@ def write_vlm(directory: Path) -> None:
 
 def main(directory: str) -> None:
     import torch
-    from lerobot.configs.types import FeatureType, PolicyFeature
-    from lerobot.policies.factory import make_pre_post_processors
     from lerobot.policies.smolvla.configuration_smolvla import SmolVLAConfig
     from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
 
     torch.manual_seed(0)
     output = Path(directory).resolve()
     write_vlm(output / "vlm")
-    features = {"observation.images.front": PolicyFeature(FeatureType.VISUAL, (3, 64, 64)),
-                "observation.state": PolicyFeature(FeatureType.STATE, (6,))}
-    config = SmolVLAConfig(input_features=features,
-                           output_features={"action": PolicyFeature(FeatureType.ACTION, (6,))},
+    inputs, outputs = so101_features()
+    config = SmolVLAConfig(input_features=inputs, output_features=outputs,
                            chunk_size=20, n_action_steps=20, resize_imgs_with_padding=(64, 64),
                            vlm_model_name=str(output / "vlm"), load_vlm_weights=False, num_vlm_layers=2,
                            num_steps=2, max_state_dim=8, max_action_dim=8, tokenizer_max_length=16, device="cpu")
-    stats = {"observation.state": {"mean": torch.zeros(6), "std": torch.ones(6)},
-             "action": {"mean": torch.zeros(6), "std": torch.ones(6)}}
-    policy = SmolVLAPolicy(config)
-    pre, post = make_pre_post_processors(config, dataset_stats=stats)
-    for saved in (policy, pre, post):
-        saved.save_pretrained(str(output))
+    save_policy(SmolVLAPolicy, config, str(output), unit_statistics())
 
 
 if __name__ == "__main__":

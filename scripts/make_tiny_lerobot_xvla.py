@@ -14,6 +14,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tiny_lerobot import save_policy, so101_features, unit_statistics
+
 WORDS = ("pick up the cube place it in bin red blue green a an to on of and put move grasp open close "
          "gripper left right arm robot").split()
 
@@ -33,8 +35,6 @@ def write_tokenizer(directory: Path) -> None:
 
 def main(directory: str) -> None:
     import torch
-    from lerobot.configs.types import FeatureType, PolicyFeature
-    from lerobot.policies.factory import make_pre_post_processors
     from lerobot.policies.xvla.configuration_xvla import XVLAConfig
     from lerobot.policies.xvla.modeling_xvla import XVLAPolicy
 
@@ -52,10 +52,8 @@ def main(directory: str) -> None:
     text = {"vocab_size": 4 + len(set(WORDS)), "d_model": width, "encoder_layers": 1, "decoder_layers": 1,
             "encoder_attention_heads": 2, "decoder_attention_heads": 2, "encoder_ffn_dim": 64,
             "decoder_ffn_dim": 64, "max_position_embeddings": 64, "dropout": 0.0}
-    features = {"observation.images.front": PolicyFeature(FeatureType.VISUAL, (3, 64, 64)),
-                "observation.state": PolicyFeature(FeatureType.STATE, (6,))}
-    config = XVLAConfig(input_features=features,
-                        output_features={"action": PolicyFeature(FeatureType.ACTION, (6,))},
+    inputs, outputs = so101_features()
+    config = XVLAConfig(input_features=inputs, output_features=outputs,
                         chunk_size=20, n_action_steps=20,
                         florence_config={"vision_config": vision, "text_config": text, "projection_dim": width,
                                          "vocab_size": text["vocab_size"]},
@@ -63,12 +61,7 @@ def main(directory: str) -> None:
                         hidden_size=width, depth=1, num_heads=2, num_domains=4, len_soft_prompts=4, dim_time=8,
                         max_len_seq=64, action_mode="auto", max_state_dim=8, max_action_dim=8,
                         num_denoising_steps=2, device="cpu")
-    stats = {"observation.state": {"mean": torch.zeros(6), "std": torch.ones(6)},
-             "action": {"mean": torch.zeros(6), "std": torch.ones(6)}}
-    policy = XVLAPolicy(config)
-    pre, post = make_pre_post_processors(config, dataset_stats=stats)
-    for saved in (policy, pre, post):
-        saved.save_pretrained(str(output))
+    save_policy(XVLAPolicy, config, str(output), unit_statistics())
 
 
 if __name__ == "__main__":

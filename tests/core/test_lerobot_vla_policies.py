@@ -33,7 +33,7 @@ from vla_core.backends.lerobot_backend import (
     require_offline_files,
 )
 from vla_core.backends.wire import receive_message, send_message
-from vla_core.embodiment import ProfileError, load_embodiment
+from vla_core.embodiment import EmbodimentSpec, ProfileError, load_embodiment
 from vla_core.model.batching import Observation
 
 FAKE_CHILD = Path(__file__).with_name("fake_lerobot_child.py")
@@ -202,6 +202,35 @@ def _lerobot_python_with(module: str) -> str:
     return python
 
 
+def _make_tiny(python: str, policy_type: str, directory: Path) -> None:
+    """scripts/make_tiny_lerobot_<policy_type>.py into `directory`, offline, with LeRobot's Python."""
+    script = Path(__file__).resolve().parents[2] / "scripts" / f"make_tiny_lerobot_{policy_type}.py"
+    subprocess.run([python, str(script), str(directory)], check=True, timeout=600, capture_output=True,
+                   cwd=directory.parent, env={**os.environ, **OFFLINE})
+
+
+def _random_observation(seed: int) -> Observation:
+    """Two 224x224 cameras (front, wrist) and a 6-value state, as the SO-101 profile gives them."""
+    rng = np.random.default_rng(seed)
+    front, wrist = (rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for _ in range(2))
+    return Observation(front, rng.uniform(-0.3, 0.3, 6), {"wrist": wrist})
+
+
+def _served_chunk(directory: Path, spec: EmbodimentSpec, python: str, observation: Observation, backend_name: str) -> np.ndarray:
+    """One chunk from the policy served through the child, checked: the named backend, no committed
+    prefix, the profile's shape, finite, and the same again for the same seed."""
+    backend = LeRobotBackend(str(directory), spec, python=python)
+    try:
+        assert backend.requirements.backend == backend_name and not backend.requirements.accepts_prefix
+        chunk = backend.predict_chunk(observation, "pick up the cube", seed=0)
+        again = backend.predict_chunk(observation, "pick up the cube", seed=0)
+    finally:
+        backend.close()
+    assert chunk.actions.shape == (spec.chunk_size, spec.action_dim) and np.all(np.isfinite(chunk.actions))
+    np.testing.assert_array_equal(chunk.actions, again.actions)
+    return chunk.actions
+
+
 @pytest.mark.slow
 def test_a_tiny_xvla_made_by_lerobot_is_served_offline_with_the_profiles_soft_prompt(tmp_path) -> None:
     """LeRobot's own X-VLA classes at toy sizes (scripts/make_tiny_lerobot_xvla.py; its tokenizer a
@@ -210,26 +239,10 @@ def test_a_tiny_xvla_made_by_lerobot_is_served_offline_with_the_profiles_soft_pr
     another chunk from the same observation and seed)."""
     python = _lerobot_python_with("lerobot.policies.xvla.modeling_xvla")
     directory = tmp_path / "xvla"
-    subprocess.run([python, str(Path(__file__).resolve().parents[2] / "scripts" / "make_tiny_lerobot_xvla.py"),
-                    str(directory)], check=True, timeout=600, capture_output=True, cwd=tmp_path,
-                   env={**os.environ, **OFFLINE})
-    observation_rng = np.random.default_rng(5)
-    front, wrist = (observation_rng.integers(0, 256, (224, 224, 3), dtype=np.uint8) for _ in range(2))
-    state = observation_rng.uniform(-0.3, 0.3, 6)
-    observation = Observation(front, state, {"wrist": wrist})
-    chunks = {}
-    for domain in (1, 3):
-        spec = load_embodiment(_profile(tmp_path, xvla_domain_id=domain))
-        backend = LeRobotBackend(str(directory), spec, python=python)
-        try:
-            assert backend.requirements.backend == "lerobot:xvla" and not backend.requirements.accepts_prefix
-            chunk = backend.predict_chunk(observation, "pick up the cube", seed=0)
-            again = backend.predict_chunk(observation, "pick up the cube", seed=0)
-        finally:
-            backend.close()
-        assert chunk.actions.shape == (spec.chunk_size, spec.action_dim) and np.all(np.isfinite(chunk.actions))
-        np.testing.assert_array_equal(chunk.actions, again.actions)
-        chunks[domain] = chunk.actions
+    _make_tiny(python, "xvla", directory)
+    observation = _random_observation(5)
+    chunks = {domain: _served_chunk(directory, load_embodiment(_profile(tmp_path, xvla_domain_id=domain)), python,
+                                    observation, "lerobot:xvla") for domain in (1, 3)}
     assert not np.allclose(chunks[1], chunks[3]), "the profile's domain id did not change the soft prompt"
 
 
@@ -240,22 +253,9 @@ def test_a_tiny_smolvla_made_by_lerobot_is_served_offline_and_refused_without_it
     seed; with the VLM's tokenizer file gone, the same directory is refused naming it."""
     python = _lerobot_python_with("lerobot.policies.smolvla.modeling_smolvla")
     directory = tmp_path / "smolvla"
-    subprocess.run([python, str(Path(__file__).resolve().parents[2] / "scripts" / "make_tiny_lerobot_smolvla.py"),
-                    str(directory)], check=True, timeout=600, capture_output=True, cwd=tmp_path,
-                   env={**os.environ, **OFFLINE})
+    _make_tiny(python, "smolvla", directory)
     spec = load_embodiment("so101")
-    rng = np.random.default_rng(6)
-    observation = Observation(rng.integers(0, 256, (224, 224, 3), dtype=np.uint8), rng.uniform(-0.3, 0.3, 6),
-                              {"wrist": rng.integers(0, 256, (224, 224, 3), dtype=np.uint8)})
-    backend = LeRobotBackend(str(directory), spec, python=python)
-    try:
-        assert backend.requirements.backend == "lerobot:smolvla"
-        chunk = backend.predict_chunk(observation, "pick up the cube", seed=0)
-        again = backend.predict_chunk(observation, "pick up the cube", seed=0)
-    finally:
-        backend.close()
-    assert chunk.actions.shape == (spec.chunk_size, spec.action_dim) and np.all(np.isfinite(chunk.actions))
-    np.testing.assert_array_equal(chunk.actions, again.actions)
+    _served_chunk(directory, spec, python, _random_observation(6), "lerobot:smolvla")
 
     (directory / "vlm" / "tokenizer.json").unlink()
     with pytest.raises(BackendError, match="cannot be built offline") as refused:

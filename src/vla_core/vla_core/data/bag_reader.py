@@ -102,11 +102,9 @@ class Bag:
                 return None
             storage = reader.storage
             for part in getattr(storage, "storages", [storage]):
-                wanted = {c.id: c for c in part.connections if c.topic in topics}
+                wanted, indexed, located = self._locate(part, topics)
                 if not wanted:
                     continue
-                indexed = self._index(part)
-                located = indexed.locate(set(wanted)) if indexed is not None else None
                 if indexed is None or located is None:
                     return None
                 for topic in {c.topic for c in wanted.values()}:
@@ -124,13 +122,20 @@ class Bag:
             self._indexed[id(storage)] = open_indexed(storage)
         return self._indexed[id(storage)]
 
-    def _storage_messages(self, storage: Any, topics: set[str], heads: frozenset[str], head_bytes: int
-                          ) -> Iterator[tuple[str, int, bytes, str]]:
+    def _locate(self, storage: Any, topics: set[str]) -> tuple[dict[int, Any], IndexedMcap | None, Located | None]:
+        """The file's connections on `topics` by id, its index reader, and where their messages lie
+        (None where the file has no usable index, or no connection is wanted)."""
         wanted = {c.id: c for c in storage.connections if c.topic in topics}
         if not wanted:
-            return
+            return wanted, None, None
         indexed = self._index(storage)
-        located = indexed.locate(set(wanted)) if indexed is not None else None
+        return wanted, indexed, indexed.locate(set(wanted)) if indexed is not None else None
+
+    def _storage_messages(self, storage: Any, topics: set[str], heads: frozenset[str], head_bytes: int
+                          ) -> Iterator[tuple[str, int, bytes, str]]:
+        wanted, indexed, located = self._locate(storage, topics)
+        if not wanted:
+            return
         if indexed is None or located is None:
             for connection, timestamp, raw in storage.messages(list(wanted.values())):
                 yield connection.topic, timestamp, raw, connection.msgtype
