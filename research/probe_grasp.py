@@ -4,8 +4,8 @@ same seed (issue 32 item 4: the layers under perception).
 
 For each episode it reports the moment the gripper command first crosses the middle of its range
 ("close"), where the tool was then relative to the named cube (horizontal distance against the
-jaw offset the script grasps at, height above the cube's centre, the jaw axis's angle off the
-nearest face normal), the gripper's measured angle when it stopped moving (touching the cube, or
+jaw offset the script grasps at, height above the cube's centre, the tool frame's x axis's angle
+off the nearest face normal: the SO-101's jaw axis), the gripper's measured angle when it stopped moving (touching the cube, or
 past it: an empty grasp), how often the command re-opened, how high the cube went, and how many
 chunks' gripper rows flicker (switch more than once within one chunk).
 
@@ -55,11 +55,14 @@ class RecordingLoop(ClosedLoop):
 
     def _record(self, trace, outcome: StepOutcome, now: float, measured: np.ndarray) -> None:
         super()._record(trace, outcome, now, measured)
-        arm = self.spec.arms[0]
-        pose = self.teleop.kinematics.forward(measured)[0]
-        self.grasp.tool.append(self.teleop.tool_position(0, measured))
+        cube = self.scene.cube_pose(self.policy.colour)  # the ColourTap's
+        number = self.teleop.arm_for(cube[:3])  # the arm the scripted teleoperator picks with
+        arm = self.spec.arms[number]
+        self.policy.arm = number
+        pose = self.teleop.kinematics.forward(measured)[number]
+        self.grasp.tool.append(self.teleop.tool_position(number, measured))
         self.grasp.jaw_axis.append(pose[:3, 0])
-        self.grasp.cube.append(self.scene.cube_pose(self.policy.colour))  # the ColourTap's
+        self.grasp.cube.append(cube)
         index = self.spec.joint_names.index(arm.gripper_joint)
         command = outcome.command[index] if outcome.fresh and outcome.command is not None else math.nan
         self.grasp.gripper_command.append(float(command))
@@ -70,8 +73,10 @@ class ColourTap:
     """Wraps a policy to learn the episode's named colour (the probe needs the cube; the policy
     interface passes the task at start_episode) and to keep each chunk's gripper channel."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner, gripper_channels: tuple[int, ...]) -> None:
         self.inner, self.colour = inner, ""
+        self.gripper_channels = gripper_channels  # per arm, its chunk channel
+        self.arm = 0  # the arm picking, as RecordingLoop last saw it
         self.gripper_rows: list[np.ndarray] = []
 
     def start_episode(self, scene, task, seed) -> None:
@@ -80,7 +85,7 @@ class ColourTap:
 
     def predict_chunk(self, *args, **kwargs):
         predicted = self.inner.predict_chunk(*args, **kwargs)
-        self.gripper_rows.append(np.asarray(predicted.actions)[:, -1])  # the (first) arm's gripper channel
+        self.gripper_rows.append(np.asarray(predicted.actions)[:, self.gripper_channels[self.arm]])
         return predicted
 
 
@@ -130,16 +135,16 @@ def anatomy(seed: int, success: bool, closest: float, grasp: GraspTrace, gripper
 
 def run(policy, embodiment: str, seeds: range, mode: str, latency: float | None) -> list[Anatomy]:
     spec = load_embodiment(embodiment)
-    tap = ColourTap(policy)
+    tap = ColourTap(policy, spec.gripper_channels)
     loop = RecordingLoop(sim_task(embodiment, "pick_cube"), spec, tap,
                          ExecutionSettings(mode=ExecutionMode(mode)), latency=latency)
-    arm = spec.arms[0]
     results = []
     try:
         for seed in seeds:
             result = loop.run(seed)
+            opened, closed = loop.teleop.kinematics.gripper_positions(spec.arms[tap.arm])
             results.append(anatomy(seed, result.success, result.closest_approach, loop.grasp, tap.gripper_rows,
-                                   loop.rate, arm.gripper_open, arm.gripper_closed))
+                                   loop.rate, opened, closed))
     finally:
         loop.close()
     return results
