@@ -9,7 +9,9 @@ off the nearest face normal: the SO-101's jaw axis), the gripper's measured angl
 past it: an empty grasp), how often the command re-opened, how high the cube went, and how many
 chunks' gripper rows flicker (switch more than once within one chunk).
 
-    python -m research.probe_grasp --checkpoint DIR --embodiment so101 --seeds 20000:20010 --latency 0.04
+    python -m research.probe_grasp --checkpoint DIR --embodiment so101 --seeds FIRST:STOP --latency 0.04
+
+(--seeds: a range of the selection seeds, `vla_core.seeds.SELECTION`; the default is its first ten.)
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from vla_core.evaluation.environments import sim_task
 from vla_core.evaluation.policies import CheckpointPolicy, ScriptedOracle
 from vla_core.runtime.control_step import ExecutionSettings, StepOutcome
 from vla_core.runtime.scheduling import ExecutionMode
+from vla_core.seeds import SELECTION
 from vla_core.sim.factory import make_teleop
 
 
@@ -154,7 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True)
     parser.add_argument("--embodiment", default="so101")
-    parser.add_argument("--seeds", default="20000:20010")
+    parser.add_argument("--seeds", default=f"{SELECTION.start}:{SELECTION.start + 10}")
     parser.add_argument("--mode", default="sync")
     parser.add_argument("--latency", type=float, default=0.04)
     parser.add_argument("--oracle", action="store_true", help="also the scripted oracle on the same seeds")

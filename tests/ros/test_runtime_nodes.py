@@ -148,7 +148,9 @@ def test_commands_arrive_every_tick_while_inference_takes_several(ros_node, ros_
     else:  # every tick is a chunk row: inference never leaves a tick without a target
         slack = 0.2 * rate  # the 10 Hz status brackets the 5 s window up to 0.1 s late on each side
         assert from_chunks >= 0.95 * len(commands.times) - slack, (from_chunks, len(commands.times))
-        assert counters(after).get("starved_ticks", 0) == 0, counters(after)
+        # in the window: the first chunks, while every process is still starting on two cores, are not measured
+        starved = counters(after).get("starved_ticks", 0) - counters(before).get("starved_ticks", 0)
+        assert starved == 0, (counters(before), counters(after))
         assert after.state == PolicyStatus.STATE_RUNNING, after.detail
     assert nodes.alive
 
