@@ -285,9 +285,12 @@ def test_hostile_goals_and_cancels_leave_the_policy_serving(graph: Graph) -> Non
         return sent.result()
 
     assert not send("   ").accepted, "an instruction of spaces is rejected"
-    handles = [send(f"pick up cube {k}") for k in range(5)]
-    assert all(handle.accepted for handle in handles)
-    results = [handle.get_result_async() for handle in handles[:-1]]
+    handles, results = [], []
+    for k in range(5):  # each goal's result asked for as soon as it is accepted, as a client does
+        handles.append(send(f"pick up cube {k}"))
+        assert handles[-1].accepted
+        results.append(handles[-1].get_result_async())
+    results.pop()  # the survivor's, taken again after its cancel below
     assert graph.spin_until(lambda: all(r.done() for r in results), 20.0), "replaced goals never ended"
     assert all(r.result().result.reason == "replaced by a newer goal" for r in results)
     last = handles[-1]
