@@ -15,7 +15,6 @@ but it does not pick the cube).
 """
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -32,6 +31,7 @@ from vla_core.bringup_checkpoint import write_initial_checkpoint
 from vla_core.embodiment import available_embodiments, load_embodiment
 from vla_core.evaluation import EVAL_SEED_BASE
 from vla_core.evaluation.report import plot_joint_tracking, write_image_strip
+from vla_core.policy_set import is_policy_set, served_embodiments
 from vla_policy_node.ros_time import stamp_to_seconds
 from vla_policy_node.status import STATE_NAMES
 from vla_sim.instructed_episode import EpisodeResult, InstructedEpisode
@@ -62,8 +62,8 @@ def simulated_embodiments() -> list[str]:
 
 def checkpoint_for(embodiments: list[str]) -> tuple[Path, str, list[str]]:
     """The checkpoint, what it is, and the simulated embodiments it was made for."""
-    if (TRAINED / "model.safetensors").is_file():
-        covered = json.loads((TRAINED / "embodiments.json").read_text())
+    if is_policy_set(TRAINED) or (TRAINED / "model.safetensors").is_file():
+        covered = served_embodiments(TRAINED)
         return TRAINED, f"the trained checkpoint {TRAINED.relative_to(ROOT)}", [e for e in embodiments if e in covered]
     bringup = CACHE / f"bringup_{'_'.join(embodiments)}"
     if not (bringup / "model.safetensors").is_file():

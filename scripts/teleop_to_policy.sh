@@ -55,6 +55,9 @@ EMBODIMENT=so101
 TASK=cube_in_bin
 
 fail() { echo "teleop_to_policy: $*" >&2; exit 1; }
+# a policy set (checkpoints/default: one checkpoint per robot) is fine-tuned through its member for this robot
+BASE=$(python -c "import sys; from vla_core.policy_set import member_for; print(member_for(sys.argv[1], sys.argv[2]))" \
+       "$BASE" "$EMBODIMENT") || fail "base checkpoint $BASE has no checkpoint for $EMBODIMENT"
 [ -f "$BASE/model.safetensors" ] && [ -f "$BASE/embodiments.json" ] \
     || fail "base checkpoint $BASE has no model.safetensors/embodiments.json (pass a checkpoint directory, e.g. from 'vla init-checkpoint --output DIR')"
 python -c "import json, sys; sys.exit('$EMBODIMENT' not in json.load(open('$BASE/embodiments.json')))" \

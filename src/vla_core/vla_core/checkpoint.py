@@ -33,6 +33,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 NORMALIZATION_FILE = "normalization.json"
 EMBODIMENTS_FILE = "embodiments.json"
+POLICY_SET_FILE = "policies.json"  # a directory of checkpoints, one per embodiment (vla_core.policy_set)
 FORMAT_VERSION = 1
 PolicyT = TypeVar("PolicyT", bound="PretrainedPolicy")
 
@@ -152,6 +153,10 @@ class PretrainedPolicy(nn.Module):
         directory = Path(directory)
         if not directory.is_dir():
             raise CheckpointError(f"checkpoint directory {directory} does not exist")
+        if (directory / POLICY_SET_FILE).is_file():
+            raise CheckpointError(f"{directory} is a policy set (one checkpoint per embodiment, {POLICY_SET_FILE}), "
+                                  f"not one policy: load the member of the embodiment wanted "
+                                  f"(vla_core.policy_set.member_for)")
         config = _read_config(directory / CONFIG_FILE)
         embodiments, normalizers = _read_registry(directory)
         weights_path = directory / WEIGHTS_FILE

@@ -2,7 +2,8 @@
 
 `load_backends(directory, specs)` reads what kind of policy a local directory holds (this
 project's checkpoint: `native`; a LeRobot policy directory: `lerobot`, served by a child process
-in LeRobot's environment) and returns one `PolicyBackend` per embodiment profile. Nothing is fetched: the directory must
+in LeRobot's environment; a policy set of one such checkpoint per embodiment: `set`,
+`vla_core.policy_set`) and returns one `PolicyBackend` per embodiment profile. Nothing is fetched: the directory must
 hold every file. A Hub repository id ("lerobot/smolvla_base") stands for its snapshot in the Hugging Face cache
 (`resolve_policy_directory`), as LeRobot users name policies.
 """
@@ -12,7 +13,9 @@ import json
 from pathlib import Path
 
 from vla_core.backends.base import BackendError, CameraNeed, PolicyBackend, PolicyRequirements
+from vla_core.checkpoint import CheckpointError
 from vla_core.embodiment import EmbodimentSpec
+from vla_core.policy_set import is_policy_set, member_for
 
 __all__ = ["BackendError", "CameraNeed", "PolicyBackend", "PolicyRequirements", "backend_kind", "load_backends",
            "resolve_policy_directory"]
@@ -32,9 +35,12 @@ def resolve_policy_directory(name: str | Path) -> Path:
 
 
 def backend_kind(directory: str | Path) -> str:
-    """'native' (this project's checkpoint: embodiments.json beside config.json) or 'lerobot'
-    (a LeRobot policy directory: config.json with a policy "type"), else a BackendError."""
+    """'native' (this project's checkpoint: embodiments.json beside config.json), 'lerobot'
+    (a LeRobot policy directory: config.json with a policy "type") or 'set' (policies.json: a
+    checkpoint per embodiment), else a BackendError."""
     directory = resolve_policy_directory(directory)
+    if is_policy_set(directory):
+        return "set"
     if (directory / "embodiments.json").is_file():
         return "native"
     config = directory / "config.json"
@@ -55,6 +61,8 @@ def load_backends(directory: str, specs: list[EmbodimentSpec], device: str = "cp
     by name when it cannot drive one)."""
     directory = str(resolve_policy_directory(directory))
     kind = backend_kind(directory)
+    if kind == "set":
+        return _load_set_members(directory, specs, device, compile, cuda_graphs)
     if kind == "native":
         from vla_core.backends.native import load_native
 
@@ -66,3 +74,21 @@ def load_backends(directory: str, specs: list[EmbodimentSpec], device: str = "cp
 
     # the LeRobot environment: $VLA_LEROBOT_PYTHON_BIN, else scripts/lerobot_check.sh's venv
     return dict(load_lerobot(directory, specs, device))
+
+
+def _load_set_members(directory: str, specs: list[EmbodimentSpec], device: str, compile: bool,
+                      cuda_graphs: bool) -> dict[str, PolicyBackend]:
+    """Each profile's backend from its member of the set; profiles served by one member share it."""
+    by_member: dict[Path, list[EmbodimentSpec]] = {}
+    for spec in specs:
+        try:
+            member = member_for(directory, spec.name)
+        except CheckpointError as error:
+            raise BackendError("bad_checkpoint", str(error)) from error
+        by_member.setdefault(member, []).append(spec)
+    backends: dict[str, PolicyBackend] = {}
+    for member, served in by_member.items():
+        if is_policy_set(member):
+            raise BackendError("bad_checkpoint", f"{member} is a policy set inside the set {directory}: one level only")
+        backends.update(load_backends(str(member), served, device, compile, cuda_graphs))
+    return backends
