@@ -94,3 +94,5 @@ def test_a_set_inside_a_set_is_refused(tmp_path, policy_set) -> None:
     (tmp_path / "outer" / "policies.json").write_text(json.dumps({"so101": "inner"}))
     with pytest.raises(BackendError, match="is a policy set inside the set"):
         load_backends(str(tmp_path / "outer"), [load_embodiment("so101")])
+    with pytest.raises(CheckpointError, match="is a policy set inside the set"):  # for every reader, not only serving
+        member_for(tmp_path / "outer", "so101")

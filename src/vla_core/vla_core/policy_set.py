@@ -22,7 +22,8 @@ def is_policy_set(directory: str | Path) -> bool:
 
 def read_policy_set(directory: str | Path) -> dict[str, Path]:
     """Each embodiment's checkpoint directory in the set at `directory`; refused by name when
-    `policies.json` is not an object of embodiment -> existing subdirectory of the set."""
+    `policies.json` is not an object of embodiment -> existing subdirectory of the set, or a member
+    is itself a set (one level only)."""
     directory = Path(directory)
     path = directory / POLICY_SET_FILE
     try:
@@ -40,6 +41,8 @@ def read_policy_set(directory: str | Path) -> dict[str, Path]:
         member = directory / relative
         if not member.is_dir():
             raise CheckpointError(f"{path}: the checkpoint of {embodiment!r}, {member}, does not exist")
+        if is_policy_set(member):
+            raise CheckpointError(f"{member} is a policy set inside the set {directory}: one level only")
         resolved[embodiment] = member
     return resolved
 

@@ -88,7 +88,5 @@ def _load_set_members(directory: str, specs: list[EmbodimentSpec], device: str, 
         by_member.setdefault(member, []).append(spec)
     backends: dict[str, PolicyBackend] = {}
     for member, served in by_member.items():
-        if is_policy_set(member):
-            raise BackendError("bad_checkpoint", f"{member} is a policy set inside the set {directory}: one level only")
         backends.update(load_backends(str(member), served, device, compile, cuda_graphs))
     return backends
