@@ -67,3 +67,43 @@ def test_spinning_ends_when_the_context_goes_down_without_waking_the_executor() 
         spinning.join(timeout=2.0)
         node.destroy_node()
         context.try_shutdown()
+
+
+BUSY_PROGRAM = """
+import sys, time
+from rclpy.node import Node
+from vla_policy_node.node_main import run_node
+
+class Busy(Node):
+    def __init__(self):
+        super().__init__("busy")
+        self.create_timer(0.05, self.tick)
+
+    def tick(self):
+        print("in callback", flush=True)
+        try:
+            time.sleep(1.0)
+        except KeyboardInterrupt:
+            print("INTERRUPTED inside the executor", flush=True)
+            raise
+
+sys.exit(run_node("busy", Busy, sys.argv))
+"""
+
+
+def test_ctrl_c_while_spinning_shuts_down_without_raising_inside_the_executor() -> None:
+    """A KeyboardInterrupt can land anywhere in the executor's Python code: halfway through
+    building an rclpy Task it leaves one whose `__del__` prints a traceback at exit (seen in CI
+    under `ros2 launch`). A callback busy in Python when Ctrl-C comes makes the case certain:
+    the signal must shut the node down without interrupting the callback."""
+    process = subprocess.Popen([sys.executable, "-c", BUSY_PROGRAM], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "in callback"
+        process.send_signal(subprocess.signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr
+    assert "INTERRUPTED" not in stdout and "Traceback" not in stderr, stdout + stderr

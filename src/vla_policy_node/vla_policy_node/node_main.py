@@ -8,6 +8,13 @@ Ctrl-C in the terminal of a `ros2 launch` reaches every node twice: from the ter
 forwarded by launch. Once the first has ended spinning, the node ignores SIGINT while it cleans
 up, so the second cannot cut `destroy_node` short (a KeyboardInterrupt traceback, exit code -2,
 and the recorder's open episode left unclosed).
+
+While the node spins, Ctrl-C must not raise KeyboardInterrupt at all: it can land anywhere in
+the executor's Python code, for example halfway through building an rclpy `Task`, whose
+`__del__` then prints a traceback at exit (seen in CI under `ros2 launch`). rclpy's own signal
+handler already shuts the context down, which ends `spin_until_shutdown`; it chains to the
+Python handler installed before `rclpy.init`, which therefore raises only while the node is
+still starting (building it, loading a model), where nothing else would stop it.
 """
 from __future__ import annotations
 
@@ -54,8 +61,22 @@ def spin_until_shutdown(executor: Executor, context: Context, stop: threading.Ev
             raise
 
 
+class _InterruptWhileStarting:
+    """The SIGINT handler of a node program: KeyboardInterrupt until `spinning` is set, then nothing
+    (rclpy's handler, which chains to this one, has already shut the context down)."""
+
+    def __init__(self) -> None:
+        self.spinning = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if not self.spinning:
+            raise KeyboardInterrupt
+
+
 def run_node(program: str, factory: Callable[[], NodeT], args: Sequence[str] | None = None,
              after_start: Callable[[NodeT], None] | None = None) -> int:
+    interrupt = _InterruptWhileStarting()
+    signal.signal(signal.SIGINT, interrupt)
     rclpy.init(args=args)
     try:
         node = factory()
@@ -68,6 +89,7 @@ def run_node(program: str, factory: Callable[[], NodeT], args: Sequence[str] | N
     try:
         if after_start is not None:
             after_start(node)  # may take seconds (loading a model): a Ctrl-C then is a shutdown too
+        interrupt.spinning = True
         spin_until_shutdown(executor, node.context)
     except KeyboardInterrupt:
         pass
