@@ -5,5 +5,6 @@ frame -> the network's batch dict, with actions encoded in the embodiment's acti
 `mixture` (which samples each step and rank draws), `datasets` (loading sources, held-out split,
 the map-style torch Dataset), `augment` (seeded image augmentation), `distributed` (DDP / FSDP
 from the launcher's environment), `state` (resumable training state without pickle),
-`validation`, `report` (metrics JSON lines and the loss curve) and `loop` (the trainer).
+`validation`, `report` (metrics JSON lines and the loss curve), `loop` (the trainer) and `lineage`
+(the runs a checkpoint was trained in, for its model card).
 """
