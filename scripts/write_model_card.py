@@ -210,7 +210,7 @@ def model_card(checkpoint: Path, command: str, note: str = "") -> str:
         "## Data", "",
         f"Scripted teleoperation in this project's MuJoCo simulation (`vla collect`, seeds from "
         f"{DEMONSTRATIONS.start}; evaluation seeds start at {EVALUATION.start}), successful episodes only, training "
-        f"wording of `pick_cube` only; the first {held_out} episode(s) of each dataset held out for the validation L1 "
+        f"wording of `pick_cube` only; {held_out} episode(s) of each dataset held out for the validation L1 "
         f"(normalised units):", "",
         *_dataset_rows(datasets), "",
         "## Training",
