@@ -41,7 +41,8 @@ def _dataset_rows(datasets: list[dict]) -> list[str]:
 
 
 def _shown(path: str | Path) -> str:
-    """A path as the card shows it: relative to the repository when inside it."""
+    """A path as the card shows it: relative to the working directory (the recipe runs at the
+    repository's root) when inside it."""
     try:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
@@ -56,12 +57,11 @@ def _head(policy: dict) -> str:
 
 def _metrics(stage: TrainingStage) -> list[dict]:
     """The stage's logged steps up to its checkpoint, from the copy beside the checkpoint or the run."""
-    step = json.loads((stage.checkpoint / "config.json").read_text())["metadata"].get("step")
     for path in (stage.checkpoint / "metrics.jsonl", stage.run_directory / "metrics.jsonl",
                  stage.checkpoint.parents[2] / "metrics.jsonl" if len(stage.checkpoint.parents) > 2 else None):
         if path is not None and path.is_file():
             rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-            return [row for row in rows if step is None or row.get("step", 0) <= step]
+            return [row for row in rows if stage.step is None or row.get("step", 0) <= stage.step]
     return []
 
 
@@ -90,7 +90,7 @@ def _treatment(config: dict) -> str:
 def _keypoints(config: dict, policy: dict, metrics: list[dict]) -> str:
     if not config.get("keypoint_placements"):
         return ""
-    keypoints = _last(metrics, "val_keypoint_rms/" + str(sorted(_robots(config))[0]))
+    keypoints = _last(metrics, "val_keypoint_rms/" + _robots(config)[0])
     scores = ", ".join(f"{key.split('/')[1]} {value:.3f}" for key, value in (keypoints or {}).items()
                        if key.startswith("val_keypoint_rms/"))
     return (f" Keypoint 0 of {policy['main_keypoints']} learned the named cube's image position from "
@@ -145,26 +145,27 @@ def _members(checkpoint: Path) -> dict[str, Path]:
     return {", ".join(sorted(json.loads((checkpoint / "embodiments.json").read_text()))): checkpoint}
 
 
-def _identity(stage: TrainingStage) -> tuple[str, object]:
+def _identity(stage: TrainingStage) -> tuple[str, int | None]:
     """A run and the step its checkpoint was saved at: the same stage wherever its files were copied."""
-    return str(stage.run_directory), json.loads((stage.checkpoint / "config.json").read_text())["metadata"].get("step")
+    return str(stage.run_directory), stage.step
 
 
 def _training_lines(checkpoint: Path, members: dict[str, Path]) -> list[str]:
     """Each member's stages, numbered once across members so a shared first stage reads as shared."""
-    numbers: dict[tuple[str, object], int] = {}
+    numbers: dict[tuple[str, int | None], int] = {}
     by_path: dict[Path, int] = {}
     lines: list[str] = []
     for name, member in sorted(members.items()):
         stages = training_lineage(member)
         lines += ["", f"### `{_inside(checkpoint, member)}` (serves {name}): {len(stages)} stage(s)", ""]
         for stage in stages:
-            if _identity(stage) in numbers:
-                by_path[stage.checkpoint] = numbers[_identity(stage)]
-                lines.append(f"{numbers[_identity(stage)]}. (stage {numbers[_identity(stage)]}, above)")
+            identity = _identity(stage)
+            if identity in numbers:
+                by_path[stage.checkpoint] = numbers[identity]
+                lines.append(f"{numbers[identity]}. (stage {numbers[identity]}, above)")
                 continue
-            numbers[_identity(stage)] = by_path[stage.checkpoint] = len(numbers) + 1
-            lines.append(_stage_line(numbers[_identity(stage)], stage, by_path))
+            numbers[identity] = by_path[stage.checkpoint] = len(numbers) + 1
+            lines.append(_stage_line(numbers[identity], stage, by_path))
         lines.append(f"Loss curve `{_inside(checkpoint, member / 'loss_curve.png')}`, its logged steps "
                      "`metrics.jsonl` beside it.")
     return lines

@@ -12,7 +12,8 @@ from vla_core.training.lineage import training_lineage
 def _checkpoint(directory: Path, **train_config: object) -> Path:
     directory.mkdir(parents=True)
     config = {"init_from": None, "encoders_from": "", "output_dir": f"runs/{directory.name}", **train_config}
-    (directory / "config.json").write_text(json.dumps({"policy": {}, "metadata": {"train_config": config}}))
+    metadata = {"step": train_config.get("steps"), "train_config": config}
+    (directory / "config.json").write_text(json.dumps({"policy": {}, "metadata": metadata}))
     return directory
 
 
@@ -23,7 +24,7 @@ def test_stages_come_first_run_first_with_how_each_started(tmp_path: Path) -> No
     stages = training_lineage(tuned)
     assert [stage.checkpoint for stage in stages] == [shared, frozen, tuned]
     assert [stage.started_from for stage in stages] == ["", "encoders_from", "init_from"]
-    assert [stage.train_config["steps"] for stage in stages] == [10000, 6000, 1500]
+    assert [stage.step for stage in stages] == [10000, 6000, 1500]
     assert stages[1].source == str(shared) and not stages[1].source_missing
     assert stages[2].run_directory == Path("runs/tuned")
 

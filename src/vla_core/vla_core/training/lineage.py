@@ -23,12 +23,14 @@ MAX_STAGES = 32  # a longer chain is a loop of checkpoints naming each other, no
 class TrainingStage:
     """One run of `vla train` in a checkpoint's history.
 
-    `started_from` is how it began: "init_from", "encoders_from" or "" (from scratch); `source` is
-    the checkpoint it began from, and `source_missing` is set when that checkpoint is not here.
+    `step` is the training step the checkpoint was saved at; `started_from` is how the run began:
+    "init_from", "encoders_from" or "" (from scratch); `source` is the checkpoint it began from, and
+    `source_missing` is set when that checkpoint is not here.
     """
 
     checkpoint: Path
     train_config: dict[str, Any]
+    step: int | None
     started_from: str
     source: str
     source_missing: bool
@@ -39,16 +41,18 @@ class TrainingStage:
         return Path(self.train_config["output_dir"])
 
 
-def _train_config(checkpoint: Path) -> dict[str, Any]:
+def _saved_run(checkpoint: Path) -> tuple[dict[str, Any], int | None]:
+    """The training config and step `vla train` saved in the checkpoint's config.json."""
     path = checkpoint / CONFIG_FILE
     try:
-        config = json.loads(path.read_text())["metadata"]["train_config"]
+        metadata = json.loads(path.read_text())["metadata"]
+        config = metadata["train_config"]
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: expected a checkpoint saved by `vla train` (metadata.train_config), "
                          f"could not read it: {error!r}") from error
     if not isinstance(config, dict):
         raise ValueError(f"{path}: metadata.train_config must be an object, got {type(config).__name__}")
-    return config
+    return config, metadata.get("step")
 
 
 def training_lineage(checkpoint: str | Path) -> list[TrainingStage]:
@@ -60,11 +64,11 @@ def training_lineage(checkpoint: str | Path) -> list[TrainingStage]:
         if len(stages) == MAX_STAGES:
             raise ValueError(f"{checkpoint}: more than {MAX_STAGES} training stages; do its checkpoints name "
                              "each other in a loop?")
-        config = _train_config(current)
+        config, step = _saved_run(current)
         started_from = "init_from" if config.get("init_from") else "encoders_from" if config.get("encoders_from") \
             else ""
         source = str(config.get(started_from, "")) if started_from else ""
         missing = bool(source) and not (Path(source) / CONFIG_FILE).is_file()
-        stages.append(TrainingStage(current, config, started_from, source, missing))
+        stages.append(TrainingStage(current, config, step, started_from, source, missing))
         current = Path(source) if source and not missing else None
     return stages[::-1]
